@@ -1,0 +1,46 @@
+"""`zos`: the Zero-OS command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..zdb.errors import ZdbError
+from .zdb import zdb
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="zos")
+def zos() -> None:
+    """Zero-OS in Python: run the grid's services and talk to them.
+
+    Each part of the grid is a sub-command; every server starts with `zos PART serve`.
+    """
+
+
+zos.add_command(zdb)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run `zos`, turning the errors a user can meet into one line on stderr."""
+    try:
+        zos.main(args=argv, prog_name="zos", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ZdbError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

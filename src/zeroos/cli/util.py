@@ -1,0 +1,49 @@
+"""Helpers shared by the sub-commands: sizes, logging, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+
+import click
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class SizeParam(click.ParamType):
+    """A byte count: 1048576, 512K, 256M, 2G (powers of 1024)."""
+
+    name = "BYTES"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.match(str(value))
+        if not match:
+            self.fail(f"{value!r} is not a size (use e.g. 1048576, 512K, 256M, 2G)", param, ctx)
+        unit = (match.group(2) or "").lower()[:1]
+        return int(match.group(1)) * _UNITS[unit]
+
+
+SIZE = SizeParam()
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """One event a line: time, level, logger, then the message's key=value pairs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} " \
+            f"logger={record.name} {record.getMessage()}"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter())
+    root = logging.getLogger("zeroos")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False

@@ -1,0 +1,144 @@
+"""`zos zdb`: run a zero-db server and look after its files."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..zdb.commands import Commands
+from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
+from ..zdb.embedded.compact import compact_namespace
+from ..zdb.errors import ZdbError
+from ..zdb.server import ServerConfig, run
+from .util import SIZE, setup_logging
+
+log = logging.getLogger("zeroos.zdb")
+
+_data_option = click.option(
+    "--data", "datadir", default="zdb-data", show_default=True, help="Directory of data files."
+)
+_index_option = click.option(
+    "--index", "indexdir", default="zdb-index", show_default=True, help="Directory of index files."
+)
+
+
+@click.group()
+def zdb() -> None:
+    """zero-db: key/value namespaces over RESP (0-db's command set)."""
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+@zdb.command()
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=9900, show_default=True,
+    help="TCP port (0 picks a free one; it is logged).",
+)
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="Also listen on this unix socket.")
+@_data_option
+@_index_option
+@click.option("--mode", type=click.Choice(["user", "seq"]), help="Force one key mode for every namespace.")
+@click.option(
+    "--admin", envvar="ZOS_ZDB_ADMIN", metavar="PASSWORD",
+    help="Admin password (or $ZOS_ZDB_ADMIN). Without it every client is admin.",
+)
+@click.option("--datasize", type=SIZE, default=DEFAULT_DATASIZE, show_default=True, help="Size at which a new data file starts.")
+@click.option("--maxsize", type=SIZE, default=0, help="Reservation of the default namespace (0: none).")
+@click.option("--sync", is_flag=True, help="fsync every write before acknowledging it.")
+@click.option("--synctime", type=click.FloatRange(min=0), default=0, help="fsync every N seconds.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def serve(
+    listen: str,
+    port: int,
+    socket_path: str | None,
+    datadir: str,
+    indexdir: str,
+    mode: str | None,
+    admin: str | None,
+    datasize: int,
+    maxsize: int,
+    sync: bool,
+    synctime: float,
+    verbose: bool,
+) -> None:
+    """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM)."""
+    setup_logging(verbose)
+    if sync and synctime:
+        raise click.UsageError("--sync and --synctime exclude each other: choose one")
+    engine = EmbeddedEngine(datadir, indexdir, datasize)
+    try:
+        commands = Commands(engine, admin_password=admin, mode=mode)  # type: ignore[arg-type]
+        if maxsize and commands.default.settings.maxsize != maxsize:
+            commands.default.settings.maxsize = maxsize
+            commands.default.save_settings()
+    except ZdbError:
+        engine.close()
+        raise
+    if admin is None and not _loopback(listen):
+        log.warning(
+            "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
+        )
+    log.info("event=starting data=%s index=%s", engine.datadir, engine.indexdir)
+    run(commands, ServerConfig(listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime))
+
+
+@zdb.command()
+@_data_option
+@_index_option
+@click.option("-n", "--namespace", "names", multiple=True, help="Only this namespace (repeatable).")
+def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
+    """Reclaim the space of overwritten and deleted values (server must be stopped).
+
+    Current values are kept; their older versions (HISTORY) are dropped.
+    """
+    setup_logging()
+    engine = EmbeddedEngine(datadir, indexdir)
+    console = Console(stderr=True)
+    results = []
+    try:
+        targets = list(names) or engine.namespaces()
+        for name in targets:
+            store = engine.open(name)
+            if store is None:
+                raise ZdbError(f"namespace '{name}' not found in {engine.indexdir}")
+            with Progress(
+                TextColumn(f"compacting {name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(name, total=store.entries)
+                results.append(
+                    compact_namespace(engine, name, lambda n: progress.advance(task, n))
+                )
+    finally:
+        engine.close()
+    table = Table("namespace", "entries", "before", "after", "reclaimed")
+    for r in results:
+        table.add_row(
+            r.namespace, str(r.entries), _human(r.bytes_before), _human(r.bytes_after),
+            _human(r.bytes_before - r.bytes_after),
+        )
+    Console().print(table)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover

@@ -1,0 +1,733 @@
+"""zero-db's command set: 0-db v2 semantics and error lines, on top of an :class:`Engine`.
+
+Each handler takes the session and the arguments and returns an encoded reply. Errors a
+client can cause are :class:`ReplyError` carrying 0-db's exact line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import __version__
+from .engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN, Engine, Store
+from .errors import CorruptData, ReplyError, StorageError
+from .namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
+from .protocol import MAX_KEY, NIL, OK, ONE, ZERO, array, bulk, integer, simple
+
+SEQ_KEY_SIZE = 8
+NAMESPACE_MAX = 128
+SCAN_BATCH = 100
+WAIT_DEFAULT_MS = 5000
+WAIT_MIN_MS = 100
+WAIT_MAX_MS = 30 * 60 * 1000
+
+FROZEN = "Namespace is temporarily frozen (read-write disabled)"
+LOCKED = "Namespace is temporarily locked (read-only)"
+READ_ONLY = "Namespace is in read-only mode"
+NO_SPACE = "No space left on this namespace"
+PERMISSION_DENIED = "Permission denied"
+NS_GONE = "Your active namespace is not available anymore (probably removed)."
+
+
+@dataclass(slots=True)
+class Session:
+    """What one connection has chosen and proven: namespace, admin rights, write access."""
+
+    store: Store
+    admin: bool
+    writable: bool = True
+    nonce: str | None = None
+    waiter: Waiter | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Waiter:
+    """A parked WAIT: fires when another client runs a matching command in the namespace."""
+
+    session: Session
+    command: bytes  # canonical name, or b"*" for any
+    timeout_ms: int
+    on_fire: Callable[[bytes], None] | None = None
+    fired: bool = field(default=False)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters INFO reports."""
+
+    boot_time: float = field(default_factory=time.time)
+    clients_lifetime: int = 0
+    commands_executed: int = 0
+    commands_failed: int = 0
+    commands_unauthorized: int = 0
+    network_rx_bytes: int = 0
+    network_tx_bytes: int = 0
+
+
+Handler = Callable[[Session, list[bytes]], bytes]
+
+
+def _need(args: list[bytes], count: int) -> None:
+    """0-db's exact-count check: a wrong count or an empty argument is refused."""
+    if len(args) != count:
+        raise ReplyError("Unexpected arguments")
+    for arg in args:
+        if not arg:
+            raise ReplyError("Invalid argument")
+
+
+def _key(args: list[bytes]) -> bytes:
+    """The single key argument of GET-like commands."""
+    if len(args) != 2:
+        raise ReplyError("Unexpected arguments")
+    key = args[1]
+    if not key or not args[0]:
+        raise ReplyError("Invalid argument")
+    if len(key) > MAX_KEY:
+        raise ReplyError("Invalid key")
+    return key
+
+
+def _readable(store: Store) -> None:
+    if store.access == ACCESS_FROZEN:
+        raise ReplyError(FROZEN)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.2f}"
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise ReplyError("Invalid argument") from None
+
+
+class Commands:
+    """The command table and the state shared by every connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        admin_password: str | None = None,
+        mode: Mode | None = None,
+        instance_id: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.admin_password = admin_password or None
+        self.fixed_mode = mode
+        self.stats = Stats()
+        self.instance_id = instance_id if instance_id is not None else secrets.randbits(32)
+        self._waiters: dict[str, list[Waiter]] = {}
+        default = engine.open(DEFAULT_NAMESPACE)
+        if default is None:
+            default = engine.create(DEFAULT_NAMESPACE, NamespaceSettings(mode=mode or "user"))
+        elif mode is not None and default.settings.mode != mode:
+            default.settings.mode = mode
+            default.save_settings()
+        self.default = default
+        self.table: dict[bytes, Handler] = {
+            b"PING": self.ping,
+            b"TIME": self.time,
+            b"INFO": self.info,
+            b"DBSIZE": self.dbsize,
+            b"AUTH": self.auth,
+            b"SELECT": self.select,
+            b"NSNEW": self.nsnew,
+            b"NSDEL": self.nsdel,
+            b"NSLIST": self.nslist,
+            b"NSINFO": self.nsinfo,
+            b"NSSET": self.nsset,
+            b"SET": self.set,
+            b"GET": self.get,
+            b"MGET": self.mget,
+            b"DEL": self.delete,
+            b"EXISTS": self.exists,
+            b"CHECK": self.check,
+            b"LENGTH": self.length,
+            b"KEYTIME": self.keytime,
+            b"KEYCUR": self.keycur,
+            b"SCAN": self.scan,
+            b"SCANX": self.scan,
+            b"RSCAN": self.rscan,
+            b"HISTORY": self.history,
+            b"FLUSH": self.flush,
+            b"WAIT": self.wait,
+            b"HELLO": self.hello,
+        }
+
+    # -- sessions and dispatch --------------------------------------------------------------
+    def new_session(self) -> Session:
+        self.stats.clients_lifetime += 1
+        return Session(self.default, admin=self.admin_password is None)
+
+    def execute(self, session: Session, args: list[bytes]) -> bytes:
+        """Run one command and return its encoded reply (errors included)."""
+        stats = self.stats
+        stats.commands_executed += 1
+        name = args[0].upper()
+        handler = self.table.get(name)
+        if session.store.dropped:
+            raise ReplyError(NS_GONE, close=True)
+        if handler is None:
+            stats.commands_failed += 1
+            if not args[0]:
+                return b"-This is not a valid command\r\n"
+            return b"-Command not supported\r\n"
+        try:
+            reply = handler(session, args)
+        except ReplyError as exc:
+            if exc.line == PERMISSION_DENIED:
+                stats.commands_unauthorized += 1
+            reply = b"-" + exc.line.encode() + b"\r\n"
+            if exc.close:
+                raise
+        except CorruptData as exc:
+            reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
+        except StorageError as exc:
+            reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
+        if self._waiters:
+            self._notify(session, name)
+        return reply
+
+    def _admin(self, session: Session) -> None:
+        if not session.admin:
+            raise ReplyError(PERMISSION_DENIED)
+
+    def _writable(self, session: Session) -> Store:
+        store = session.store
+        if not session.writable:
+            raise ReplyError(READ_ONLY)
+        if store.access == ACCESS_FROZEN:
+            raise ReplyError(FROZEN)
+        if store.access == ACCESS_LOCKED:
+            raise ReplyError(LOCKED)
+        return store
+
+    # -- WAIT -------------------------------------------------------------------------------
+    def _notify(self, session: Session, name: bytes) -> None:
+        waiters = self._waiters.get(session.store.name)
+        if not waiters:
+            return
+        if name not in self.table:
+            return
+        canonical = b"SCAN" if name == b"SCANX" else name
+        keep: list[Waiter] = []
+        for waiter in waiters:
+            if waiter.session is not session and waiter.command in (b"*", canonical):
+                waiter.fired = True
+                if waiter.on_fire is not None:
+                    waiter.on_fire(b"+" + canonical + b"\r\n")
+            else:
+                keep.append(waiter)
+        if keep:
+            self._waiters[session.store.name] = keep
+        else:
+            del self._waiters[session.store.name]
+
+    def park(self, waiter: Waiter) -> None:
+        """Register a WAIT; the server calls :meth:`unpark` on timeout or disconnect."""
+        self._waiters.setdefault(waiter.session.store.name, []).append(waiter)
+
+    def unpark(self, waiter: Waiter) -> None:
+        waiters = self._waiters.get(waiter.session.store.name)
+        if waiters and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[waiter.session.store.name]
+
+    def wait(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) not in (2, 3):
+            raise ReplyError("Invalid arguments")
+        command = args[1].upper()
+        if command == b"SCANX":
+            command = b"SCAN"
+        if command != b"*" and command not in self.table:
+            raise ReplyError("Unknown command to watch")
+        timeout = WAIT_DEFAULT_MS
+        if len(args) == 3:
+            text = args[2]
+            if len(text) > 16 or not text.isdigit():
+                raise ReplyError("Invalid timeout")
+            timeout = int(text)
+            if not WAIT_MIN_MS <= timeout <= WAIT_MAX_MS:
+                raise ReplyError("Invalid timeout")
+        session.waiter = Waiter(session, command, timeout)
+        return b""  # the server parks the connection and answers later
+
+    # -- server commands --------------------------------------------------------------------
+    def ping(self, session: Session, args: list[bytes]) -> bytes:
+        return b"+PONG\r\n"
+
+    def time(self, session: Session, args: list[bytes]) -> bytes:
+        now = time.time_ns() // 1000
+        return array([bulk(b"%d" % (now // 1_000_000)), bulk(b"%d" % (now % 1_000_000))])
+
+    def dbsize(self, session: Session, args: list[bytes]) -> bytes:
+        return integer(session.store.entries)
+
+    def info(self, session: Session, args: list[bytes]) -> bytes:
+        stats = self.stats
+        now = time.time()
+        lines = [
+            "# server",
+            "server_name: 0-db (zdb)",
+            f"server_revision: zeroos-{__version__}",
+            f"engine_revision: {type(self.engine).__name__}",
+            f"instance_id: {self.instance_id}",
+            f"boot_time: {int(stats.boot_time)}",
+            f"uptime: {int(now - stats.boot_time)}",
+            "",
+            "# clients",
+            f"clients_lifetime: {stats.clients_lifetime}",
+            "",
+            "# internals",
+            f"sequential_key_size: {SEQ_KEY_SIZE}",
+            f"runtime_mode: {self.fixed_mode or 'mixed'}",
+            "",
+            "# stats",
+            f"commands_executed: {stats.commands_executed}",
+            f"commands_failed: {stats.commands_failed}",
+            f"commands_unauthorized: {stats.commands_unauthorized}",
+            f"network_rx_bytes: {stats.network_rx_bytes}",
+            f"network_rx_mb: {_mb(stats.network_rx_bytes)}",
+            f"network_tx_bytes: {stats.network_tx_bytes}",
+            f"network_tx_mb: {_mb(stats.network_tx_bytes)}",
+        ]
+        return bulk(("\n".join(lines) + "\n").encode())
+
+    def hello(self, session: Session, args: list[bytes]) -> bytes:
+        """Redis 6's handshake, which redis-py 8 sends first (not in 0-db: an extension).
+
+        Only the reply to HELLO itself differs between RESP2 and RESP3: every other reply
+        of zero-db is valid in both.
+        """
+        proto = 2
+        rest = args[1:]
+        if rest:
+            try:
+                proto = int(rest[0])
+            except ValueError:
+                raise ReplyError("Protocol version is not an integer or out of range") from None
+            if proto not in (2, 3):
+                raise ReplyError("NOPROTO unsupported protocol version")
+            rest = rest[1:]
+        while rest:
+            option = rest[0].upper()
+            if option == b"AUTH" and len(rest) >= 3:
+                self.auth(session, [b"AUTH", rest[2]])
+                rest = rest[3:]
+            elif option == b"SETNAME" and len(rest) >= 2:
+                rest = rest[2:]
+            else:
+                raise ReplyError("Syntax error in HELLO option")
+        fields = [
+            (b"server", bulk(b"0-db (zdb)")),
+            (b"version", bulk(__version__.encode())),
+            (b"proto", integer(proto)),
+            (b"id", integer(self.stats.clients_lifetime)),
+            (b"mode", bulk(b"standalone")),
+            (b"role", bulk(b"master")),
+            (b"modules", b"*0\r\n"),
+        ]
+        head = b"%%%d\r\n" % len(fields) if proto == 3 else b"*%d\r\n" % (2 * len(fields))
+        return head + b"".join(bulk(k) + v for k, v in fields)
+
+    # -- authentication ---------------------------------------------------------------------
+    @staticmethod
+    def _secure_hash(nonce: str, password: str) -> str:
+        return hashlib.sha1(f"{nonce}:{password}".encode()).hexdigest()  # noqa: S324 (0-db's scheme)
+
+    def auth(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) == 3:
+            if not b"SECURE".startswith(args[1].upper()) or not args[1]:
+                raise ReplyError("Only SECURE extra method supported")
+            if args[2].upper() == b"CHALLENGE":
+                session.nonce = secrets.token_hex(8)
+                return simple(session.nonce)
+            if self.admin_password is None:
+                raise ReplyError("Authentication disabled")
+            if session.nonce is None:
+                raise ReplyError("No CHALLENGE requested, secure authentication not available")
+            if len(args[2]) != 40:
+                raise ReplyError("Invalid hash length")
+            expected = self._secure_hash(session.nonce, self.admin_password)
+            session.nonce = None  # single use, whatever the outcome
+            if not hmac.compare_digest(args[2], expected.encode()):
+                raise ReplyError("Access denied")
+            session.admin = True
+            return OK
+        if len(args) != 2:
+            raise ReplyError("Unexpected arguments")
+        if self.admin_password is None:
+            raise ReplyError("Authentication disabled")
+        if not args[1]:
+            raise ReplyError("Invalid argument")
+        if len(args[1]) > 128:
+            raise ReplyError("Password too long")
+        if not hmac.compare_digest(args[1], self.admin_password.encode()):
+            raise ReplyError("Access denied")
+        session.admin = True
+        return OK
+
+    def select(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) < 2 or not args[1]:
+            raise ReplyError("Invalid argument")
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        store = self._lookup(args[1])
+        password = store.settings.password
+        if password is None:
+            session.store, session.writable = store, True
+            return OK
+        if len(args) == 2:
+            if not store.settings.public:
+                raise ReplyError("Namespace protected and private")
+            session.store, session.writable = store, False
+            return OK
+        if len(args) > 4:
+            raise ReplyError("Too many arguments")
+        if len(args) == 3:
+            if len(args[2]) > 255:
+                raise ReplyError("Password too long")
+            if not hmac.compare_digest(args[2], password.encode()):
+                raise ReplyError("Access denied")
+        else:
+            if not args[2] or not b"SECURE".startswith(args[2].upper()):
+                raise ReplyError("Only SECURE extra method supported")
+            if session.nonce is None:
+                raise ReplyError("No CHALLENGE requested, secure authentication not available")
+            if len(args[3]) != 40:
+                raise ReplyError("Invalid hash length")
+            expected = self._secure_hash(session.nonce, password)
+            if not hmac.compare_digest(args[3], expected.encode()):
+                raise ReplyError("Access denied")
+        session.store, session.writable = store, True
+        return OK
+
+    # -- namespaces -------------------------------------------------------------------------
+    def _lookup(self, raw: bytes) -> Store:
+        try:
+            name = raw.decode()
+        except UnicodeDecodeError:
+            raise ReplyError("Namespace not found") from None
+        store = self.engine.open(name) if valid_name(name) else None
+        if store is None:
+            raise ReplyError("Namespace not found")
+        return store
+
+    def nsnew(self, session: Session, args: list[bytes]) -> bytes:
+        self._admin(session)
+        _need(args, 2)
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        try:
+            name = args[1].decode()
+        except UnicodeDecodeError:
+            raise ReplyError("This name is not allowed") from None
+        if name == DEFAULT_NAMESPACE or not valid_name(name):
+            raise ReplyError("This name is not allowed")
+        if self.engine.open(name) is not None:
+            raise ReplyError("This namespace is not available")
+        try:
+            self.engine.create(name, NamespaceSettings(mode=self.fixed_mode or "user"))
+        except StorageError:
+            raise ReplyError("Could not create namespace") from None
+        return OK
+
+    def nsdel(self, session: Session, args: list[bytes]) -> bytes:
+        self._admin(session)
+        _need(args, 2)
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        if args[1] == DEFAULT_NAMESPACE.encode():
+            raise ReplyError("Cannot remove default namespace")
+        try:
+            store = self._lookup(args[1])
+        except ReplyError:
+            raise ReplyError("This namespace doesn't exists") from None
+        if store is session.store:
+            raise ReplyError("Cannot remove namespace you're currently using.")
+        try:
+            self.engine.drop(store.name)
+        except (StorageError, OSError):
+            raise ReplyError("Could not delete this namespace") from None
+        store.dropped = True
+        return OK
+
+    def nslist(self, session: Session, args: list[bytes]) -> bytes:
+        names = [n for n in self.engine.namespaces() if n != DEFAULT_NAMESPACE]
+        return array([bulk(DEFAULT_NAMESPACE.encode())] + [bulk(n.encode()) for n in names])
+
+    def nsinfo(self, session: Session, args: list[bytes]) -> bytes:
+        _need(args, 2)
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        store = self._lookup(args[1])
+        s = store.settings
+        nextid = int.from_bytes((store.next_id & 0xFFFFFFFF).to_bytes(4, "little"), "big")
+        lines = [
+            "# namespace",
+            f"name: {store.name}",
+            f"entries: {store.entries}",
+            f"public: {_yes(s.public)}",
+            f"worm: {_yes(s.worm)}",
+            f"locked: {_yes(store.access != ACCESS_OPEN)}",
+            f"password: {_yes(s.password is not None)}",
+            f"data_size_bytes: {store.data_size}",
+            f"data_size_mb: {_mb(store.data_size)}",
+            f"data_limits_bytes: {s.maxsize}",
+            f"index_size_bytes: {store.index_size}",
+            f"index_size_kb: {store.index_size / 1024:.2f}",
+            f"next_internal_id: 0x{nextid:08x}",
+            f"mode: {'sequential' if s.mode == 'seq' else 'userkey'}",
+            f"disk_size_bytes: {store.disk_size}",
+        ]
+        if s.maxsize > 0:
+            lines.append(f"space_available: {s.maxsize - store.data_size}")
+        paths = getattr(self.engine, "datadir", None), getattr(self.engine, "indexdir", None)
+        if paths[0] and paths[1]:
+            for label, path in (("index", paths[1]), ("data", paths[0])):
+                free = shutil.disk_usage(str(path)).free
+                lines.append(f"{label}_disk_freespace_bytes: {free}")
+                lines.append(f"{label}_disk_freespace_mb: {_mb(free)}")
+            if session.admin:
+                lines.append(f"data_path: {os.path.join(str(paths[0]), store.name)}")
+                lines.append(f"index_path: {os.path.join(str(paths[1]), store.name)}")
+        return bulk(("\n".join(lines) + "\n").encode())
+
+    def nsset(self, session: Session, args: list[bytes]) -> bytes:
+        self._admin(session)
+        _need(args, 4)
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        if len(args[2]) > 64 or len(args[3]) > 63:
+            raise ReplyError("Argument too long")
+        store = self._lookup(args[1])
+        prop, value = args[2], args[3]
+        settings = store.settings
+        if prop == b"lock":
+            store.access = ACCESS_LOCKED if value == b"1" else ACCESS_OPEN
+            return OK
+        if prop == b"freeze":
+            store.access = ACCESS_FROZEN if value == b"1" else ACCESS_OPEN
+            return OK
+        if prop == b"mode":
+            if self.fixed_mode is not None:
+                raise ReplyError("This server instance is configured to use a single runtime mode")
+            if store.index_size > 0 or store.entries > 0:
+                raise ReplyError("Cannot change mode of used namespace")
+            if value not in (b"user", b"seq"):
+                raise ReplyError("Invalid property value (expected: user, seq)")
+            settings.mode = "seq" if value == b"seq" else "user"
+        elif store.name == DEFAULT_NAMESPACE:
+            raise ReplyError("Cannot update default namespace")
+        elif prop == b"maxsize":
+            try:
+                maxsize = int(value)
+            except ValueError:
+                raise ReplyError("Invalid property value (expected: a size in bytes)") from None
+            if maxsize < 0:
+                raise ReplyError("Invalid property value (expected: a size in bytes)")
+            settings.maxsize = maxsize
+        elif prop == b"password":
+            settings.password = None if value == b"*" else _text(value)
+        elif prop == b"public":
+            settings.public = value[:1] == b"1"
+        elif prop == b"worm":
+            settings.worm = value[:1] == b"1"
+        else:
+            raise ReplyError("Invalid property")
+        store.save_settings()
+        return OK
+
+    def flush(self, session: Session, args: list[bytes]) -> bytes:
+        store = session.store
+        if store.settings.public or store.settings.password is None:
+            raise ReplyError("Flushing public namespace denied")
+        if not session.writable:
+            raise ReplyError(READ_ONLY)
+        try:
+            store.clear()
+        except (StorageError, OSError):
+            raise ReplyError("Internal Server Error") from None
+        return OK
+
+    # -- keys -------------------------------------------------------------------------------
+    def set(self, session: Session, args: list[bytes]) -> bytes:
+        argc = len(args)
+        if argc == 4:
+            self._admin(session)
+            try:
+                timestamp_us = int(args[3]) * 1_000_000
+            except ValueError:
+                raise ReplyError("Invalid argument") from None
+        elif argc != 3:
+            raise ReplyError("Unexpected arguments")
+        else:
+            timestamp_us = time.time_ns() // 1000
+        key, value = args[1], args[2]
+        if len(key) > MAX_KEY:
+            raise ReplyError("Key too large")
+        store = self._writable(session)
+        settings = store.settings
+        if settings.mode == "seq":
+            if not key:
+                key = store.next_id.to_bytes(SEQ_KEY_SIZE, "little")
+                old_size = None
+            else:
+                old_size = store.stored_size(key)
+                if old_size is None:
+                    raise ReplyError("Invalid key, only update authorized")
+        else:
+            if not key:
+                raise ReplyError("Invalid argument, key needed")
+            old_size = store.stored_size(key)
+        if old_size is not None:
+            if settings.worm:
+                raise ReplyError("Namespace is protected by worm mode")
+            if old_size == len(value) and store.get(key) == value:
+                return NIL
+        if settings.maxsize and store.data_size + len(value) > settings.maxsize + (old_size or 0):
+            raise ReplyError(NO_SPACE)
+        store.put(key, value, timestamp_us)
+        return b"$%d\r\n%b\r\n" % (len(key), key)
+
+    def get(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        store = session.store
+        if store.access == ACCESS_FROZEN:
+            raise ReplyError(FROZEN)
+        value = store.get(key)
+        if value is None:
+            return NIL
+        return b"$%d\r\n%b\r\n" % (len(value), value)
+
+    def mget(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) < 2:
+            raise ReplyError("Invalid arguments")
+        for key in args[1:]:
+            if len(key) > MAX_KEY:
+                raise ReplyError("Invalid key")
+        store = session.store
+        _readable(store)
+        out = []
+        for key in args[1:]:
+            value = store.get(key) if key else None
+            out.append(NIL if value is None else bulk(value))
+        return array(out)
+
+    def delete(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) == 3:
+            self._admin(session)
+            try:
+                timestamp_us = int(args[2]) * 1_000_000
+            except ValueError:
+                raise ReplyError("Invalid argument") from None
+            key = _key(args[:2])
+        else:
+            key = _key(args)
+            timestamp_us = time.time_ns() // 1000
+        store = self._writable(session)
+        if not store.contains(key):
+            raise ReplyError("Key not found")
+        if store.settings.worm:
+            raise ReplyError("Cannot delete a key when namespace is in worm mode")
+        store.delete(key, timestamp_us)
+        return OK
+
+    def exists(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        _readable(session.store)
+        return ONE if session.store.contains(key) else ZERO
+
+    def check(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        _readable(session.store)
+        try:
+            ok = session.store.check(key)
+        except StorageError:
+            return b":-1\r\n"
+        if ok is None:
+            return NIL
+        return ONE if ok else ZERO
+
+    def length(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        _readable(session.store)
+        size = session.store.stored_size(key)
+        return NIL if size is None else integer(size)
+
+    def keytime(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        _readable(session.store)
+        info = session.store.info(key)
+        return NIL if info is None else integer(info.timestamp_us // 1_000_000)
+
+    def keycur(self, session: Session, args: list[bytes]) -> bytes:
+        key = _key(args)
+        _readable(session.store)
+        cursor = session.store.cursor_of(key)
+        if cursor is None:
+            raise ReplyError("Key not found")
+        return bulk(cursor)
+
+    def _scan(self, session: Session, args: list[bytes], reverse: bool) -> bytes:
+        store = session.store
+        _readable(store)
+        cursor = args[1] if len(args) > 1 else None
+        try:
+            entries, last = store.scan(cursor, SCAN_BATCH, reverse)
+        except ValueError:
+            raise ReplyError("Invalid key format") from None
+        if not entries or last is None:
+            raise ReplyError("No more data")
+        items = [
+            b"*3\r\n" + bulk(e.key) + integer(e.size) + integer(e.timestamp_us // 1_000_000)
+            for e in entries
+        ]
+        return b"*2\r\n" + bulk(last) + array(items)
+
+    def scan(self, session: Session, args: list[bytes]) -> bytes:
+        return self._scan(session, args, reverse=False)
+
+    def rscan(self, session: Session, args: list[bytes]) -> bytes:
+        return self._scan(session, args, reverse=True)
+
+    def history(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) not in (2, 3):
+            raise ReplyError("Invalid arguments")
+        _readable(session.store)
+        key = args[1]
+        if len(key) > MAX_KEY:
+            raise ReplyError("Invalid key")
+        cursor = None
+        if len(args) == 3:
+            cursor = args[2]
+            if len(cursor) != 8:
+                raise ReplyError("Invalid arguments")
+        try:
+            version = session.store.history(key, cursor)
+        except ValueError:
+            raise ReplyError("Invalid arguments (invalid key)") from None
+        if version is None:
+            raise ReplyError("Key not found")
+        parent = NIL if version.cursor is None else bulk(version.cursor)
+        stamp = bulk(b"%d" % (version.info.timestamp_us // 1_000_000))
+        return b"*3\r\n" + parent + stamp + bulk(version.value)
+
+
+__all__ = ["Commands", "Session", "Stats", "Waiter"]

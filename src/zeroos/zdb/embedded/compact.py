@@ -1,0 +1,147 @@
+"""Offline compaction: rewrite a namespace with only its current values.
+
+The new files are built beside the old ones and swapped in with renames, so a crash at any
+point leaves either the old namespace or the new one, never a mix: an unfinished build is
+thrown away on the next start, a finished one (marked COMPLETE) is swapped in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .files import AppendFile
+from .format import NO_PREV, data_name, encode_entry, encode_record, index_name
+
+BUILD = "~compact"
+OLD = "~old"
+COMPLETE = "COMPLETE"
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    """What compaction of one namespace did."""
+
+    namespace: str
+    entries: int
+    bytes_before: int
+    bytes_after: int
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap(datadir: str, indexdir: str, name: str) -> None:
+    for root in (datadir, indexdir):
+        live, build, old = (os.path.join(root, name + s) for s in ("", BUILD, OLD))
+        if os.path.isdir(build):
+            if os.path.isdir(live):
+                os.replace(live, old)
+            os.replace(build, live)
+            _fsync_dir(root)
+    marker = os.path.join(indexdir, name, COMPLETE)
+    if os.path.exists(marker):
+        os.unlink(marker)
+    for root in (datadir, indexdir):
+        shutil.rmtree(os.path.join(root, name + OLD), ignore_errors=True)
+
+
+def finish_compactions(datadir: str, indexdir: str) -> None:
+    """Complete or discard compactions a crash interrupted (run before opening namespaces)."""
+    for entry in os.listdir(indexdir):
+        if entry.endswith(BUILD):
+            name = entry[: -len(BUILD)]
+            if os.path.exists(os.path.join(indexdir, entry, COMPLETE)):
+                _swap(datadir, indexdir, name)
+            else:
+                shutil.rmtree(os.path.join(indexdir, entry), ignore_errors=True)
+                shutil.rmtree(os.path.join(datadir, entry), ignore_errors=True)
+    for root in (datadir, indexdir):
+        for entry in os.listdir(root):
+            if entry.endswith(OLD) and os.path.isdir(os.path.join(root, entry[: -len(OLD)])):
+                shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+def compact_namespace(
+    engine: object,
+    name: str,
+    progress: Callable[[int], None] | None = None,
+) -> CompactionResult:
+    """Rewrite one namespace of an open (locked) EmbeddedEngine; history is dropped."""
+    from .engine import EmbeddedEngine
+
+    if not isinstance(engine, EmbeddedEngine):
+        raise TypeError("compaction works on the embedded engine")
+    store = engine.open(name)
+    if store is None:
+        raise ValueError(f"namespace '{name}' not found")
+    engine.flush()
+    before = store.disk_size
+    data_build = os.path.join(engine.datadir, name + BUILD)
+    index_build = os.path.join(engine.indexdir, name + BUILD)
+    for folder in (data_build, index_build):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    fileid = 0
+    data = AppendFile(os.path.join(data_build, data_name(0)))
+    index = AppendFile(os.path.join(index_build, index_name(0)))
+    entries = 0
+    cursor: bytes | None = None
+    try:
+        while True:
+            batch, cursor = store.scan(cursor, 1000)
+            if not batch:
+                break
+            for info in batch:
+                value = store.get(info.key)
+                if value is None:  # pragma: no cover - scan only returns live keys
+                    continue
+                entry = encode_entry(0, info.key, value, info.timestamp_us, NO_PREV)
+                if data.size and data.size + len(entry) > engine.datasize:
+                    data.sync()
+                    index.sync()
+                    data.close()
+                    index.close()
+                    fileid += 1
+                    data = AppendFile(os.path.join(data_build, data_name(fileid)))
+                    index = AppendFile(os.path.join(index_build, index_name(fileid)))
+                offset = data.append(entry)
+                index.append(encode_record(0, info.key, offset, len(entry), info.timestamp_us))
+                entries += 1
+                if data.buffered > 4 * 1024 * 1024:
+                    data.flush()
+                    index.flush()
+            if progress is not None:
+                progress(len(batch))
+            if cursor is None:
+                break
+        data.sync()
+        index.sync()
+    finally:
+        data.close()
+        index.close()
+    after = sum(
+        os.path.getsize(os.path.join(data_build, f)) for f in os.listdir(data_build)
+    )
+    store.save_settings()
+    shutil.copy2(
+        os.path.join(engine.indexdir, name, "zdb-namespace.json"),
+        os.path.join(index_build, "zdb-namespace.json"),
+    )
+    for folder in (data_build, index_build):
+        _fsync_dir(folder)
+    engine.forget(name)
+    marker = os.path.join(index_build, COMPLETE)
+    with open(marker, "w") as fh:
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(index_build)
+    _swap(engine.datadir, engine.indexdir, name)
+    return CompactionResult(name, entries, before, after)

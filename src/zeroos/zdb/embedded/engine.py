@@ -1,0 +1,123 @@
+"""The embedded engine: one folder per namespace under a data and an index directory."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from ..engine import Engine
+from ..errors import StorageError
+from ..namespace import NamespaceSettings, valid_name
+from .compact import finish_compactions
+from .store import EmbeddedStore
+
+DEFAULT_DATASIZE = 256 * 1024 * 1024
+MAX_DATASIZE = 0xFFFFFFFF
+LOCK_FILE = ".zdb-lock"
+
+
+class EmbeddedEngine(Engine):
+    """Namespaces kept in append-only files on the local disk."""
+
+    def __init__(self, datadir: str, indexdir: str, datasize: int = DEFAULT_DATASIZE) -> None:
+        if not 1024 * 1024 <= datasize <= MAX_DATASIZE:
+            raise StorageError(
+                f"datasize {datasize} is out of range: use 1 MiB to {MAX_DATASIZE} bytes"
+            )
+        self.datadir = os.path.abspath(datadir)
+        self.indexdir = os.path.abspath(indexdir)
+        self.datasize = datasize
+        for folder in (self.datadir, self.indexdir):
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {folder}: {exc.strerror}") from exc
+        self._lock_fd = os.open(
+            os.path.join(self.indexdir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StorageError(
+                f"index directory {self.indexdir} is in use by another zero-db; stop it first"
+            ) from None
+        self._stores: dict[str, EmbeddedStore] = {}
+        self._dirty: list[EmbeddedStore] = []  # writes buffered in memory
+        self._unsynced: set[EmbeddedStore] = set()  # written to the kernel, not yet fsynced
+        finish_compactions(self.datadir, self.indexdir)
+
+    def _paths(self, name: str) -> tuple[str, str]:
+        if not valid_name(name):
+            raise StorageError(f"invalid namespace name {name!r}")
+        return os.path.join(self.datadir, name), os.path.join(self.indexdir, name)
+
+    def namespaces(self) -> list[str]:
+        names = [
+            entry
+            for entry in os.listdir(self.indexdir)
+            if valid_name(entry) and os.path.isdir(os.path.join(self.indexdir, entry))
+        ]
+        return sorted(names)
+
+    def open(self, name: str) -> EmbeddedStore | None:
+        store = self._stores.get(name)
+        if store is not None:
+            return store
+        datadir, indexdir = self._paths(name)
+        if not os.path.isdir(indexdir):
+            return None
+        store = EmbeddedStore(name, datadir, indexdir, self.datasize, None, self._dirty.append)
+        self._stores[name] = store
+        return store
+
+    def create(self, name: str, settings: NamespaceSettings) -> EmbeddedStore:
+        datadir, indexdir = self._paths(name)
+        if os.path.isdir(indexdir):
+            raise StorageError(f"namespace '{name}' already exists")
+        store = EmbeddedStore(name, datadir, indexdir, self.datasize, settings, self._dirty.append)
+        self._stores[name] = store
+        return store
+
+    def drop(self, name: str) -> None:
+        store = self.open(name)
+        if store is None:
+            return
+        if store in self._dirty:
+            self._dirty.remove(store)
+        self._unsynced.discard(store)
+        del self._stores[name]
+        store.remove()
+
+    def forget(self, name: str) -> None:
+        """Close a namespace's files and drop it from the cache (before its files change)."""
+        store = self._stores.pop(name, None)
+        if store is None:
+            return
+        if store in self._dirty:
+            self._dirty.remove(store)
+            store.flush()
+        self._unsynced.discard(store)
+        store.close()
+
+    def flush(self) -> None:
+        dirty = self._dirty
+        while dirty:
+            store = dirty.pop()
+            store.flush()
+            self._unsynced.add(store)
+
+    def sync(self) -> None:
+        self.flush()
+        unsynced = self._unsynced
+        while unsynced:
+            unsynced.pop().sync()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+        finally:
+            os.close(self._lock_fd)

@@ -1,0 +1,83 @@
+"""On-disk layouts of the embedded engine: data entries, index records, file names.
+
+A data file (``zdb-data-NNNNN``) is a sequence of entries::
+
+    crc32c u32 | flags u8 | keylen u8 | vallen u32 | timestamp_us u64 | prev u64 | key | value
+
+The CRC covers everything after itself, so a torn or flipped entry never validates. ``prev`` is
+the location of the key's previous version (``NO_PREV`` for none) and makes HISTORY a walk
+backwards through the data files without any extra index.
+
+An index file (``zdb-index-NNNNN``) pairs with the data file of the same number and holds one
+record per entry, small enough to replay a million of them on start::
+
+    crc32c u32 | flags u8 | keylen u8 | offset u32 | entrylen u32 | timestamp_us u64 | key | reclen u16
+
+The trailing ``reclen`` lets RSCAN walk the index backwards.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from crc32c import crc32c
+
+FLAG_DELETED: Final = 0x01
+
+DATA_HEADER: Final = struct.Struct("<IBBIQQ")
+DATA_HEADER_SIZE: Final = DATA_HEADER.size  # 26
+INDEX_HEADER: Final = struct.Struct("<IBBIIQ")
+INDEX_HEADER_SIZE: Final = INDEX_HEADER.size  # 22
+INDEX_TRAILER: Final = struct.Struct("<H")
+INDEX_OVERHEAD: Final = INDEX_HEADER_SIZE + INDEX_TRAILER.size
+
+NO_PREV: Final = 0xFFFFFFFFFFFFFFFF
+MAX_FILES: Final = 0xFFFF
+MAX_FILE_OFFSET: Final = 0xFFFFFFFF
+
+_u16 = struct.Struct("<H").pack
+
+
+def data_name(fileid: int) -> str:
+    return f"zdb-data-{fileid:05d}"
+
+
+def index_name(fileid: int) -> str:
+    return f"zdb-index-{fileid:05d}"
+
+
+def location(entrylen: int, fileid: int, offset: int) -> int:
+    """Pack where an entry lives into one int: it is the value kept per key in memory."""
+    return (entrylen << 48) | (fileid << 32) | offset
+
+
+def unpack_location(loc: int) -> tuple[int, int, int]:
+    """Return (entrylen, fileid, offset) of a packed location."""
+    return loc >> 48, (loc >> 32) & 0xFFFF, loc & 0xFFFFFFFF
+
+
+def short_location(fileid: int, offset: int) -> int:
+    """The location form stored in an entry's ``prev`` field (no length)."""
+    return (fileid << 32) | offset
+
+
+def encode_entry(flags: int, key: bytes, value: bytes, timestamp_us: int, prev: int) -> bytes:
+    body = DATA_HEADER.pack(0, flags, len(key), len(value), timestamp_us, prev)[4:] + key + value
+    return crc32c(body).to_bytes(4, "little") + body
+
+
+def encode_record(
+    flags: int, key: bytes, offset: int, entrylen: int, timestamp_us: int
+) -> bytes:
+    reclen = INDEX_OVERHEAD + len(key)
+    body = INDEX_HEADER.pack(0, flags, len(key), offset, entrylen, timestamp_us)[4:] + key
+    body += _u16(reclen)
+    return crc32c(body).to_bytes(4, "little") + body
+
+
+def entry_valid(entry: bytes | memoryview) -> bool:
+    """True when a whole data entry's checksum matches its content."""
+    if len(entry) < DATA_HEADER_SIZE:
+        return False
+    return int.from_bytes(entry[:4], "little") == crc32c(entry[4:])

@@ -1,0 +1,494 @@
+"""One namespace of the embedded engine: its files, its in-memory index, recovery on open."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+from collections.abc import Callable
+
+from crc32c import crc32c
+
+from ..engine import EntryInfo, Store, Version
+from ..errors import CorruptData, StorageError
+from ..namespace import NamespaceSettings
+from .files import AppendFile, ReadOnlyFiles
+from .format import (
+    DATA_HEADER,
+    DATA_HEADER_SIZE,
+    FLAG_DELETED,
+    INDEX_HEADER,
+    INDEX_HEADER_SIZE,
+    INDEX_OVERHEAD,
+    INDEX_TRAILER,
+    MAX_FILE_OFFSET,
+    MAX_FILES,
+    NO_PREV,
+    data_name,
+    encode_entry,
+    encode_record,
+    entry_valid,
+    index_name,
+    short_location,
+)
+
+SETTINGS_FILE = "zdb-namespace.json"
+_CURSOR = struct.Struct("<HI")
+_SCAN_CHUNK = 64 * 1024
+
+# An index record as parsed: (flags, key, offset, entrylen, timestamp_us, position, reclen)
+Record = tuple[int, bytes, int, int, int, int, int]
+
+
+def write_json_atomic(path: str, data: dict[str, object]) -> None:
+    """Replace a small JSON file so that a crash leaves the old or the new one, never half."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)  # the file holds the namespace password
+    os.replace(tmp, path)
+    dirfd = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def parse_records(buf: bytes, fileid: int, path: str) -> tuple[list[Record], int]:
+    """Parse an index file; return its valid records and where the valid part ends."""
+    records: list[Record] = []
+    append = records.append
+    unpack = INDEX_HEADER.unpack_from
+    view = memoryview(buf)
+    pos = 0
+    end = len(buf)
+    while pos + INDEX_OVERHEAD <= end:
+        crc, flags, keylen, offset, entrylen, ts = unpack(buf, pos)
+        reclen = INDEX_OVERHEAD + keylen
+        nxt = pos + reclen
+        if nxt > end or crc32c(view[pos + 4 : nxt]) != crc:
+            break
+        append((flags, buf[pos + INDEX_HEADER_SIZE : nxt - 2], offset, entrylen, ts, pos, reclen))
+        pos = nxt
+    view.release()
+    return records, pos
+
+
+class EmbeddedStore(Store):
+    """A namespace kept in append-only data files with paired index files."""
+
+    def __init__(
+        self,
+        name: str,
+        datadir: str,
+        indexdir: str,
+        datasize: int,
+        settings: NamespaceSettings | None,
+        on_dirty: Callable[[EmbeddedStore], None],
+    ) -> None:
+        self.name = name
+        self._datadir = datadir
+        self._indexdir = indexdir
+        self._datasize = datasize
+        self._on_dirty = on_dirty
+        self._dirty = False
+        self._keys: dict[bytes, int] = {}
+        self._sealed = ReadOnlyFiles()
+        self._disk_data = 0  # bytes in sealed data files
+        self._disk_index = 0
+        self._payload = 0  # payload bytes of live keys: what a reservation counts
+        self._max_seq = -1
+        settings_path = os.path.join(indexdir, SETTINGS_FILE)
+        if settings is None:
+            try:
+                with open(settings_path, encoding="utf-8") as fh:
+                    settings = NamespaceSettings.from_dict(json.load(fh))
+            except (OSError, ValueError) as exc:
+                raise StorageError(f"cannot read namespace settings {settings_path}: {exc}") from exc
+        else:
+            os.makedirs(datadir, exist_ok=True)
+            os.makedirs(indexdir, exist_ok=True)
+        self.settings = settings
+        self._settings_path = settings_path
+        self._active = 0
+        self._load()
+        if not os.path.exists(settings_path):
+            self.save_settings()
+
+    # -- opening and recovery -------------------------------------------------------------
+    def _fileids(self) -> list[int]:
+        ids: set[int] = set()
+        for folder, prefix in ((self._datadir, "zdb-data-"), (self._indexdir, "zdb-index-")):
+            for entry in os.listdir(folder):
+                if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
+                    ids.add(int(entry[len(prefix) :]))
+        return sorted(ids) or [0]
+
+    def _load(self) -> None:
+        ids = self._fileids()
+        last = ids[-1]
+        keys = self._keys
+        for fid in ids:
+            ipath = os.path.join(self._indexdir, index_name(fid))
+            dpath = os.path.join(self._datadir, data_name(fid))
+            try:
+                with open(ipath, "rb") as fh:
+                    buf = fh.read()
+            except FileNotFoundError:
+                buf = b""
+            records, valid_end = parse_records(buf, fid, ipath)
+            datalen = os.path.getsize(dpath) if os.path.exists(dpath) else 0
+            if fid == last:
+                records, valid_end, data_end = self._recover_tail(dpath, records, valid_end)
+            else:
+                if valid_end != len(buf):
+                    raise StorageError(
+                        f"index file {ipath} is damaged at byte {valid_end} (not at its end); "
+                        "restore it from a copy or run 'zos zdb compact' on a copy of the data"
+                    )
+                if records and records[-1][2] + records[-1][3] > datalen:
+                    raise StorageError(f"data file {dpath} is shorter than its index says")
+                self._disk_data += datalen
+                self._disk_index += len(buf)
+            fshift = fid << 32
+            if self.settings.mode == "seq":
+                for rec in records:
+                    seq = int.from_bytes(rec[1], "little")
+                    self._max_seq = max(self._max_seq, seq)
+            live = 0
+            overhead = DATA_HEADER_SIZE
+            for flags, key, offset, entrylen, _ts, _pos, _reclen in records:
+                old = keys.get(key)
+                if old is not None:
+                    live -= (old >> 48) - overhead - len(key)
+                if flags & FLAG_DELETED:
+                    if old is not None:
+                        del keys[key]
+                else:
+                    keys[key] = (entrylen << 48) | fshift | offset
+                    live += entrylen - overhead - len(key)
+            self._payload += live
+        self._active = last
+        self._data = AppendFile(os.path.join(self._datadir, data_name(last)))
+        self._index = AppendFile(os.path.join(self._indexdir, index_name(last)))
+        if self._index.size != valid_end:
+            self._index.truncate(valid_end)
+        if self._data.size != data_end:
+            self._data.truncate(data_end)
+
+    def _recover_tail(
+        self, dpath: str, records: list[Record], valid_end: int
+    ) -> tuple[list[Record], int, int]:
+        """Cut a torn tail of the newest file pair: index records without whole, valid data.
+
+        Data is written before its index record and the reply goes out after both, so
+        anything cut here was never acknowledged.
+        """
+        try:
+            with open(dpath, "rb") as fh:
+                datalen = os.fstat(fh.fileno()).st_size
+                while records:
+                    _flags, _key, offset, entrylen, _ts, pos, _reclen = records[-1]
+                    if offset + entrylen <= datalen:
+                        fh.seek(offset)
+                        if entry_valid(fh.read(entrylen)):
+                            break
+                    records.pop()
+                    valid_end = pos
+        except FileNotFoundError:
+            records, valid_end = [], 0
+        data_end = records[-1][2] + records[-1][3] if records else 0
+        return records, valid_end, data_end
+
+    # -- sizes ------------------------------------------------------------------------------
+    @property
+    def entries(self) -> int:
+        return len(self._keys)
+
+    @property
+    def data_size(self) -> int:
+        return self._payload
+
+    @property
+    def disk_size(self) -> int:
+        """Bytes of data files, history and tombstones included (what compaction shrinks)."""
+        return self._disk_data + self._data.size
+
+    @property
+    def index_size(self) -> int:
+        return self._disk_index + self._index.size
+
+    @property
+    def next_id(self) -> int:
+        return self._max_seq + 1
+
+    # -- reading ----------------------------------------------------------------------------
+    def _read(self, fileid: int, offset: int, length: int) -> bytes:
+        if fileid == self._active:
+            return self._data.read(offset, length)
+        return self._sealed.read(os.path.join(self._datadir, data_name(fileid)), offset, length)
+
+    def _entry(self, loc: int, key: bytes) -> bytes:
+        entrylen = loc >> 48
+        fileid = (loc >> 32) & 0xFFFF
+        offset = loc & 0xFFFFFFFF
+        raw = self._read(fileid, offset, entrylen)
+        if not entry_valid(raw) or raw[DATA_HEADER_SIZE : DATA_HEADER_SIZE + len(key)] != key:
+            raise CorruptData(
+                f"entry of key {key!r} in namespace '{self.name}' "
+                f"({data_name(fileid)} offset {offset}) fails its checksum"
+            )
+        return raw
+
+    def get(self, key: bytes) -> bytes | None:
+        loc = self._keys.get(key)
+        if loc is None:
+            return None
+        return self._entry(loc, key)[DATA_HEADER_SIZE + len(key) :]
+
+    def info(self, key: bytes) -> EntryInfo | None:
+        loc = self._keys.get(key)
+        if loc is None:
+            return None
+        fileid = (loc >> 32) & 0xFFFF
+        header = self._read(fileid, loc & 0xFFFFFFFF, DATA_HEADER_SIZE)
+        _crc, _flags, _keylen, vallen, ts, _prev = DATA_HEADER.unpack(header)
+        return EntryInfo(key, vallen, ts)
+
+    def contains(self, key: bytes) -> bool:
+        return key in self._keys
+
+    def check(self, key: bytes) -> bool | None:
+        loc = self._keys.get(key)
+        if loc is None:
+            return None
+        try:
+            self._entry(loc, key)
+        except CorruptData:
+            return False
+        return True
+
+    # -- writing ----------------------------------------------------------------------------
+    def stored_size(self, key: bytes) -> int | None:
+        loc = self._keys.get(key)
+        return None if loc is None else (loc >> 48) - DATA_HEADER_SIZE - len(key)
+
+    def _append(self, flags: int, key: bytes, value: bytes, ts: int, prev: int) -> None:
+        entry = encode_entry(flags, key, value, ts, prev)
+        entrylen = len(entry)
+        if self._data.size and self._data.size + entrylen > self._datasize:
+            self._rotate()
+        offset = self._data.append(entry)
+        self._index.append(encode_record(flags, key, offset, entrylen, ts))
+        old = self._keys.get(key)
+        if old is not None:
+            self._payload -= (old >> 48) - DATA_HEADER_SIZE - len(key)
+        if flags & FLAG_DELETED:
+            self._keys.pop(key, None)
+        else:
+            self._keys[key] = (entrylen << 48) | (self._active << 32) | offset
+            self._payload += len(value)
+        if self.settings.mode == "seq" and len(key) in (4, 8):
+            seq = int.from_bytes(key, "little")
+            if seq > self._max_seq:
+                self._max_seq = seq
+        if not self._dirty:
+            self._dirty = True
+            self._on_dirty(self)
+
+    def _rotate(self) -> None:
+        if self._active >= MAX_FILES:
+            raise StorageError(f"namespace '{self.name}' has used all {MAX_FILES} data files")
+        self._data.close()
+        self._index.close()
+        self._disk_data += self._data.size
+        self._disk_index += self._index.size
+        self._active += 1
+        self._data = AppendFile(os.path.join(self._datadir, data_name(self._active)))
+        self._index = AppendFile(os.path.join(self._indexdir, index_name(self._active)))
+
+    def put(self, key: bytes, value: bytes, timestamp_us: int) -> None:
+        old = self._keys.get(key)
+        prev = NO_PREV if old is None else old & 0xFFFFFFFFFFFF
+        self._append(0, key, value, timestamp_us, prev)
+
+    def delete(self, key: bytes, timestamp_us: int) -> bool:
+        old = self._keys.get(key)
+        if old is None:
+            return False
+        self._append(FLAG_DELETED, key, b"", timestamp_us, old & 0xFFFFFFFFFFFF)
+        return True
+
+    def flush(self) -> None:
+        # data first: an index record must never point at bytes the kernel does not have
+        self._data.flush()
+        self._index.flush()
+        self._dirty = False
+
+    def sync(self) -> None:
+        self._data.sync()
+        self._index.sync()
+        self._dirty = False
+
+    # -- walking ----------------------------------------------------------------------------
+    def _index_read(self, fileid: int, offset: int, length: int) -> bytes:
+        if fileid == self._active:
+            return self._index.read(offset, length)
+        path = os.path.join(self._indexdir, index_name(fileid))
+        return self._sealed.read(path, offset, length)
+
+    def _index_len(self, fileid: int) -> int:
+        if fileid == self._active:
+            return self._index.size
+        try:
+            return os.path.getsize(os.path.join(self._indexdir, index_name(fileid)))
+        except FileNotFoundError:
+            return 0
+
+    def _record_at(self, fileid: int, pos: int) -> Record:
+        head = self._index_read(fileid, pos, INDEX_HEADER_SIZE)
+        if len(head) < INDEX_HEADER_SIZE:
+            raise ValueError("cursor points past the index")
+        _crc, flags, keylen, offset, entrylen, ts = INDEX_HEADER.unpack(head)
+        reclen = INDEX_OVERHEAD + keylen
+        raw = self._index_read(fileid, pos, reclen)
+        if len(raw) != reclen or int.from_bytes(raw[:4], "little") != crc32c(raw[4:]):
+            raise ValueError("cursor does not point at an index record")
+        return flags, raw[INDEX_HEADER_SIZE:-2], offset, entrylen, ts, pos, reclen
+
+    def _is_current(self, fileid: int, rec: Record) -> bool:
+        flags, key, offset, entrylen = rec[0], rec[1], rec[2], rec[3]
+        if flags & FLAG_DELETED:
+            return False
+        return self._keys.get(key) == (entrylen << 48) | (fileid << 32) | offset
+
+    def cursor_of(self, key: bytes) -> bytes | None:
+        loc = self._keys.get(key)
+        if loc is None:
+            return None
+        fileid = (loc >> 32) & 0xFFFF
+        target = loc & 0xFFFFFFFF
+        # the index record of an entry is found by walking its file; KEYCUR is rare
+        pos = 0
+        size = self._index_len(fileid)
+        while pos < size:
+            buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
+            records, used = parse_records(buf, fileid, "")
+            for rec in records:
+                if rec[2] == target:
+                    return _CURSOR.pack(fileid, pos + rec[5])
+            if used == 0:
+                break
+            pos += used
+        return None
+
+    def scan(
+        self, cursor: bytes | None, limit: int, reverse: bool = False
+    ) -> tuple[list[EntryInfo], bytes | None]:
+        if cursor is not None:
+            if len(cursor) != _CURSOR.size:
+                raise ValueError("invalid cursor")
+            fileid, pos = _CURSOR.unpack(cursor)
+            if fileid > self._active:
+                raise ValueError("invalid cursor")
+            rec = self._record_at(fileid, pos)
+        found: list[EntryInfo] = []
+        last: bytes | None = None
+        if not reverse:
+            if cursor is None:
+                fileid, pos = self._fileids()[0], 0
+            else:
+                pos += rec[6]
+            while fileid <= self._active and len(found) < limit:
+                size = self._index_len(fileid)
+                while pos < size and len(found) < limit:
+                    buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
+                    records, used = parse_records(buf, fileid, "")
+                    if used == 0:
+                        raise StorageError(f"index of namespace '{self.name}' is damaged")
+                    for rec in records:
+                        if self._is_current(fileid, rec):
+                            found.append(EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4]))
+                            last = _CURSOR.pack(fileid, pos + rec[5])
+                            if len(found) >= limit:
+                                break
+                    pos += used
+                fileid, pos = fileid + 1, 0
+        else:
+            if cursor is None:
+                fileid, pos = self._active, self._index_len(self._active)
+            while fileid >= 0 and len(found) < limit:
+                while pos > 0 and len(found) < limit:
+                    tail = self._index_read(fileid, pos - INDEX_TRAILER.size, INDEX_TRAILER.size)
+                    (reclen,) = INDEX_TRAILER.unpack(tail)
+                    if reclen < INDEX_OVERHEAD or reclen > pos:
+                        raise StorageError(f"index of namespace '{self.name}' is damaged")
+                    pos -= reclen
+                    rec = self._record_at(fileid, pos)
+                    if self._is_current(fileid, rec):
+                        found.append(EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4]))
+                        last = _CURSOR.pack(fileid, pos)
+                fileid -= 1
+                pos = self._index_len(fileid) if fileid >= 0 else 0
+        return found, last
+
+    def history(self, key: bytes, cursor: bytes | None) -> Version | None:
+        if cursor is None:
+            loc = self._keys.get(key)
+            if loc is None:
+                return None
+            fileid, offset = (loc >> 32) & 0xFFFF, loc & 0xFFFFFFFF
+        else:
+            if len(cursor) != 8:
+                raise ValueError("invalid cursor")
+            short = int.from_bytes(cursor, "little")
+            fileid, offset = short >> 32, short & 0xFFFFFFFF
+            if fileid > self._active or offset > MAX_FILE_OFFSET:
+                raise ValueError("invalid cursor")
+        header = self._read(fileid, offset, DATA_HEADER_SIZE)
+        if len(header) < DATA_HEADER_SIZE:
+            raise ValueError("invalid cursor")
+        _crc, flags, keylen, vallen, ts, prev = DATA_HEADER.unpack(header)
+        raw = self._read(fileid, offset, DATA_HEADER_SIZE + keylen + vallen)
+        if not entry_valid(raw):
+            if cursor is not None:
+                raise ValueError("invalid cursor")
+            raise CorruptData(f"entry of key {key!r} in namespace '{self.name}' is corrupt")
+        if raw[DATA_HEADER_SIZE : DATA_HEADER_SIZE + keylen] != key:
+            raise ValueError("cursor belongs to another key")
+        nxt = None if prev == NO_PREV else prev.to_bytes(8, "little")
+        info = EntryInfo(key, vallen, ts, bool(flags & FLAG_DELETED))
+        return Version(info, raw[DATA_HEADER_SIZE + keylen :], nxt)
+
+    # -- whole namespace --------------------------------------------------------------------
+    def clear(self) -> None:
+        self.close()
+        for folder in (self._datadir, self._indexdir):
+            for entry in os.listdir(folder):
+                if entry.startswith(("zdb-data-", "zdb-index-")):
+                    os.unlink(os.path.join(folder, entry))
+        self._keys = {}
+        self._disk_data = self._disk_index = self._payload = 0
+        self._max_seq = -1
+        self._active = 0
+        self._data = AppendFile(os.path.join(self._datadir, data_name(0)))
+        self._index = AppendFile(os.path.join(self._indexdir, index_name(0)))
+
+    def save_settings(self) -> None:
+        write_json_atomic(self._settings_path, self.settings.to_dict())
+
+    def close(self) -> None:
+        self._data.close()
+        self._index.close()
+        self._sealed.close()
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self._datadir, ignore_errors=True)
+        shutil.rmtree(self._indexdir, ignore_errors=True)
+
+
+__all__ = ["EmbeddedStore", "parse_records", "short_location"]

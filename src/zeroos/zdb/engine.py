@@ -1,0 +1,150 @@
+"""The seam between zero-db's commands and the place its bytes live.
+
+Every engine (the embedded append-only files, Tarantool) implements :class:`Engine` and
+:class:`Store`; one conformance suite in the tests runs against each.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .namespace import NamespaceSettings
+
+
+ACCESS_OPEN = 0
+ACCESS_LOCKED = 1
+ACCESS_FROZEN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInfo:
+    """What SCAN and HISTORY say about one version of a key."""
+
+    key: bytes
+    size: int
+    timestamp_us: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a key, as HISTORY returns it."""
+
+    info: EntryInfo
+    value: bytes
+    cursor: bytes | None  # where the next older version is; None when there is none
+
+
+class Store(ABC):
+    """The keys of one namespace."""
+
+    name: str
+    settings: NamespaceSettings
+    dropped: bool = False  # set when NSDEL removed it while sessions still point at it
+    # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
+    access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
+
+    @property
+    @abstractmethod
+    def entries(self) -> int:
+        """Number of live keys."""
+
+    @property
+    @abstractmethod
+    def data_size(self) -> int:
+        """Payload bytes of the live keys: what the namespace's reservation (maxsize) counts."""
+
+    @property
+    @abstractmethod
+    def disk_size(self) -> int:
+        """Bytes the namespace's data takes on disk, older versions included."""
+
+    @property
+    @abstractmethod
+    def index_size(self) -> int:
+        """Bytes of index this namespace holds on disk."""
+
+    @property
+    @abstractmethod
+    def next_id(self) -> int:
+        """The id the next sequential insert gets (seq mode)."""
+
+    @abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The current value, or None. Raises CorruptData rather than return bad bytes."""
+
+    @abstractmethod
+    def info(self, key: bytes) -> EntryInfo | None:
+        """Size and time of the current value, or None."""
+
+    @abstractmethod
+    def contains(self, key: bytes) -> bool: ...
+
+    @abstractmethod
+    def stored_size(self, key: bytes) -> int | None:
+        """Length of the current value without reading it, or None."""
+
+    @abstractmethod
+    def put(self, key: bytes, value: bytes, timestamp_us: int) -> None: ...
+
+    @abstractmethod
+    def delete(self, key: bytes, timestamp_us: int) -> bool:
+        """Write a tombstone; False when the key did not exist."""
+
+    @abstractmethod
+    def check(self, key: bytes) -> bool | None:
+        """Re-read the stored value and verify its checksum; None when the key is missing."""
+
+    @abstractmethod
+    def cursor_of(self, key: bytes) -> bytes | None:
+        """An opaque cursor standing at the key's current version (KEYCUR)."""
+
+    @abstractmethod
+    def scan(
+        self, cursor: bytes | None, limit: int, reverse: bool = False
+    ) -> tuple[list[EntryInfo], bytes | None]:
+        """Live entries after (or before) a cursor, and the cursor of the last one returned.
+
+        Raises ValueError on a cursor this store did not make.
+        """
+
+    @abstractmethod
+    def history(self, key: bytes, cursor: bytes | None) -> Version | None:
+        """The version of key at cursor (the current one when cursor is None)."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Drop every key (FLUSH)."""
+
+    @abstractmethod
+    def save_settings(self) -> None:
+        """Persist self.settings durably."""
+
+
+class Engine(ABC):
+    """A set of namespaces kept somewhere."""
+
+    @abstractmethod
+    def namespaces(self) -> list[str]: ...
+
+    @abstractmethod
+    def open(self, name: str) -> Store | None:
+        """The namespace's store, or None when it does not exist."""
+
+    @abstractmethod
+    def create(self, name: str, settings: NamespaceSettings) -> Store: ...
+
+    @abstractmethod
+    def drop(self, name: str) -> None: ...
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Hand every buffered write to the operating system (survives a process kill)."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Make every write durable (survives a power cut)."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,347 @@
+"""zero-db's network side: RESP over TCP and a unix socket, on one asyncio event loop.
+
+Replies of a batch of commands go out together after the engine flushed the batch's writes,
+so an acknowledged write is always in the kernel (and, with ``sync``, on disk) first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import stat
+from dataclasses import dataclass
+from typing import cast
+
+from .commands import Commands, Session, Waiter
+from .engine import Engine
+from .errors import ReplyError, StorageError, ZdbError
+from .namespace import Mode
+from .protocol import ProtocolViolation, RequestReader, error
+
+log = logging.getLogger("zeroos.zdb")
+
+DRAIN_SECONDS = 2.0
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """How a zero-db server listens and keeps its data."""
+
+    listen: str = "127.0.0.1"
+    port: int | None = 9900
+    socket: str | None = None
+    sync: bool = False
+    synctime: float = 0.0  # seconds between forced fsyncs; 0 means never
+
+
+class Connection(asyncio.Protocol):
+    """One client: reads commands, runs them in order, writes the replies."""
+
+    def __init__(self, server: ZdbServer) -> None:
+        self.server = server
+        self.commands = server.commands
+        self.reader = RequestReader()
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.peer = "?"
+        self.parked: Waiter | None = None
+        self._park_timer: asyncio.TimerHandle | None = None
+        self._held: list[bytes] | None = None  # replies waiting for a group fsync
+        self._draining = False
+        self._paused_by_writer = False
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        self.session = self.commands.new_session()
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self._unpark()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        # the client does not read its replies: stop reading its commands (bounded memory)
+        if self.transport is not None:
+            self._paused_by_writer = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self._paused_by_writer:
+            self._paused_by_writer = False
+            if self.parked is None:
+                self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
+        self.commands.stats.network_rx_bytes += len(data)
+        self.reader.feed(data)
+        self.process()
+
+    # -- running commands -------------------------------------------------------------------
+    def process(self) -> None:
+        session = self.session
+        transport = self.transport
+        if session is None or transport is None:
+            return
+        out: list[bytes] = []
+        execute = self.commands.execute
+        reader = self.reader
+        while self.parked is None:
+            try:
+                cmd = reader.get()
+            except ProtocolViolation as exc:
+                out.append(error(exc.line))
+                if exc.close:
+                    log.info("event=protocol_error peer=%s error=%r", self.peer, exc.line)
+                    self._reply(out)
+                    self._drain_and_close()
+                    return
+                continue
+            if cmd is None:
+                break
+            try:
+                reply = execute(session, cmd)
+            except ReplyError as exc:
+                out.append(error(exc.line))
+                self._reply(out)
+                self._drain_and_close()
+                return
+            except ZdbError as exc:  # storage failed: answer, keep serving others
+                log.error("event=storage_error peer=%s error=%r", self.peer, str(exc))
+                out.append(error(f"Internal Error: {exc}"))
+                continue
+            if session.waiter is not None:
+                self._park(session.waiter)
+                session.waiter = None
+                continue
+            out.append(reply)
+        self._reply(out)
+
+    def _reply(self, out: list[bytes]) -> None:
+        if not out:
+            return
+        server = self.server
+        if server.config.sync:
+            if self._held is None:
+                self._held = out
+                server.hold(self)
+            else:
+                self._held.extend(out)
+            return
+        if self._held is not None:
+            self._held.extend(out)
+            return
+        try:
+            server.engine.flush()
+        except StorageError as exc:
+            log.error("event=flush_failed error=%r", str(exc))
+            out = [error(f"Internal Error: {exc}")] * len(out)
+        self.send(b"".join(out))
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.commands.stats.network_tx_bytes += len(data)
+            self.transport.write(data)
+
+    def release(self) -> None:
+        """Send replies held for the group fsync (called by the server after it synced)."""
+        held, self._held = self._held, None
+        if held:
+            self.send(b"".join(held))
+
+    def _drain_and_close(self) -> None:
+        # Keep reading (and dropping) what the client still sends, so that it can finish
+        # writing its request and read our error line instead of a connection reset.
+        transport = self.transport
+        if transport is None:
+            return
+        self._draining = True
+        self._unpark()
+        loop = asyncio.get_running_loop()
+        if self._held is None:
+            with contextlib.suppress(OSError, RuntimeError):
+                if transport.can_write_eof():
+                    transport.write_eof()
+            loop.call_later(DRAIN_SECONDS, transport.close)
+        else:
+            # replies are waiting for the group fsync; close after they went out
+            loop.call_later(DRAIN_SECONDS, transport.close)
+
+    # -- WAIT -------------------------------------------------------------------------------
+    def _park(self, waiter: Waiter) -> None:
+        loop = asyncio.get_running_loop()
+        self.parked = waiter
+        waiter.on_fire = self._on_fire
+        self.commands.park(waiter)
+        self._park_timer = loop.call_later(waiter.timeout_ms / 1000, self._on_timeout)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def _unpark(self) -> None:
+        if self.parked is not None:
+            self.commands.unpark(self.parked)
+            self.parked = None
+        if self._park_timer is not None:
+            self._park_timer.cancel()
+            self._park_timer = None
+
+    def _on_fire(self, reply: bytes) -> None:
+        # called while another client's command runs: answer after its batch is flushed
+        asyncio.get_running_loop().call_soon(self._wake, reply)
+
+    def _on_timeout(self) -> None:
+        self._park_timer = None
+        self._wake(b"-Timeout\r\n")
+
+    def _wake(self, reply: bytes) -> None:
+        if self.parked is None:
+            return
+        self._unpark()
+        self._reply([reply])
+        if self.transport is not None and not self._draining:
+            if not self._paused_by_writer:
+                self.transport.resume_reading()
+            self.process()
+
+
+class ZdbServer:
+    """A zero-db server: an engine, the command set, and listening sockets."""
+
+    def __init__(self, commands: Commands, config: ServerConfig) -> None:
+        self.commands = commands
+        self.engine: Engine = commands.engine
+        self.config = config
+        self.connections: set[Connection] = set()
+        self._servers: list[asyncio.Server] = []
+        self._held: list[Connection] = []
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self.addresses: list[str] = []
+
+    def hold(self, conn: Connection) -> None:
+        if not self._held:
+            asyncio.get_running_loop().call_soon(self._group_commit)
+        self._held.append(conn)
+
+    def _group_commit(self) -> None:
+        held, self._held = self._held, []
+        try:
+            self.engine.sync()
+        except StorageError as exc:
+            log.error("event=sync_failed error=%r", str(exc))
+            for conn in held:
+                conn._held = [error(f"Internal Error: {exc}")] * len(conn._held or [])
+        for conn in held:
+            conn.release()
+
+    def _periodic_sync(self) -> None:
+        try:
+            self.engine.sync()
+        except StorageError as exc:
+            log.error("event=sync_failed error=%r", str(exc))
+        loop = asyncio.get_running_loop()
+        self._sync_timer = loop.call_later(self.config.synctime, self._periodic_sync)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        if cfg.port is not None:
+            try:
+                server = await loop.create_server(
+                    lambda: Connection(self), cfg.listen, cfg.port, reuse_address=True, backlog=1024
+                )
+            except OSError as exc:
+                raise ZdbError(
+                    f"cannot listen on {cfg.listen}:{cfg.port}: {exc.strerror or exc}; "
+                    "choose another --port or stop what uses it"
+                ) from exc
+            for sock in server.sockets:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                host, port = sock.getsockname()[:2]
+                self.addresses.append(f"{host}:{port}")
+            self._servers.append(server)
+        if cfg.socket:
+            path = cfg.socket
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISSOCK(os.stat(path).st_mode):
+                    os.unlink(path)
+            try:
+                server = await loop.create_unix_server(lambda: Connection(self), path)
+            except OSError as exc:
+                raise ZdbError(f"cannot listen on unix socket {path}: {exc.strerror}") from exc
+            self.addresses.append(f"unix:{path}")
+            self._servers.append(server)
+        if not self._servers:
+            raise ZdbError("nothing to listen on: give --port or --socket")
+        if cfg.synctime > 0 and not cfg.sync:
+            self._sync_timer = loop.call_later(cfg.synctime, self._periodic_sync)
+
+    @property
+    def port(self) -> int | None:
+        for address in self.addresses:
+            if not address.startswith("unix:"):
+                return int(address.rsplit(":", 1)[1])
+        return None
+
+    async def close(self) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        if self._held:
+            self._group_commit()
+        if self.config.socket:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.socket)
+        self.engine.close()
+
+
+async def serve(commands: Commands, config: ServerConfig, ready: asyncio.Event | None = None) -> None:
+    """Run a server until SIGINT or SIGTERM, then close it cleanly."""
+    server = ZdbServer(commands, config)
+    await server.start()
+    log.info(
+        "event=listening addresses=%s engine=%s",
+        ",".join(server.addresses),
+        type(commands.engine).__name__,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("event=stopping connections=%d", len(server.connections))
+        await server.close()
+
+
+def run(commands: Commands, config: ServerConfig) -> None:
+    """Serve on uvloop when it is installed, plain asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(commands, config))
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(commands, config))
+
+
+__all__ = ["Connection", "Mode", "ServerConfig", "ZdbServer", "run", "serve"]
