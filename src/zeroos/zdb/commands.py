@@ -95,6 +95,17 @@ def _key(args: list[bytes]) -> bytes:
     return key
 
 
+def _timestamp_us(raw: bytes) -> int:
+    """An admin's explicit timestamp (seconds; 0-db keeps a u32), in microseconds."""
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise ReplyError("Invalid argument") from None
+    if not 0 <= seconds <= 0xFFFFFFFF:  # the engines cannot store others
+        raise ReplyError("Invalid argument")
+    return seconds * 1_000_000
+
+
 def _readable(store: Store) -> None:
     if store.access == ACCESS_FROZEN:
         raise ReplyError(FROZEN)
@@ -168,6 +179,9 @@ class Commands:
             b"WAIT": self.wait,
             b"HELLO": self.hello,
         }
+        # what clients send is upper or lower case: look those up without .upper()
+        self._any_case = dict(self.table)
+        self._any_case.update({name.lower(): fn for name, fn in self.table.items()})
 
     # -- sessions and dispatch --------------------------------------------------------------
     def new_session(self) -> Session:
@@ -178,15 +192,20 @@ class Commands:
         """Run one command and return its encoded reply (errors included)."""
         stats = self.stats
         stats.commands_executed += 1
-        name = args[0].upper()
-        handler = self.table.get(name)
+        name = args[0]
+        handler = self._any_case.get(name)
+        if handler is None:
+            name = name.upper()
+            handler = self.table.get(name)
+            if handler is None:
+                stats.commands_failed += 1
+                if session.store.dropped:
+                    raise ReplyError(NS_GONE, close=True)
+                if not name:
+                    return b"-This is not a valid command\r\n"
+                return b"-Command not supported\r\n"
         if session.store.dropped:
             raise ReplyError(NS_GONE, close=True)
-        if handler is None:
-            stats.commands_failed += 1
-            if not args[0]:
-                return b"-This is not a valid command\r\n"
-            return b"-Command not supported\r\n"
         try:
             reply = handler(session, args)
         except ReplyError as exc:
@@ -200,7 +219,7 @@ class Commands:
         except StorageError as exc:
             reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
         if self._waiters:
-            self._notify(session, name)
+            self._notify(session, name.upper())
         return reply
 
     def _admin(self, session: Session) -> None:
@@ -494,6 +513,13 @@ class Commands:
             f"index_size_kb: {store.index_size / 1024:.2f}",
             f"next_internal_id: 0x{nextid:08x}",
             f"mode: {'sequential' if s.mode == 'seq' else 'userkey'}",
+            # 0-db's per-namespace I/O error counters (its field order); not tracked here
+            "stats_index_io_errors: 0",
+            "stats_index_io_error_last: 0",
+            "stats_index_faults: 0",
+            "stats_data_io_errors: 0",
+            "stats_data_io_error_last: 0",
+            "stats_data_faults: 0",
             f"disk_size_bytes: {store.disk_size}",
         ]
         if s.maxsize > 0:
@@ -571,10 +597,7 @@ class Commands:
         argc = len(args)
         if argc == 4:
             self._admin(session)
-            try:
-                timestamp_us = int(args[3]) * 1_000_000
-            except ValueError:
-                raise ReplyError("Invalid argument") from None
+            timestamp_us = _timestamp_us(args[3])
         elif argc != 3:
             raise ReplyError("Unexpected arguments")
         else:
@@ -607,7 +630,9 @@ class Commands:
         return b"$%d\r\n%b\r\n" % (len(key), key)
 
     def get(self, session: Session, args: list[bytes]) -> bytes:
-        key = _key(args)
+        if len(args) != 2 or not args[1] or len(args[1]) > MAX_KEY:
+            _key(args)  # raises the right error line
+        key = args[1]
         store = session.store
         if store.access == ACCESS_FROZEN:
             raise ReplyError(FROZEN)
@@ -633,10 +658,7 @@ class Commands:
     def delete(self, session: Session, args: list[bytes]) -> bytes:
         if len(args) == 3:
             self._admin(session)
-            try:
-                timestamp_us = int(args[2]) * 1_000_000
-            except ValueError:
-                raise ReplyError("Invalid argument") from None
+            timestamp_us = _timestamp_us(args[2])
             key = _key(args[:2])
         else:
             key = _key(args)
@@ -678,9 +700,9 @@ class Commands:
         return NIL if info is None else integer(info.timestamp_us // 1_000_000)
 
     def keycur(self, session: Session, args: list[bytes]) -> bytes:
-        key = _key(args)
+        _need(args, 2)  # 0-db checks no key length here: a longer key is just not found
         _readable(session.store)
-        cursor = session.store.cursor_of(key)
+        cursor = session.store.cursor_of(args[1])
         if cursor is None:
             raise ReplyError("Key not found")
         return bulk(cursor)
@@ -721,8 +743,11 @@ class Commands:
                 raise ReplyError("Invalid arguments")
         try:
             version = session.store.history(key, cursor)
-        except ValueError:
-            raise ReplyError("Invalid arguments (invalid key)") from None
+        except ValueError as exc:
+            # 0-db: a readable entry of another key vs. no entry at that location at all
+            if "another key" in str(exc):
+                raise ReplyError("Invalid arguments (invalid key)") from None
+            raise ReplyError("Invalid arguments (index query)") from None
         if version is None:
             raise ReplyError("Key not found")
         parent = NIL if version.cursor is None else bulk(version.cursor)

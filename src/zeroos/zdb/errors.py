@@ -58,3 +58,49 @@ class ReplyError(Exception):
         super().__init__(line)
         self.line = line
         self.close = close
+
+
+class KeyNotFound(ZdbResponseError):
+    """The key does not exist or was deleted (DEL, KEYCUR, HISTORY, a seq-mode update)."""
+
+
+class NoMoreData(ZdbResponseError):
+    """A SCAN, RSCAN or HISTORY walk reached its end."""
+
+
+# 0-db's error lines (without the leading '-') that have a typed exception; any other
+# line becomes a plain ZdbResponseError carrying the line as its message.
+_REPLY_ERRORS: dict[str, type[ZdbResponseError]] = {
+    "Namespace not found": NamespaceNotFound,
+    "This namespace doesn't exists": NamespaceNotFound,
+    "Your active namespace is not available anymore (probably removed).": NamespaceNotFound,
+    "Permission denied": PermissionDenied,
+    "Access denied": PermissionDenied,
+    "Namespace protected and private": PermissionDenied,
+    "Flushing public namespace denied": PermissionDenied,
+    "Unauthorized": PermissionDenied,
+    "No space left on this namespace": NoSpaceLeft,
+    "Namespace is temporarily locked (read-only)": ReadOnly,
+    "Namespace is temporarily frozen (read-write disabled)": ReadOnly,
+    "Namespace is in read-only mode": ReadOnly,
+    "Namespace is protected by worm mode": ReadOnly,
+    "Cannot delete a key when namespace is in worm mode": ReadOnly,
+    "Key not found": KeyNotFound,
+    "Invalid key, only update authorized": KeyNotFound,
+    "No more data": NoMoreData,
+    "No more history": NoMoreData,
+}
+
+
+def error_from_reply(line: str) -> ZdbResponseError:
+    """Turn one of the server's error lines into the matching typed exception.
+
+    This is the single place where error lines are mapped to exceptions. The message of the
+    exception is always the server's line, unchanged.
+    """
+    kind = _REPLY_ERRORS.get(line)
+    if kind is not None:
+        return kind(line)
+    if line.startswith("Internal Error") and ("checksum" in line or "corrupt" in line):
+        return ChecksumError(line)
+    return ZdbResponseError(line)

@@ -53,51 +53,66 @@ class ProtocolViolation(Exception):
 class RequestReader:
     """Cuts a byte stream into commands (lists of bytes), with bounded buffering.
 
-    hiredis does the parsing; limits are checked here. Per-argument checks only run when
-    the buffer has been large enough to hold an oversized argument, so small commands pay
-    nothing for them.
+    hiredis does the parsing; limits are checked here. Per-argument size checks only run
+    when the buffer has been large enough to hold an oversized argument, so small commands
+    pay nothing for them. Error lines are 0-db's.
     """
 
-    __slots__ = ("_big", "_reader")
+    __slots__ = ("_gets", "_len", "_pending", "_reader")
 
     def __init__(self) -> None:
         self._reader = hiredis.Reader()
-        self._big = False
+        self._gets = self._reader.gets
+        self._len = self._reader.len
+        # Bytes fed since the last whole command: the unfinished command's size, over by
+        # less than 1 KiB. Not the reader's buffer length: hiredis consumes the elements of
+        # an unfinished array as they come, so an endless array of small strings keeps
+        # its buffer small while the parsed elements pile up in memory.
+        self._pending = 0
 
     def feed(self, data: bytes) -> None:
         self._reader.feed(data)
-        if self._reader.len() > MAX_BULK:
-            self._big = True
+        self._pending += len(data)
 
     def get(self) -> list[bytes] | None:
         """The next whole command, or None when more bytes are needed."""
-        reader = self._reader
         try:
-            cmd = reader.gets()
+            cmd = self._gets()
         except hiredis.ProtocolError as exc:
-            raise ProtocolViolation(f"Protocol error: {exc}", close=True) from None
+            text = str(exc)
+            if "reply type byte" in text:
+                text = "Malformed request, array expected"
+            raise ProtocolViolation(text, close=True) from None
+        except MemoryError:
+            # an array header announcing billions of elements: hiredis allocates them first
+            raise ProtocolViolation("Too many arguments", close=True) from None
+        if type(cmd) is list:
+            big = self._pending > MAX_BULK  # the command may hold an oversized argument
+            self._pending = self._len()  # what is left belongs to the next commands
+            if cmd and len(cmd) <= MAX_ARGS and not big:
+                for arg in cmd:
+                    if type(arg) is not bytes:
+                        return self._reject(cmd, big)
+                return cmd
+            return self._reject(cmd, big)
         if cmd is False:
-            if reader.len() > MAX_BUFFER:
+            if self._pending > MAX_BUFFER:
                 raise ProtocolViolation("Payload too big", close=True)
-            self._big = reader.len() > MAX_BULK
             return None
-        if type(cmd) is not list:
-            # inline commands and stray replies: we cannot tell where the next command starts
-            raise ProtocolViolation(
-                "Protocol error: expected an array of bulk strings (inline commands are not supported)",
-                close=True,
-            )
+        # inline commands and stray replies: we cannot tell where the next command starts
+        raise ProtocolViolation("Malformed request, array expected", close=True)
+
+    def _reject(self, cmd: list[object], big: bool) -> list[bytes]:
+        """The slow checks, for commands the fast path did not accept as they are."""
         if not cmd:
-            raise ProtocolViolation("Protocol error: empty command", close=False)
+            raise ProtocolViolation("Missing arguments", close=False)
         for arg in cmd:
             if type(arg) is not bytes:
-                raise ProtocolViolation(
-                    "Protocol error: command arguments must be bulk strings", close=False
-                )
+                raise ProtocolViolation("Malformed query string", close=False)
         if len(cmd) > MAX_ARGS:
             raise ProtocolViolation("Too many arguments", close=False)
-        if self._big:
+        if big:
             for arg in cmd:
-                if len(arg) > MAX_BULK:
+                if len(arg) > MAX_BULK:  # type: ignore[arg-type]
                     raise ProtocolViolation("Payload too big", close=False)
-        return cmd
+        return cmd  # type: ignore[return-value]

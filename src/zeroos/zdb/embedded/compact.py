@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .files import AppendFile
-from .format import NO_PREV, data_name, encode_entry, encode_record, index_name
+from .format import FLAG_DELETED, NO_PREV, data_name, encode_entry, encode_record, index_name
 
 BUILD = "~compact"
 OLD = "~old"
@@ -63,6 +63,16 @@ def finish_compactions(datadir: str, indexdir: str) -> None:
             else:
                 shutil.rmtree(os.path.join(indexdir, entry), ignore_errors=True)
                 shutil.rmtree(os.path.join(datadir, entry), ignore_errors=True)
+    for entry in os.listdir(datadir):
+        # a data build whose index build is gone: the crash came before the index build
+        # was made (the index build goes last and is swapped last)
+        if entry.endswith(BUILD) and not os.path.exists(os.path.join(indexdir, entry)):
+            shutil.rmtree(os.path.join(datadir, entry), ignore_errors=True)
+    for entry in os.listdir(indexdir):
+        # swapped in, but the crash came before the marker was removed
+        marker = os.path.join(indexdir, entry, COMPLETE)
+        if not entry.endswith(BUILD) and os.path.isfile(marker):
+            os.unlink(marker)
     for root in (datadir, indexdir):
         for entry in os.listdir(root):
             if entry.endswith(OLD) and os.path.isdir(os.path.join(root, entry[: -len(OLD)])):
@@ -94,6 +104,7 @@ def compact_namespace(
     index = AppendFile(os.path.join(index_build, index_name(0)))
     entries = 0
     cursor: bytes | None = None
+    built = False
     try:
         while True:
             batch, cursor = store.scan(cursor, 1000)
@@ -115,18 +126,27 @@ def compact_namespace(
                 offset = data.append(entry)
                 index.append(encode_record(0, info.key, offset, len(entry), info.timestamp_us))
                 entries += 1
-                if data.buffered > 4 * 1024 * 1024:
-                    data.flush()
-                    index.flush()
             if progress is not None:
                 progress(len(batch))
             if cursor is None:
                 break
+        if store.settings.mode == "seq" and store.next_id > 0:
+            # the ids of deleted entries are never given out again: their tombstones go,
+            # so keep one for the highest id (loading counts it, nothing else sees it)
+            top = (store.next_id - 1).to_bytes(8, "little")
+            if not store.contains(top):
+                entry = encode_entry(FLAG_DELETED, top, b"", 0, NO_PREV)
+                offset = data.append(entry)
+                index.append(encode_record(FLAG_DELETED, top, offset, len(entry), 0))
         data.sync()
         index.sync()
+        built = True
     finally:
         data.close()
         index.close()
+        if not built:  # a failed build (a corrupt entry, a full disk) is thrown away now
+            for folder in (data_build, index_build):
+                shutil.rmtree(folder, ignore_errors=True)
     after = sum(
         os.path.getsize(os.path.join(data_build, f)) for f in os.listdir(data_build)
     )

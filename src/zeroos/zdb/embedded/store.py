@@ -36,6 +36,10 @@ from .format import (
 SETTINGS_FILE = "zdb-namespace.json"
 _CURSOR = struct.Struct("<HI")
 _SCAN_CHUNK = 64 * 1024
+_DATA_BODY = struct.Struct("<BBIQQ").pack  # DATA_HEADER without its CRC
+_INDEX_BODY = struct.Struct("<BBIIQ").pack  # INDEX_HEADER without its CRC
+_u16 = struct.Struct("<H").pack
+_u32 = struct.Struct("<I").pack
 
 # An index record as parsed: (flags, key, offset, entrylen, timestamp_us, position, reclen)
 Record = tuple[int, bytes, int, int, int, int, int]
@@ -55,6 +59,20 @@ def write_json_atomic(path: str, data: dict[str, object]) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def _fsync_path(path: str) -> None:
+    """fsync a file or a folder by name (gone already: nothing to make durable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot sync {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 def parse_records(buf: bytes, fileid: int, path: str) -> tuple[list[Record], int]:
@@ -95,6 +113,8 @@ class EmbeddedStore(Store):
         self._datasize = datasize
         self._on_dirty = on_dirty
         self._dirty = False
+        # files sealed by a rotation whose last appends the next sync() must still fsync
+        self._sealed_unsynced: list[str] = []
         self._keys: dict[bytes, int] = {}
         self._sealed = ReadOnlyFiles()
         self._disk_data = 0  # bytes in sealed data files
@@ -114,7 +134,10 @@ class EmbeddedStore(Store):
         self.settings = settings
         self._settings_path = settings_path
         self._active = 0
-        self._load()
+        try:
+            self._load()
+        except OSError as exc:  # a folder gone (a disk not mounted), no permission, EIO
+            raise StorageError(f"cannot open namespace '{name}': {exc}") from exc
         if not os.path.exists(settings_path):
             self.save_settings()
 
@@ -140,19 +163,23 @@ class EmbeddedStore(Store):
             except FileNotFoundError:
                 buf = b""
             records, valid_end = parse_records(buf, fid, ipath)
-            datalen = os.path.getsize(dpath) if os.path.exists(dpath) else 0
+            records, valid_end, data_end, rebuilt = self._recover_tail(dpath, records, valid_end)
+            data = AppendFile(dpath)
+            index = AppendFile(ipath)
+            if index.size != valid_end:
+                index.truncate(valid_end)
+            if rebuilt:
+                index.append(rebuilt)
+                index.flush()
+            if data.size != data_end:
+                data.truncate(data_end)
             if fid == last:
-                records, valid_end, data_end = self._recover_tail(dpath, records, valid_end)
+                self._data, self._index = data, index
             else:
-                if valid_end != len(buf):
-                    raise StorageError(
-                        f"index file {ipath} is damaged at byte {valid_end} (not at its end); "
-                        "restore it from a copy or run 'zos zdb compact' on a copy of the data"
-                    )
-                if records and records[-1][2] + records[-1][3] > datalen:
-                    raise StorageError(f"data file {dpath} is shorter than its index says")
-                self._disk_data += datalen
-                self._disk_index += len(buf)
+                self._disk_data += data.size
+                self._disk_index += index.size
+                data.close()
+                index.close()
             fshift = fid << 32
             if self.settings.mode == "seq":
                 for rec in records:
@@ -172,20 +199,17 @@ class EmbeddedStore(Store):
                     live += entrylen - overhead - len(key)
             self._payload += live
         self._active = last
-        self._data = AppendFile(os.path.join(self._datadir, data_name(last)))
-        self._index = AppendFile(os.path.join(self._indexdir, index_name(last)))
-        if self._index.size != valid_end:
-            self._index.truncate(valid_end)
-        if self._data.size != data_end:
-            self._data.truncate(data_end)
 
     def _recover_tail(
         self, dpath: str, records: list[Record], valid_end: int
-    ) -> tuple[list[Record], int, int]:
-        """Cut a torn tail of the newest file pair: index records without whole, valid data.
+    ) -> tuple[list[Record], int, int, bytes]:
+        """Repair the newest file pair after a crash.
 
-        Data is written before its index record and the reply goes out after both, so
-        anything cut here was never acknowledged.
+        Index records whose data is missing or torn are dropped; whole data entries past the
+        last index record (the index is written lazily) get their records back; a torn data
+        tail is cut. Replies go out only after the data reached the kernel, so what is cut
+        here was never acknowledged. Returns the records, where the valid index ends, where
+        the valid data ends, and the index bytes to append.
         """
         try:
             with open(dpath, "rb") as fh:
@@ -198,10 +222,27 @@ class EmbeddedStore(Store):
                             break
                     records.pop()
                     valid_end = pos
+                data_end = records[-1][2] + records[-1][3] if records else 0
+                fh.seek(data_end)
+                tail = fh.read()
         except FileNotFoundError:
-            records, valid_end = [], 0
-        data_end = records[-1][2] + records[-1][3] if records else 0
-        return records, valid_end, data_end
+            return [], 0, 0, b""
+        extra = bytearray()
+        pos = 0
+        while pos + DATA_HEADER_SIZE <= len(tail):
+            _crc, flags, keylen, vallen, ts, _prev = DATA_HEADER.unpack_from(tail, pos)
+            entrylen = DATA_HEADER_SIZE + keylen + vallen
+            entry = tail[pos : pos + entrylen]
+            if len(entry) < entrylen or not entry_valid(entry):
+                break
+            key = entry[DATA_HEADER_SIZE : DATA_HEADER_SIZE + keylen]
+            record = encode_record(flags, key, data_end + pos, entrylen, ts)
+            records.append(
+                (flags, key, data_end + pos, entrylen, ts, valid_end + len(extra), len(record))
+            )
+            extra += record
+            pos += entrylen
+        return records, valid_end, data_end + pos, bytes(extra)
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -244,10 +285,22 @@ class EmbeddedStore(Store):
         return raw
 
     def get(self, key: bytes) -> bytes | None:
+        # the hot path of GET: _entry() inlined
         loc = self._keys.get(key)
         if loc is None:
             return None
-        return self._entry(loc, key)[DATA_HEADER_SIZE + len(key) :]
+        fileid = (loc >> 32) & 0xFFFF
+        if fileid == self._active:
+            raw = self._data.read(loc & 0xFFFFFFFF, loc >> 48)
+        else:
+            raw = self._read(fileid, loc & 0xFFFFFFFF, loc >> 48)
+        start = DATA_HEADER_SIZE + len(key)
+        if (
+            crc32c(raw[4:]) != int.from_bytes(raw[:4], "little")
+            or raw[DATA_HEADER_SIZE:start] != key
+        ):
+            self._entry(loc, key)  # raises CorruptData with the details
+        return raw[start:]
 
     def info(self, key: bytes) -> EntryInfo | None:
         loc = self._keys.get(key)
@@ -277,24 +330,35 @@ class EmbeddedStore(Store):
         return None if loc is None else (loc >> 48) - DATA_HEADER_SIZE - len(key)
 
     def _append(self, flags: int, key: bytes, value: bytes, ts: int, prev: int) -> None:
-        entry = encode_entry(flags, key, value, ts, prev)
-        entrylen = len(entry)
-        if self._data.size and self._data.size + entrylen > self._datasize:
+        # the hot path of SET: entry and record encoding inlined (layouts in format.py)
+        keylen = len(key)
+        vallen = len(value)
+        head = _DATA_BODY(flags, keylen, vallen, ts, prev)
+        crc = _u32(crc32c(value, crc32c(key, crc32c(head))))
+        entrylen = DATA_HEADER_SIZE + keylen + vallen
+        data = self._data
+        if data.size + entrylen > self._datasize and data.size:
             self._rotate()
-        offset = self._data.append(entry)
-        self._index.append(encode_record(flags, key, offset, entrylen, ts))
-        old = self._keys.get(key)
-        if old is not None:
-            self._payload -= (old >> 48) - DATA_HEADER_SIZE - len(key)
-        if flags & FLAG_DELETED:
-            self._keys.pop(key, None)
+            data = self._data
+        if vallen > 65536:
+            offset = data.append_parts(crc, head, key, value)  # no copy of a big value
         else:
-            self._keys[key] = (entrylen << 48) | (self._active << 32) | offset
-            self._payload += len(value)
-        if self.settings.mode == "seq" and len(key) in (4, 8):
-            seq = int.from_bytes(key, "little")
-            if seq > self._max_seq:
-                self._max_seq = seq
+            offset = data.append(crc + head + key + value)
+        body = _INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + _u16(INDEX_OVERHEAD + keylen)
+        self._index.append(_u32(crc32c(body)) + body)
+        keys = self._keys
+        old = keys.get(key)
+        if old is not None:
+            self._payload -= (old >> 48) - DATA_HEADER_SIZE - keylen
+        if flags & FLAG_DELETED:
+            keys.pop(key, None)
+        else:
+            keys[key] = (entrylen << 48) | (self._active << 32) | offset
+            self._payload += vallen
+            if keylen == 8 and self.settings.mode == "seq":
+                seq = int.from_bytes(key, "little")
+                if seq > self._max_seq:
+                    self._max_seq = seq
         if not self._dirty:
             self._dirty = True
             self._on_dirty(self)
@@ -304,6 +368,8 @@ class EmbeddedStore(Store):
             raise StorageError(f"namespace '{self.name}' has used all {MAX_FILES} data files")
         self._data.close()
         self._index.close()
+        # a batch that crosses a rotation wrote to these files too: sync() must fsync them
+        self._sealed_unsynced += (self._data.path, self._index.path)
         self._disk_data += self._data.size
         self._disk_index += self._index.size
         self._active += 1
@@ -323,14 +389,17 @@ class EmbeddedStore(Store):
         return True
 
     def flush(self) -> None:
-        # data first: an index record must never point at bytes the kernel does not have
-        self._data.flush()
-        self._index.flush()
+        # appends are already in the page cache (files.py); nothing waits here
         self._dirty = False
 
     def sync(self) -> None:
         self._data.sync()
         self._index.sync()
+        if self._sealed_unsynced:
+            # files sealed since the last sync, then the folders that got new files
+            for path in (*self._sealed_unsynced, self._datadir, self._indexdir):
+                _fsync_path(path)
+            self._sealed_unsynced = []
         self._dirty = False
 
     # -- walking ----------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+# Shared by quickstart.sh and test.sh: Debian packages, then a virtualenv in .venv.
+# usage: setup_env "extra-debian-packages..." "pip-extras"
+set -euo pipefail
+
+_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+setup_env() {
+    local packages=($1) extras="$2" missing=()
+    python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+    for p in "${packages[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "==> installing Debian packages: ${missing[*]}"
+        _sudo apt-get update -qq
+        _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        echo "==> creating .venv"
+        python3 -m venv .venv
+    fi
+    echo "==> installing zeroos${extras:+[$extras]} into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
+}

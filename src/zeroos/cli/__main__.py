@@ -1,0 +1,5 @@
+"""`python -m zeroos.cli`: the same as `zos`."""
+
+from .main import main
+
+main()

@@ -1,0 +1,86 @@
+"""zero-db: key/value namespaces over RESP, with 0-db's command set; server, engines and client.
+
+Importing this package stays light: the clients (and redis-py under them) load on first use
+of :class:`Client` or :class:`AsyncClient`, so the server never pays for them, and nothing
+here imports the server.
+
+    from zeroos.zdb import Client
+
+    with Client(port=9900, namespace="photos", password="secret") as zdb:
+        zdb.set("cat.jpg", data)
+"""
+
+import importlib
+import typing
+
+from .engine import Engine, EntryInfo, Store, Version
+from .errors import (
+    ChecksumError,
+    CorruptData,
+    KeyNotFound,
+    NamespaceNotFound,
+    NoMoreData,
+    NoSpaceLeft,
+    PermissionDenied,
+    ReadOnly,
+    StorageError,
+    ZdbConnectionError,
+    ZdbError,
+    ZdbResponseError,
+    ZdbTimeoutError,
+)
+from .namespace import Mode, NamespaceSettings
+
+if typing.TYPE_CHECKING:
+    from .aioclient import AsyncClient
+    from .client import Client, HistoryEntry, NamespaceInfo, ScanEntry
+
+# name -> submodule that defines it, imported on first access (PEP 562)
+_LAZY = {
+    "AsyncClient": ".aioclient",
+    "Client": ".client",
+    "HistoryEntry": ".client",
+    "NamespaceInfo": ".client",
+    "ScanEntry": ".client",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+__all__ = [
+    "AsyncClient",
+    "ChecksumError",
+    "Client",
+    "CorruptData",
+    "Engine",
+    "EntryInfo",
+    "HistoryEntry",
+    "KeyNotFound",
+    "Mode",
+    "NamespaceInfo",
+    "NamespaceNotFound",
+    "NamespaceSettings",
+    "NoMoreData",
+    "NoSpaceLeft",
+    "PermissionDenied",
+    "ReadOnly",
+    "ScanEntry",
+    "StorageError",
+    "Store",
+    "Version",
+    "ZdbConnectionError",
+    "ZdbError",
+    "ZdbResponseError",
+    "ZdbTimeoutError",
+]

@@ -1,0 +1,574 @@
+"""Crash recovery with real server processes: kill -9, torn tails, flipped bytes, --sync.
+
+The promise under test: a write whose reply the client got is there after any crash, with
+its exact value, and the server never serves bytes that fail their checksum.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from zeroos.zdb.embedded import EmbeddedEngine
+from zeroos.zdb.embedded.format import DATA_HEADER_SIZE, data_name, index_name
+from zeroos.zdb.embedded.store import parse_records
+from zeroos.zdb.namespace import NamespaceSettings
+
+from .rawsock import Closed, RawConn, encode, is_error
+
+MIB = 1024 * 1024
+KEYSPACE = 150
+
+Op = tuple[bytes, bytes | None]  # (key, value) or (key, None) for a delete
+
+
+# -- helpers --------------------------------------------------------------------------------
+def file_ids(folder: Path, prefix: str) -> list[int]:
+    return sorted(int(f[len(prefix) :]) for f in os.listdir(folder) if f.startswith(prefix))
+
+
+def index_records(root: Path, ns: str = "default") -> list[tuple[int, tuple]]:
+    """Every index record of a namespace on disk, oldest first, as (fileid, record)."""
+    folder = root / "index" / ns
+    out = []
+    for fid in file_ids(folder, "zdb-index-"):
+        buf = (folder / index_name(fid)).read_bytes()
+        records, _ = parse_records(buf, fid, "")
+        out.extend((fid, rec) for rec in records)
+    return out
+
+
+def current_entry(root: Path, key: bytes, ns: str = "default") -> tuple[Path, int, int]:
+    """Where the current version of a key lies: (data file, offset, entry length)."""
+    found = None
+    for fid, rec in index_records(root, ns):
+        if rec[1] == key:
+            found = (root / "data" / ns / data_name(fid), rec[2], rec[3])
+    assert found is not None, f"{key!r} not in the index"
+    return found
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x5A]))
+
+
+def apply(state: dict[bytes, bytes], ops: list[Op]) -> dict[bytes, bytes]:
+    state = dict(state)
+    for key, value in ops:
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    return state
+
+
+def read_keys(conn: RawConn, keys: list[bytes]) -> dict[bytes, bytes]:
+    """The live values of keys (MGET in batches); a failed read fails the test."""
+    out: dict[bytes, bytes] = {}
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        values = conn.call("MGET", *part)
+        assert isinstance(values, list), f"MGET failed: {values!r}"
+        for key, value in zip(part, values, strict=True):
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def scan_keys(conn: RawConn) -> list[bytes]:
+    keys: list[bytes] = []
+    reply = conn.call("SCAN")
+    while not is_error(reply, "No more data"):
+        assert isinstance(reply, list), f"SCAN failed: {reply!r}"
+        cursor, entries = reply
+        keys.extend(entry[0] for entry in entries)
+        reply = conn.call("SCAN", cursor)
+    return keys
+
+
+def assert_serves(conn: RawConn, expected: dict[bytes, bytes], keyspace: list[bytes]) -> None:
+    """The server holds exactly `expected` among keyspace, every entry passing CHECK."""
+    assert read_keys(conn, keyspace) == expected
+    assert sorted(scan_keys(conn)) == sorted(expected)
+    assert conn.call("DBSIZE") == len(expected)
+    for key in expected:
+        assert conn.call("CHECK", key) == 1
+
+
+def write_ops(conn: RawConn, ops: list[Op], batch: int = 50) -> None:
+    """Pipelined writes that must all succeed."""
+    for i in range(0, len(ops), batch):
+        part = ops[i : i + batch]
+        conn.send(
+            b"".join(encode("SET", k, v) if v is not None else encode("DEL", k) for k, v in part)
+        )
+        for key, value in part:
+            assert conn.reply() == (key if value is not None else b"OK")
+
+
+def random_ops(
+    rng: random.Random, count: int, tag: bytes, keys: int = KEYSPACE, big: float = 0.05
+) -> list[Op]:
+    """Sets and deletes on a small key space; every value is unique (so never a no-op SET).
+
+    A fraction `big` of the values are 150 kB, to fill 1 MiB data files quickly."""
+    live: set[bytes] = set()
+    ops: list[Op] = []
+    for i in range(count):
+        key = b"k%03d" % rng.randrange(keys)
+        if key in live and rng.random() < 0.12:
+            ops.append((key, None))
+            live.discard(key)
+            continue
+        size = 150_000 if rng.random() < big else rng.choice((0, 1, 17, 200, 1000, 4000))
+        head = b"%s:%d:" % (tag, i)
+        ops.append((key, (head * (size // len(head) + 1))[: max(size, len(head))]))
+        live.add(key)
+    return ops
+
+
+KEYS = [b"k%03d" % i for i in range(KEYSPACE)]
+
+
+# -- kill -9 --------------------------------------------------------------------------------
+def _write_until_killed(server, rng: random.Random, tag: bytes, base: dict[bytes, bytes]):
+    """Pipeline random writes until the server is killed under them.
+
+    Returns what was sent and how many writes got their reply.
+    """
+    sent: list[Op] = []
+    acked = 0
+    state = dict(base)
+    killer = threading.Timer(rng.uniform(0.05, 0.6), server.kill)
+    conn = RawConn(server.port)
+    killer.start()
+    try:
+        while True:
+            batch: list[Op] = []
+            for _ in range(rng.randrange(1, 40)):
+                (op,) = random_ops(rng, 1, b"%s:%d" % (tag, len(sent) + len(batch)))
+                # deletes only of keys that exist when the server runs them: fixed replies
+                if op[0] in state and rng.random() < 0.1:
+                    op = (op[0], None)
+                batch.append(op)
+                state = apply(state, [op])
+            data = b"".join(
+                encode("SET", k, v) if v is not None else encode("DEL", k) for k, v in batch
+            )
+            sent.extend(batch)
+            conn.send(data)
+            for key, value in batch:
+                reply = conn.reply()
+                assert reply == (key if value is not None else b"OK"), reply
+                acked += 1
+    except (Closed, OSError):
+        pass
+    finally:
+        killer.join()
+        conn.close()
+    return sent, acked
+
+
+def _check_prefix(conn: RawConn, base: dict[bytes, bytes], sent: list[Op], acked: int) -> dict:
+    """After a crash the server holds the writes of a prefix of what was sent, at least every
+    acknowledged one; return that state."""
+    got = read_keys(conn, KEYS)
+    state = apply(base, sent[:acked])
+    candidates = [acked]
+    if got != state:
+        for n in range(acked, len(sent)):
+            state = apply(state, [sent[n]])
+            if got == state:
+                candidates = [n + 1]
+                break
+        else:
+            lost = {k: v for k, v in apply(base, sent[:acked]).items() if got.get(k) != v}
+            raise AssertionError(
+                f"state after restart is no prefix of the writes (acked {acked} of {len(sent)}); "
+                f"first differences: {list(lost.items())[:3]}"
+            )
+    assert sorted(scan_keys(conn)) == sorted(got)
+    assert conn.call("DBSIZE") == len(got)
+    for key in got:
+        assert conn.call("CHECK", key) == 1
+    assert candidates[0] >= acked
+    return got
+
+
+@pytest.mark.parametrize("mode", ["default", "sync"])
+def test_kill9_while_writing_keeps_every_acknowledged_write(zdb_factory, mode):
+    args = ["--datasize", "1M"] + (["--sync"] if mode == "sync" else [])
+    server = zdb_factory(*args)
+    rng = random.Random(f"kill9-{mode}")
+    state: dict[bytes, bytes] = {}
+    total_acked = 0
+    for round_ in range(6 if mode == "default" else 4):
+        sent, acked = _write_until_killed(server, rng, b"r%d" % round_, state)
+        total_acked += acked
+        server.start()
+        with RawConn(server.port) as conn:
+            state = _check_prefix(conn, state, sent, acked)
+    assert total_acked > 200, "the writer should have got many replies before the kills"
+    # the files rotated during the rounds (the recovery of sealed files was exercised)
+    assert len(file_ids(server.datadir / "default", "zdb-data-")) >= 2
+    # a clean restart after all that still serves the same
+    server.restart()
+    with RawConn(server.port) as conn:
+        assert_serves(conn, state, KEYS)
+
+
+# -- power cut: torn tails ------------------------------------------------------------------
+def _truncate_or_zero(path: Path, cut: int, zero: bool) -> None:
+    size = path.stat().st_size
+    if zero:  # the size was written, the data blocks were not: they read as zeros
+        with open(path, "r+b") as fh:
+            fh.seek(cut)
+            fh.write(b"\0" * (size - cut))
+    else:
+        os.truncate(path, cut)
+
+
+def _cut_point(rng: random.Random, size: int) -> int:
+    if rng.random() < 0.7:
+        return rng.randrange(max(0, size - size // 10), size + 1)
+    return rng.randrange(size + 1)
+
+
+def test_power_cut_torn_tails_are_cut_and_whole_entries_served(zdb_factory, tmp_path):
+    rng = random.Random("powercut")
+    server = zdb_factory("--datasize", "1M", root=tmp_path / "pristine")
+    # enough big values to fill a few data files, then many small writes in the newest one
+    ops = random_ops(rng, 600, b"pc", big=0.04) + random_ops(rng, 700, b"tail", big=0.0)
+    with RawConn(server.port) as conn:
+        write_ops(conn, ops)
+    assert server.stop() == 0
+    pristine = tmp_path / "pristine"
+    records = index_records(pristine)
+    assert len(records) == len(ops)  # one record per write, in order
+    newest = max(fid for fid, _ in records)
+    assert newest >= 2, "the data should span several files"
+    older = sum(1 for fid, _ in records if fid < newest)
+    tail = [rec for fid, rec in records if fid == newest]
+    dfile = Path("data/default") / data_name(newest)
+    ifile = Path("index/default") / index_name(newest)
+    dsize = (pristine / dfile).stat().st_size
+    isize = (pristine / ifile).stat().st_size
+
+    cases = [
+        ("index", False),
+        ("data", False),
+        ("both", False),
+        ("both", True),
+        ("data", True),
+        ("index", True),
+        ("both", False),
+        ("data", False),
+    ]
+    for round_, (what, zero) in enumerate(cases):
+        root = tmp_path / f"cut{round_}"
+        for part in ("data", "index"):
+            shutil.copytree(pristine / part, root / part)
+        # mostly a short torn tail, sometimes a deep cut
+        dcut = _cut_point(rng, dsize) if what in ("data", "both") else dsize
+        icut = _cut_point(rng, isize) if what in ("index", "both") else isize
+        if round_ == 0:
+            icut = 0  # the whole index of the newest file is gone
+        _truncate_or_zero(root / dfile, dcut, zero)
+        _truncate_or_zero(root / ifile, icut, zero)
+        # every entry whose bytes are whole in the data file survives, whatever the index
+        whole = 0
+        for rec in tail:
+            if rec[2] + rec[3] > dcut:
+                break
+            whole += 1
+        expected = apply({}, ops[: older + whole])
+        server = zdb_factory("--datasize", "1M", root=root)
+        with RawConn(server.port) as conn:
+            assert_serves(conn, expected, KEYS)
+            if round_ % 2 == 0:
+                # writes after the cut tail land in readable places
+                more = [(KEYS[0], b"after the cut %d" % round_), (b"fresh", b"x" * 3000)]
+                write_ops(conn, more)
+                expected = apply(expected, more)
+        if round_ % 2 == 0:
+            server.restart()
+            with RawConn(server.port) as conn:
+                assert_serves(conn, expected, [*KEYS, b"fresh"])
+        server.stop()
+        shutil.rmtree(root)
+
+
+# -- flipped bytes --------------------------------------------------------------------------
+def _fill(conn: RawConn, count: int = 30) -> dict[bytes, bytes]:
+    model = {b"key%02d" % i: b"value %02d " % i * 20 for i in range(count)}
+    write_ops(conn, list(model.items()))
+    return model
+
+
+def _value_offset(root: Path, key: bytes) -> tuple[Path, int]:
+    path, offset, entrylen = current_entry(root, key)
+    return path, offset + DATA_HEADER_SIZE + len(key) + (
+        entrylen - DATA_HEADER_SIZE - len(key)
+    ) // 2
+
+
+def test_flipped_byte_in_a_value_is_never_served(zdb):
+    with RawConn(zdb.port) as conn:
+        model = _fill(conn)
+        write_ops(conn, [(b"key05", b"the new value of key05" * 10)])
+        model[b"key05"] = b"the new value of key05" * 10
+        write_ops(conn, [(b"later", b"written after key05")])
+        model[b"later"] = b"written after key05"
+        # flip bytes on disk under the running server
+        path, where = _value_offset(zdb.root, b"key05")
+        flip_byte(path, where)
+        hpath, hoffset, _ = current_entry(zdb.root, b"key07")
+        flip_byte(hpath, hoffset + 9)  # inside the header (the value length)
+
+        for bad in (b"key05", b"key07"):
+            reply = conn.call("GET", bad)
+            assert is_error(reply, "Internal Error"), reply
+            assert conn.call("CHECK", bad) == 0
+            assert is_error(conn.call("MGET", b"key01", bad))
+            assert is_error(conn.call("HISTORY", bad))
+        for key, value in model.items():
+            if key not in (b"key05", b"key07"):
+                assert conn.call("GET", key) == value
+                assert conn.call("CHECK", key) == 1
+        assert conn.call("DBSIZE") == len(model)
+
+    # after a restart the damaged entries are still refused, the others served
+    zdb.restart()
+    with RawConn(zdb.port) as conn:
+        for bad in (b"key05", b"key07"):
+            assert is_error(conn.call("GET", bad), "Internal Error")
+            assert conn.call("CHECK", bad) == 0
+        for key, value in model.items():
+            if key not in (b"key05", b"key07"):
+                assert conn.call("GET", key) == value
+        # a new write of the key makes it readable again
+        write_ops(conn, [(b"key05", b"rewritten")])
+        assert conn.call("GET", b"key05") == b"rewritten"
+        assert conn.call("CHECK", b"key05") == 1
+
+
+def test_flipped_byte_in_an_older_version_is_never_served(zdb):
+    with RawConn(zdb.port) as conn:
+        write_ops(conn, [(b"h", b"first version " * 5), (b"h", b"second version " * 5)])
+        current = conn.call("HISTORY", b"h")
+        assert current[2] == b"second version " * 5
+        older_cursor = current[0]
+        records = [rec for _, rec in index_records(zdb.root) if rec[1] == b"h"]
+        first = records[0]
+        flip_byte(zdb.datadir / "default" / data_name(0), first[2] + DATA_HEADER_SIZE + 1 + 3)
+        reply = conn.call("HISTORY", b"h", older_cursor)
+        assert is_error(reply), reply
+        assert conn.call("GET", b"h") == b"second version " * 5
+
+
+def test_flipped_byte_in_the_last_entry_never_served_after_restart(zdb):
+    # a damaged last entry looks like a torn write: it is cut, the previous version stays
+    with RawConn(zdb.port) as conn:
+        model = _fill(conn, 10)
+        write_ops(conn, [(b"key03", b"newest value, the last entry of the file")])
+    zdb.stop()
+    path, where = _value_offset(zdb.root, b"key03")
+    flip_byte(path, where)
+    zdb.start()
+    with RawConn(zdb.port) as conn:
+        assert conn.call("GET", b"key03") == model[b"key03"]
+        assert conn.call("CHECK", b"key03") == 1
+        for key, value in model.items():
+            assert conn.call("GET", key) == value
+
+
+def test_damaged_index_record_is_rebuilt_from_the_data(zdb_factory):
+    server = zdb_factory("--datasize", "1M")
+    rng = random.Random("index-damage")
+    ops = random_ops(rng, 700, b"ix")
+    with RawConn(server.port) as conn:
+        write_ops(conn, ops)
+    expected = apply({}, ops)
+    server.stop()
+    folder = server.indexdir / "default"
+    ids = file_ids(folder, "zdb-index-")
+    assert len(ids) >= 2
+    # a flipped byte in the middle of a sealed index file and of the newest one
+    for fid in (ids[0], ids[-1]):
+        path = folder / index_name(fid)
+        flip_byte(path, path.stat().st_size // 2)
+    server.start()
+    with RawConn(server.port) as conn:
+        assert_serves(conn, expected, KEYS)
+    server.restart()
+    with RawConn(server.port) as conn:
+        assert_serves(conn, expected, KEYS)
+
+
+# -- restarts -------------------------------------------------------------------------------
+def test_restart_with_many_keys_keeps_everything(zdb_factory):
+    server = zdb_factory("--datasize", "1M")
+    count = 20_000
+    keys = [b"key:%06d" % i for i in range(count)]
+
+    def value(i: int) -> bytes:
+        return b"%d" % (i * 7919) * (1 + i % 13)
+
+    with RawConn(server.port) as conn:
+        for start in range(0, count, 1000):
+            conn.send(
+                b"".join(encode("SET", keys[i], value(i)) for i in range(start, start + 1000))
+            )
+            for i in range(start, start + 1000):
+                assert conn.reply() == keys[i]
+    expected = {keys[i]: value(i) for i in range(count)}
+    for how in ("stop", "kill"):
+        if how == "stop":
+            server.restart()
+        else:
+            server.kill()
+            server.start()
+        with RawConn(server.port) as conn:
+            assert conn.call("DBSIZE") == count
+            assert read_keys(conn, keys) == expected
+            assert len(scan_keys(conn)) == count
+    assert len(file_ids(server.datadir / "default", "zdb-data-")) >= 2
+
+
+def test_restart_after_compaction_then_kill9(zdb_factory):
+    server = zdb_factory("--datasize", "1M")
+    rng = random.Random("after-compaction")
+    ops = random_ops(rng, 900, b"before")
+    with RawConn(server.port) as conn:
+        write_ops(conn, ops)
+    state = apply({}, ops)
+    assert server.stop() == 0
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zeroos.cli.main",
+            "zdb",
+            "compact",
+            "--data",
+            str(server.datadir),
+            "--index",
+            str(server.indexdir),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    server.start()
+    with RawConn(server.port) as conn:
+        assert_serves(conn, state, KEYS)
+    sent, acked = _write_until_killed(server, rng, b"after", state)
+    server.start()
+    with RawConn(server.port) as conn:
+        state = _check_prefix(conn, state, sent, acked)
+    server.restart()
+    with RawConn(server.port) as conn:
+        assert_serves(conn, state, KEYS)
+
+
+# -- fsync: what --sync acknowledges is on the disk ------------------------------------------
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Paths passed to fsync (through their descriptor) while the test runs."""
+    paths: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return paths
+
+
+def test_sync_covers_files_sealed_by_a_rotation(tmp_path, fsynced):
+    engine = EmbeddedEngine(str(tmp_path / "data"), str(tmp_path / "index"), MIB)
+    try:
+        store = engine.create("ns", NamespaceSettings())
+        engine.sync()
+        fsynced.clear()
+        # one batch of writes (no sync in between) that crosses two rotations
+        for i in range(8):
+            store.put(b"k%d" % i, b"x" * 300_000, i)
+        engine.sync()
+        datadir, indexdir = tmp_path / "data" / "ns", tmp_path / "index" / "ns"
+        for fid in (0, 1, 2):
+            assert str(datadir / data_name(fid)) in fsynced
+            assert str(indexdir / index_name(fid)) in fsynced
+        # the folders that got new files, so the files themselves survive a power cut
+        assert str(datadir) in fsynced
+        assert str(indexdir) in fsynced
+        fsynced.clear()
+        store.put(b"again", b"y", 99)
+        engine.sync()
+        # nothing sealed since: only the active pair
+        assert sorted(fsynced) == sorted(
+            [str(datadir / data_name(2)), str(indexdir / index_name(2))]
+        )
+    finally:
+        engine.close()
+
+
+# -- damaged or missing folders -------------------------------------------------------------
+def test_flipped_byte_in_a_sealed_file_is_never_served(zdb_factory):
+    server = zdb_factory("--datasize", "1M")
+    model = {b"k%03d" % i: b"%03d" % i * 3000 for i in range(120)}  # ~1 MB a 110 keys
+    with RawConn(server.port) as conn:
+        write_ops(conn, list(model.items()))
+    server.stop()
+    path, offset, entrylen = current_entry(server.root, b"k010")
+    assert path.name == data_name(0)  # in a sealed file, not the last entry of it
+    assert len(file_ids(server.datadir / "default", "zdb-data-")) >= 2
+    flip_byte(path, offset + entrylen // 2)
+    server.start()
+    with RawConn(server.port) as conn:
+        assert is_error(conn.call("GET", b"k010"), "Internal Error")
+        assert conn.call("CHECK", b"k010") == 0
+        for key, value in model.items():
+            if key != b"k010":
+                assert conn.call("GET", key) == value
+        assert conn.call("DBSIZE") == len(model)
+
+
+def test_missing_data_folder_is_an_error_line_not_a_dropped_client(zdb):
+    with RawConn(zdb.port) as conn:
+        assert conn.call("NSNEW", "gone") == b"OK"
+        assert conn.call("SELECT", "gone") == b"OK"
+        assert conn.call("SET", "k", "v") == b"k"
+    zdb.stop()
+    shutil.rmtree(zdb.datadir / "gone")  # say its disk did not come up
+    zdb.start()
+    with RawConn(zdb.port) as conn:
+        reply = conn.call("SELECT", "gone")
+        assert is_error(reply, "Internal Error"), reply
+        assert "gone" in str(reply)
+        assert conn.call("PING") == b"PONG"
+    # the index folder was not touched: the namespace is back once its data folder is
+    assert (zdb.indexdir / "gone" / index_name(0)).stat().st_size > 0
+
+
+def test_missing_default_data_folder_stops_the_start_with_one_line(zdb):
+    zdb.stop()
+    shutil.rmtree(zdb.datadir / "default")
+    offset = zdb.log.stat().st_size
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        zdb.start(timeout=20)
+    text = zdb.log.read_bytes()[offset:].decode()
+    assert "Traceback" not in text
+    assert "error: cannot open namespace 'default'" in text
