@@ -33,8 +33,17 @@ class ZdbProcess:
         self.root.mkdir(parents=True, exist_ok=True)
         offset = self.log.stat().st_size if self.log.exists() else 0
         cmd = [
-            sys.executable, "-m", "zeroos.cli.main", "zdb", "serve",
-            "--port", str(self.port), "--data", str(self.datadir), "--index", str(self.indexdir),
+            sys.executable,
+            "-m",
+            "zeroos.cli.main",
+            "zdb",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.datadir),
+            "--index",
+            str(self.indexdir),
             *self.args,
         ]
         logfile = open(self.log, "ab")  # noqa: SIM115 - handed to the child
@@ -58,7 +67,9 @@ class ZdbProcess:
     def client(self, **kwargs: object) -> redis.Redis:
         """A plain redis-py client (no namespace handling of its own)."""
         return redis.Redis(
-            host="127.0.0.1", port=self.port, socket_timeout=10,
+            host="127.0.0.1",
+            port=self.port,
+            socket_timeout=10,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -66,7 +77,10 @@ class ZdbProcess:
         """Run redis-cli against this server and return what it printed."""
         out = subprocess.run(
             ["redis-cli", "-p", str(self.port), *args],
-            input=input, capture_output=True, timeout=30, check=True,
+            input=input,
+            capture_output=True,
+            timeout=30,
+            check=True,
         )
         return out.stdout.decode()
 
@@ -129,4 +143,6 @@ def rcli(zdb: ZdbProcess) -> redis.Redis:
 
 
 def has_redis_cli() -> bool:
-    return any(os.access(os.path.join(p, "redis-cli"), os.X_OK) for p in os.environ["PATH"].split(":"))
+    return any(
+        os.access(os.path.join(p, "redis-cli"), os.X_OK) for p in os.environ["PATH"].split(":")
+    )

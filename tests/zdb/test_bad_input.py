@@ -320,11 +320,6 @@ def test_many_clients_sending_half_a_command_then_leaving(server):
         assert_usable(conn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py Connection.process runs every command of a read chunk and keeps all "
-    "their replies in memory before any write back-pressure applies",
-)
 def test_client_that_does_not_read_replies_cannot_grow_memory(server):
     with RawConn(server.port) as conn:
         assert conn.call("SET", "big16k", b"v" * 16384) == b"big16k"

@@ -13,12 +13,14 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
-class SizeParam(click.ParamType):
+class SizeParam(click.ParamType):  # type: ignore[type-arg]
     """A byte count: 1048576, 512K, 256M, 2G (powers of 1024)."""
 
     name = "BYTES"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         if isinstance(value, int):
             return value
         match = _SIZE.match(str(value))
@@ -36,8 +38,10 @@ class _KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} " \
+        return (
+            f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
             f"logger={record.name} {record.getMessage()}"
+        )
 
 
 def setup_logging(verbose: bool = False) -> None:

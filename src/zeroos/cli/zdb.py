@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import os
 
 import click
 from rich.console import Console
@@ -42,19 +44,39 @@ def _loopback(address: str) -> bool:
 @zdb.command()
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=9900, show_default=True,
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9900,
+    show_default=True,
     help="TCP port (0 picks a free one; it is logged).",
 )
-@click.option("--socket", "socket_path", type=click.Path(dir_okay=False), help="Also listen on this unix socket.")
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False),
+    help="Also listen on this unix socket.",
+)
 @_data_option
 @_index_option
-@click.option("--mode", type=click.Choice(["user", "seq"]), help="Force one key mode for every namespace.")
 @click.option(
-    "--admin", envvar="ZOS_ZDB_ADMIN", metavar="PASSWORD",
+    "--mode", type=click.Choice(["user", "seq"]), help="Force one key mode for every namespace."
+)
+@click.option(
+    "--admin",
+    envvar="ZOS_ZDB_ADMIN",
+    metavar="PASSWORD",
     help="Admin password (or $ZOS_ZDB_ADMIN). Without it every client is admin.",
 )
-@click.option("--datasize", type=SIZE, default=DEFAULT_DATASIZE, show_default=True, help="Size at which a new data file starts.")
-@click.option("--maxsize", type=SIZE, default=0, help="Reservation of the default namespace (0: none).")
+@click.option(
+    "--datasize",
+    type=SIZE,
+    default=DEFAULT_DATASIZE,
+    show_default=True,
+    help="Size at which a new data file starts.",
+)
+@click.option(
+    "--maxsize", type=SIZE, default=0, help="Reservation of the default namespace (0: none)."
+)
 @click.option("--sync", is_flag=True, help="fsync every write before acknowledging it.")
 @click.option("--synctime", type=click.FloatRange(min=0), default=0, help="fsync every N seconds.")
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
@@ -90,7 +112,10 @@ def serve(
             "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
         )
     log.info("event=starting data=%s index=%s", engine.datadir, engine.indexdir)
-    run(commands, ServerConfig(listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime))
+    config = ServerConfig(
+        listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime
+    )
+    run(commands, config, loop=os.environ.get("ZOS_EVENT_LOOP", "asyncio"))
 
 
 @zdb.command()
@@ -121,15 +146,17 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
                 transient=True,
             ) as progress:
                 task = progress.add_task(name, total=store.entries)
-                results.append(
-                    compact_namespace(engine, name, lambda n: progress.advance(task, n))
-                )
+                advance = functools.partial(progress.advance, task)
+                results.append(compact_namespace(engine, name, advance))
     finally:
         engine.close()
     table = Table("namespace", "entries", "before", "after", "reclaimed")
     for r in results:
         table.add_row(
-            r.namespace, str(r.entries), _human(r.bytes_before), _human(r.bytes_after),
+            r.namespace,
+            str(r.entries),
+            _human(r.bytes_before),
+            _human(r.bytes_after),
             _human(r.bytes_before - r.bytes_after),
         )
     Console().print(table)

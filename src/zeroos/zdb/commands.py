@@ -368,7 +368,7 @@ class Commands:
     # -- authentication ---------------------------------------------------------------------
     @staticmethod
     def _secure_hash(nonce: str, password: str) -> str:
-        return hashlib.sha1(f"{nonce}:{password}".encode()).hexdigest()  # noqa: S324 (0-db's scheme)
+        return hashlib.sha1(f"{nonce}:{password}".encode()).hexdigest()
 
     def auth(self, session: Session, args: list[bytes]) -> bytes:
         if len(args) == 3:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from .namespace import NamespaceSettings
 
-
 ACCESS_OPEN = 0
 ACCESS_LOCKED = 1
 ACCESS_FROZEN = 2

@@ -25,6 +25,7 @@ from .protocol import ProtocolViolation, RequestReader, error
 log = logging.getLogger("zeroos.zdb")
 
 DRAIN_SECONDS = 2.0
+REPLY_CHUNK = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -76,8 +77,9 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.transport is not None and self._paused_by_writer:
             self._paused_by_writer = False
-            if self.parked is None:
+            if self.parked is None and not self._draining:
                 self.transport.resume_reading()
+                self.process()  # commands left in the reader when writing paused
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
@@ -88,16 +90,22 @@ class Connection(asyncio.Protocol):
 
     # -- running commands -------------------------------------------------------------------
     def process(self) -> None:
+        """Run the whole commands buffered so far, then send their replies in one write.
+
+        Replies are sent early once they pass REPLY_CHUNK; if the client then stops reading
+        (the transport pauses writing) the rest waits in the reader: a client that does not
+        read cannot make the server hold more than about one chunk of replies.
+        """
         session = self.session
-        transport = self.transport
-        if session is None or transport is None:
+        if session is None or self.transport is None:
             return
         out: list[bytes] = []
+        size = 0
         execute = self.commands.execute
-        reader = self.reader
+        get = self.reader.get
         while self.parked is None:
             try:
-                cmd = reader.get()
+                cmd = get()
             except ProtocolViolation as exc:
                 out.append(error(exc.line))
                 if exc.close:
@@ -117,13 +125,23 @@ class Connection(asyncio.Protocol):
                 return
             except ZdbError as exc:  # storage failed: answer, keep serving others
                 log.error("event=storage_error peer=%s error=%r", self.peer, str(exc))
-                out.append(error(f"Internal Error: {exc}"))
-                continue
+                reply = error(f"Internal Error: {exc}")
+            except Exception:  # a bug must cost one reply, not the server or the connection
+                log.exception("event=internal_error peer=%s command=%r", self.peer, cmd[0][:32])
+                reply = b"-Internal Error\r\n"
             if session.waiter is not None:
                 self._park(session.waiter)
                 session.waiter = None
                 continue
             out.append(reply)
+            size += len(reply)
+            if size > REPLY_CHUNK:
+                self._reply(out)
+                out, size = [], 0
+                if self._held is not None:
+                    self.server.commit_now()
+                if self._paused_by_writer or self.transport is None:
+                    return
         self._reply(out)
 
     def _reply(self, out: list[bytes]) -> None:
@@ -231,6 +249,11 @@ class ZdbServer:
             asyncio.get_running_loop().call_soon(self._group_commit)
         self._held.append(conn)
 
+    def commit_now(self) -> None:
+        """Sync and release held replies at once (a big pipeline in --sync mode)."""
+        if self._held:
+            self._group_commit()
+
     def _group_commit(self) -> None:
         held, self._held = self._held, []
         try:
@@ -310,7 +333,9 @@ class ZdbServer:
         self.engine.close()
 
 
-async def serve(commands: Commands, config: ServerConfig, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    commands: Commands, config: ServerConfig, ready: asyncio.Event | None = None
+) -> None:
     """Run a server until SIGINT or SIGTERM, then close it cleanly."""
     server = ZdbServer(commands, config)
     await server.start()
@@ -333,15 +358,15 @@ async def serve(commands: Commands, config: ServerConfig, ready: asyncio.Event |
         await server.close()
 
 
-def run(commands: Commands, config: ServerConfig) -> None:
-    """Serve on uvloop when it is installed, plain asyncio otherwise."""
-    try:
+def run(commands: Commands, config: ServerConfig, loop: str = "asyncio") -> None:
+    """Serve until SIGINT or SIGTERM on the chosen event loop ("asyncio" or "uvloop")."""
+    if loop == "uvloop":
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(commands, config))
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(commands, config))
         return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(commands, config))
+    asyncio.run(serve(commands, config))
 
 
 __all__ = ["Connection", "Mode", "ServerConfig", "ZdbServer", "run", "serve"]

@@ -147,9 +147,7 @@ def compact_namespace(
         if not built:  # a failed build (a corrupt entry, a full disk) is thrown away now
             for folder in (data_build, index_build):
                 shutil.rmtree(folder, ignore_errors=True)
-    after = sum(
-        os.path.getsize(os.path.join(data_build, f)) for f in os.listdir(data_build)
-    )
+    after = sum(os.path.getsize(os.path.join(data_build, f)) for f in os.listdir(data_build))
     store.save_settings()
     shutil.copy2(
         os.path.join(engine.indexdir, name, "zdb-namespace.json"),

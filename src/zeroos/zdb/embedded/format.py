@@ -11,7 +11,8 @@ backwards through the data files without any extra index.
 An index file (``zdb-index-NNNNN``) pairs with the data file of the same number and holds one
 record per entry, small enough to replay a million of them on start::
 
-    crc32c u32 | flags u8 | keylen u8 | offset u32 | entrylen u32 | timestamp_us u64 | key | reclen u16
+    crc32c u32 | flags u8 | keylen u8 | offset u32 | entrylen u32 | timestamp_us u64
+    | key | reclen u16
 
 The trailing ``reclen`` lets RSCAN walk the index backwards.
 """
@@ -67,9 +68,7 @@ def encode_entry(flags: int, key: bytes, value: bytes, timestamp_us: int, prev: 
     return crc32c(body).to_bytes(4, "little") + body
 
 
-def encode_record(
-    flags: int, key: bytes, offset: int, entrylen: int, timestamp_us: int
-) -> bytes:
+def encode_record(flags: int, key: bytes, offset: int, entrylen: int, timestamp_us: int) -> bytes:
     reclen = INDEX_OVERHEAD + len(key)
     body = INDEX_HEADER.pack(0, flags, len(key), offset, entrylen, timestamp_us)[4:] + key
     body += _u16(reclen)

@@ -26,7 +26,6 @@ from .format import (
     MAX_FILES,
     NO_PREV,
     data_name,
-    encode_entry,
     encode_record,
     entry_valid,
     index_name,
@@ -127,7 +126,9 @@ class EmbeddedStore(Store):
                 with open(settings_path, encoding="utf-8") as fh:
                     settings = NamespaceSettings.from_dict(json.load(fh))
             except (OSError, ValueError) as exc:
-                raise StorageError(f"cannot read namespace settings {settings_path}: {exc}") from exc
+                raise StorageError(
+                    f"cannot read namespace settings {settings_path}: {exc}"
+                ) from exc
         else:
             os.makedirs(datadir, exist_ok=True)
             os.makedirs(indexdir, exist_ok=True)
@@ -344,7 +345,9 @@ class EmbeddedStore(Store):
             offset = data.append_parts(crc, head, key, value)  # no copy of a big value
         else:
             offset = data.append(crc + head + key + value)
-        body = _INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + _u16(INDEX_OVERHEAD + keylen)
+        body = (
+            _INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + _u16(INDEX_OVERHEAD + keylen)
+        )
         self._index.append(_u32(crc32c(body)) + body)
         keys = self._keys
         old = keys.get(key)
@@ -480,7 +483,9 @@ class EmbeddedStore(Store):
                         raise StorageError(f"index of namespace '{self.name}' is damaged")
                     for rec in records:
                         if self._is_current(fileid, rec):
-                            found.append(EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4]))
+                            found.append(
+                                EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4])
+                            )
                             last = _CURSOR.pack(fileid, pos + rec[5])
                             if len(found) >= limit:
                                 break
@@ -498,7 +503,9 @@ class EmbeddedStore(Store):
                     pos -= reclen
                     rec = self._record_at(fileid, pos)
                     if self._is_current(fileid, rec):
-                        found.append(EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4]))
+                        found.append(
+                            EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4])
+                        )
                         last = _CURSOR.pack(fileid, pos)
                 fileid -= 1
                 pos = self._index_len(fileid) if fileid >= 0 else 0
