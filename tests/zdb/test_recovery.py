@@ -323,6 +323,12 @@ def _value_offset(root: Path, key: bytes) -> tuple[Path, int]:
     ) // 2
 
 
+def _nsinfo_field(conn, name):
+    text = conn.call("NSINFO", "default").decode()
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    return int(fields[name])
+
+
 def test_flipped_byte_in_a_value_is_never_served(zdb):
     with RawConn(zdb.port) as conn:
         model = _fill(conn)
@@ -347,6 +353,8 @@ def test_flipped_byte_in_a_value_is_never_served(zdb):
                 assert conn.call("GET", key) == value
                 assert conn.call("CHECK", key) == 1
         assert conn.call("DBSIZE") == len(model)
+        # every refused read above is counted: GET, CHECK, MGET and HISTORY of two keys
+        assert _nsinfo_field(conn, "stats_data_faults") == 8
 
     # after a restart the damaged entries are still refused, the others served
     zdb.restart()
@@ -411,9 +419,11 @@ def test_damaged_index_record_is_rebuilt_from_the_data(zdb_factory):
     server.start()
     with RawConn(server.port) as conn:
         assert_serves(conn, expected, KEYS)
+        assert _nsinfo_field(conn, "stats_index_faults") >= 2  # one per damaged file at least
     server.restart()
     with RawConn(server.port) as conn:
         assert_serves(conn, expected, KEYS)
+        assert _nsinfo_field(conn, "stats_index_faults") == 0  # repaired for good
 
 
 # -- restarts -------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def serve(
     config = ServerConfig(
         listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime
     )
-    run(commands, config, loop=os.environ.get("ZOS_EVENT_LOOP", "asyncio"))
+    run(commands, config, loop=os.environ.get("ZOS_EVENT_LOOP", "uvloop"))
 
 
 @zdb.command()

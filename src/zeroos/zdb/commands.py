@@ -215,8 +215,10 @@ class Commands:
             if exc.close:
                 raise
         except CorruptData as exc:
+            session.store.faults.data_faults += 1
             reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
         except StorageError as exc:
+            session.store.faults.io_error(str(exc))
             reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
         if self._waiters:
             self._notify(session, name.upper())
@@ -513,13 +515,12 @@ class Commands:
             f"index_size_kb: {store.index_size / 1024:.2f}",
             f"next_internal_id: 0x{nextid:08x}",
             f"mode: {'sequential' if s.mode == 'seq' else 'userkey'}",
-            # 0-db's per-namespace I/O error counters (its field order); not tracked here
-            "stats_index_io_errors: 0",
-            "stats_index_io_error_last: 0",
-            "stats_index_faults: 0",
-            "stats_data_io_errors: 0",
-            "stats_data_io_error_last: 0",
-            "stats_data_faults: 0",
+            f"stats_index_io_errors: {store.faults.index_io_errors}",
+            f"stats_index_io_error_last: {store.faults.index_io_error_last}",
+            f"stats_index_faults: {store.faults.index_faults}",
+            f"stats_data_io_errors: {store.faults.data_io_errors}",
+            f"stats_data_io_error_last: {store.faults.data_io_error_last}",
+            f"stats_data_faults: {store.faults.data_faults}",
             f"disk_size_bytes: {store.disk_size}",
         ]
         if s.maxsize > 0:
@@ -681,11 +682,15 @@ class Commands:
         _readable(session.store)
         try:
             ok = session.store.check(key)
-        except StorageError:
+        except StorageError as exc:
+            session.store.faults.io_error(str(exc))
             return b":-1\r\n"
         if ok is None:
             return NIL
-        return ONE if ok else ZERO
+        if not ok:
+            session.store.faults.data_faults += 1
+            return ZERO
+        return ONE
 
     def length(self, session: Session, args: list[bytes]) -> bytes:
         key = _key(args)

@@ -6,6 +6,7 @@ Every engine (the embedded append-only files, Tarantool) implements :class:`Engi
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -35,11 +36,33 @@ class Version:
     cursor: bytes | None  # where the next older version is; None when there is none
 
 
+@dataclass(slots=True)
+class Faults:
+    """What went wrong with a namespace's files since the server started (NSINFO's stats_*)."""
+
+    index_io_errors: int = 0
+    index_io_error_last: int = 0  # unix time
+    index_faults: int = 0  # index records found damaged or missing (and repaired) on open
+    data_io_errors: int = 0
+    data_io_error_last: int = 0
+    data_faults: int = 0  # entries that failed their checksum when read
+
+    def io_error(self, where: str) -> None:
+        now = int(time.time())
+        if "index" in where:
+            self.index_io_errors += 1
+            self.index_io_error_last = now
+        else:
+            self.data_io_errors += 1
+            self.data_io_error_last = now
+
+
 class Store(ABC):
     """The keys of one namespace."""
 
     name: str
     settings: NamespaceSettings
+    faults: Faults
     dropped: bool = False  # set when NSDEL removed it while sessions still point at it
     # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
     access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from crc32c import crc32c
 
-from ..engine import EntryInfo, Store, Version
+from ..engine import EntryInfo, Faults, Store, Version
 from ..errors import CorruptData, StorageError
 from ..namespace import NamespaceSettings
 from .files import AppendFile, ReadOnlyFiles
@@ -133,6 +133,7 @@ class EmbeddedStore(Store):
             os.makedirs(datadir, exist_ok=True)
             os.makedirs(indexdir, exist_ok=True)
         self.settings = settings
+        self.faults = Faults()
         self._settings_path = settings_path
         self._active = 0
         try:
@@ -222,6 +223,7 @@ class EmbeddedStore(Store):
                         if entry_valid(fh.read(entrylen)):
                             break
                     records.pop()
+                    self.faults.index_faults += 1
                     valid_end = pos
                 data_end = records[-1][2] + records[-1][3] if records else 0
                 fh.seek(data_end)
@@ -242,6 +244,7 @@ class EmbeddedStore(Store):
                 (flags, key, data_end + pos, entrylen, ts, valid_end + len(extra), len(record))
             )
             extra += record
+            self.faults.index_faults += 1
             pos += entrylen
         return records, valid_end, data_end + pos, bytes(extra)
 
