@@ -726,6 +726,13 @@ def anomalies(
             notes.append(f"DBSIZE after loading: {mem['dbsize']} (expected {mem['keys']})")
         for line in mem["problems"]:
             notes.append(f"memory server log: {line}")
+        for name in ("restart_term", "restart_kill"):
+            grown = mem[name]["per_key"]
+            if grown > 1.5 * mem["per_key"]:
+                notes.append(
+                    f"RssAnon after {mem[name]['how']} + restart: {grown:.0f} bytes/key, "
+                    f"{grown / mem['per_key']:.1f}x the {mem['per_key']:.0f} after loading live"
+                )
         codes = mem["exit_codes"]
         if any(code not in (0, -signal.SIGKILL) for code in codes):
             notes.append(f"memory server exit codes: {codes}")

@@ -84,6 +84,8 @@ CLOSING = {
     "error": b"-ERR oops\r\n",
     "null array": b"*-1\r\n",
     "resp3 map": b"%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    # hiredis raises TypeError (not ProtocolError) for a map keyed by an array: found by fuzzing
+    "resp3 map with an array key": b"%1\r\n*1\r\n$1\r\na\r\n:1\r\n",
     "resp3 null": b"_\r\n",
     "resp3 bool": b"#t\r\n",
     "resp3 double": b",1.5\r\n",

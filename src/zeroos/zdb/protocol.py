@@ -86,6 +86,8 @@ class RequestReader:
         except MemoryError:
             # an array header announcing billions of elements: hiredis allocates them first
             raise ProtocolViolation("Too many arguments", close=True) from None
+        except Exception as exc:  # e.g. TypeError for a RESP3 map with an array as a key
+            raise ProtocolViolation(f"Malformed request ({exc})", close=True) from None
         if type(cmd) is list:
             big = self._pending > MAX_BULK  # the command may hold an oversized argument
             self._pending = self._len()  # what is left belongs to the next commands
