@@ -630,7 +630,7 @@ def print_throughput(results: dict[str, TestResult], rounds: int) -> None:
         verdict = "-" if ratio is None else ("ok" if ratio >= result.target else "BELOW")
         print(
             f"{result.name:<15}{fmt(ours and ours.ops, ',.0f'):>12}"
-            f"{fmt(ref and ref.ops, ',.0f'):>13}{fmt(ratio, '.2f'):>11}x"
+            f"{fmt(ref and ref.ops, ',.0f'):>13}{fmt(ratio, '.3f'):>11}x"
             f"{'>= ' + format(result.target, '.2f'):>9} {verdict:<6}"
             f"{fmt(result.best_cpu('zdb'), '.2f'):>16}{fmt(result.best_cpu('redis'), '.2f'):>17}"
         )

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 setup_env "" ""
-echo "==> starting zero-db on 127.0.0.1:9900 (data in ./zdb-data, index in ./zdb-index); Ctrl-C stops it"
+echo "==> starting zero-db (127.0.0.1:9900 unless --listen/--port say otherwise; data in ./zdb-data, index in ./zdb-index); Ctrl-C stops it"
 exec .venv/bin/zos zdb serve "$@"
