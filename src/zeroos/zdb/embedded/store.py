@@ -74,6 +74,24 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
+def index_valid_end(buf: bytes) -> int:
+    """Where the run of whole, checksummed records at the start of an index file ends."""
+    view = memoryview(buf)
+    unpack = INDEX_HEADER.unpack_from
+    pos = 0
+    end = len(buf)
+    try:
+        while pos + INDEX_OVERHEAD <= end:
+            crc = unpack(buf, pos)[0]
+            nxt = pos + INDEX_OVERHEAD + buf[pos + 5]
+            if nxt > end or crc32c(view[pos + 4 : nxt]) != crc:
+                break
+            pos = nxt
+    finally:
+        view.release()
+    return pos
+
+
 def parse_records(buf: bytes, fileid: int, path: str) -> tuple[list[Record], int]:
     """Parse an index file; return its valid records and where the valid part ends."""
     records: list[Record] = []
@@ -155,7 +173,6 @@ class EmbeddedStore(Store):
     def _load(self) -> None:
         ids = self._fileids()
         last = ids[-1]
-        keys = self._keys
         for fid in ids:
             ipath = os.path.join(self._indexdir, index_name(fid))
             dpath = os.path.join(self._datadir, data_name(fid))
@@ -164,8 +181,7 @@ class EmbeddedStore(Store):
                     buf = fh.read()
             except FileNotFoundError:
                 buf = b""
-            records, valid_end = parse_records(buf, fid, ipath)
-            records, valid_end, data_end, rebuilt = self._recover_tail(dpath, records, valid_end)
+            valid_end, data_end, rebuilt = self._recover_tail(dpath, buf, index_valid_end(buf))
             data = AppendFile(dpath)
             index = AppendFile(ipath)
             if index.size != valid_end:
@@ -182,54 +198,73 @@ class EmbeddedStore(Store):
                 self._disk_index += index.size
                 data.close()
                 index.close()
-            fshift = fid << 32
-            if self.settings.mode == "seq":
-                for rec in records:
-                    seq = int.from_bytes(rec[1], "little")
-                    self._max_seq = max(self._max_seq, seq)
-            live = 0
-            overhead = DATA_HEADER_SIZE
-            for flags, key, offset, entrylen, _ts, _pos, _reclen in records:
-                old = keys.get(key)
-                if old is not None:
-                    live -= (old >> 48) - overhead - len(key)
-                if flags & FLAG_DELETED:
-                    if old is not None:
-                        del keys[key]
-                else:
-                    keys[key] = (entrylen << 48) | fshift | offset
-                    live += entrylen - overhead - len(key)
-            self._payload += live
+            self._replay(buf, valid_end, fid)
+            self._replay(rebuilt, len(rebuilt), fid)
+            del buf
         self._active = last
 
-    def _recover_tail(
-        self, dpath: str, records: list[Record], valid_end: int
-    ) -> tuple[list[Record], int, int, bytes]:
-        """Repair the newest file pair after a crash.
+    def _replay(self, buf: bytes, end: int, fileid: int) -> None:
+        """Apply the (already validated) index records in buf[:end] to the in-memory index.
 
-        Index records whose data is missing or torn are dropped; whole data entries past the
-        last index record (the index is written lazily) get their records back; a torn data
-        tail is cut. Replies go out only after the data reached the kernel, so what is cut
-        here was never acknowledged. Returns the records, where the valid index ends, where
-        the valid data ends, and the index bytes to append.
+        One pass, no intermediate records: the only objects that stay are the keys and their
+        locations, so the heap is as compact after a restart as after live writes.
+        """
+        keys = self._keys
+        unpack = INDEX_HEADER.unpack_from
+        fshift = fileid << 32
+        overhead = DATA_HEADER_SIZE
+        seq = self.settings.mode == "seq"
+        payload = 0
+        max_seq = self._max_seq
+        pos = 0
+        while pos < end:
+            _crc, flags, keylen, offset, entrylen, _ts = unpack(buf, pos)
+            start = pos + INDEX_HEADER_SIZE
+            key = buf[start : start + keylen]
+            pos = start + keylen + 2
+            if seq:
+                max_seq = max(max_seq, int.from_bytes(key, "little"))
+            old = keys.get(key)
+            if old is not None:
+                payload -= (old >> 48) - overhead - keylen
+            if flags & FLAG_DELETED:
+                if old is not None:
+                    del keys[key]
+            else:
+                keys[key] = (entrylen << 48) | fshift | offset
+                payload += entrylen - overhead - keylen
+        self._payload += payload
+        self._max_seq = max_seq
+
+    def _recover_tail(self, dpath: str, buf: bytes, valid_end: int) -> tuple[int, int, bytes]:
+        """Repair a file pair after a crash: returns (index end, data end, index bytes to add).
+
+        Index records whose data is missing or torn are dropped (walking back with each
+        record's trailing length); whole data entries past the last index record get their
+        records back; a torn data tail is cut. A reply goes out only after its data is in the
+        page cache, so what is cut here was never acknowledged.
         """
         try:
             with open(dpath, "rb") as fh:
                 datalen = os.fstat(fh.fileno()).st_size
-                while records:
-                    _flags, _key, offset, entrylen, _ts, pos, _reclen = records[-1]
+                data_end = 0
+                while valid_end > 0:
+                    (reclen,) = INDEX_TRAILER.unpack_from(buf, valid_end - INDEX_TRAILER.size)
+                    pos = valid_end - reclen
+                    _crc, _flags, _keylen, offset, entrylen, _ts = INDEX_HEADER.unpack_from(
+                        buf, pos
+                    )
                     if offset + entrylen <= datalen:
                         fh.seek(offset)
                         if entry_valid(fh.read(entrylen)):
+                            data_end = offset + entrylen
                             break
-                    records.pop()
                     self.faults.index_faults += 1
                     valid_end = pos
-                data_end = records[-1][2] + records[-1][3] if records else 0
                 fh.seek(data_end)
                 tail = fh.read()
         except FileNotFoundError:
-            return [], 0, 0, b""
+            return 0, 0, b""
         extra = bytearray()
         pos = 0
         while pos + DATA_HEADER_SIZE <= len(tail):
@@ -239,14 +274,10 @@ class EmbeddedStore(Store):
             if len(entry) < entrylen or not entry_valid(entry):
                 break
             key = entry[DATA_HEADER_SIZE : DATA_HEADER_SIZE + keylen]
-            record = encode_record(flags, key, data_end + pos, entrylen, ts)
-            records.append(
-                (flags, key, data_end + pos, entrylen, ts, valid_end + len(extra), len(record))
-            )
-            extra += record
+            extra += encode_record(flags, key, data_end + pos, entrylen, ts)
             self.faults.index_faults += 1
             pos += entrylen
-        return records, valid_end, data_end + pos, bytes(extra)
+        return valid_end, data_end + pos, bytes(extra)
 
     # -- sizes ------------------------------------------------------------------------------
     @property
