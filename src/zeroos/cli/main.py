@@ -8,6 +8,8 @@ import click
 
 from .. import __version__
 from ..zdb.errors import ZdbError
+from .identity import identity
+from .stor import stor
 from .zdb import zdb
 
 
@@ -21,6 +23,8 @@ def zos() -> None:
 
 
 zos.add_command(zdb)
+zos.add_command(identity)
+zos.add_command(stor)
 
 
 def main(argv: list[str] | None = None) -> None:

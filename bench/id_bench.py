@@ -1,0 +1,143 @@
+"""zero-id speed: token issuance over HTTP and verification through zeroos.identity.verify,
+beside the raw ES384 sign/verify rate of the crypto library (pyjwt + cryptography), same run.
+
+    python bench/id_bench.py [--seconds 5] [--clients 50]
+
+Starts `zos id serve` (embedded zero-db) in a child process; never part of the test suite.
+Targets: issuance >= 0.5x raw signing; verification >= 0.8x raw verifying.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from zeroos.identity import Verifier
+
+
+def rate(fn, seconds: float) -> float:
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    log = root / "serve.log"
+    out = open(log, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zeroos.cli",
+            "id",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(root / "d"),
+        ],
+        stdout=out,
+        stderr=out,
+    )
+    pattern = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
+    for _ in range(600):
+        match = pattern.search(log.read_text(errors="replace"))
+        if match:
+            return proc, "http://" + match.group(1)
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(log.read_text())
+
+
+async def issue(
+    url: str, grant: dict[str, str], seconds: float, clients: int
+) -> tuple[float, float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                r = await client.post("/v1/oauth/access_token", data=grant)
+                r.raise_for_status()
+                latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+    return len(latencies) / elapsed, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=50)
+    args = parser.parse_args()
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    claims = {
+        "iss": "x",
+        "exp": int(time.time()) + 3600,
+        "username": "bench",
+        "scope": ["user:admin"],
+    }
+    token = jwt.encode(claims, key, algorithm="ES384")
+    raw_sign = rate(lambda: jwt.encode(claims, key, algorithm="ES384"), args.seconds)
+    raw_verify = rate(
+        lambda: jwt.decode(token, key.public_key(), algorithms=["ES384"]), args.seconds
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp))
+        try:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                http.post("/api/users", json={"username": "bench", "password": "benchpassword"})
+                login = {"grant_type": "password", "username": "bench", "password": "benchpassword"}
+                tok = http.post("/v1/oauth/access_token", data=login).json()["access_token"]
+                auth = {"Authorization": f"bearer {tok}"}
+                r = http.post("/api/users/bench/apikeys", json={"label": "bench"}, headers=auth)
+                secret = r.json()["secret"]
+            grant = {
+                "grant_type": "client_credentials",
+                "client_id": "bench",
+                "client_secret": secret,
+            }
+            httpx.post(url + "/v1/oauth/access_token", data=grant, timeout=30).raise_for_status()
+            issued, p99 = asyncio.run(issue(url, grant, args.seconds, args.clients))
+            with Verifier(url) as verifier:
+                verifier.verify(tok)
+                verified = rate(lambda: verifier.verify(tok, scope="user:admin"), args.seconds)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+    print(f"raw ES384 sign      {raw_sign:9.0f} tokens/s")
+    print(f"raw ES384 verify    {raw_verify:9.0f} tokens/s")
+    print(
+        f"issuance over HTTP  {issued:9.0f} tokens/s  p99 {p99 * 1000:.1f} ms "
+        f"({args.clients} clients)"
+    )
+    print(f"verify library      {verified:9.0f} tokens/s")
+    print(f"issuance / raw sign   {issued / raw_sign:5.2f}x  (target >= 0.5x)")
+    print(f"verify / raw verify   {verified / raw_verify:5.2f}x  (target >= 0.8x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Benchmark zero-stor against raw pipelined SETs: `python bench/stor_bench.py [--size 1G]`.
+
+One run starts 6 local zero-db servers and, on the same servers:
+
+* raw: writes the file's bytes as 1 MiB values with pipelined SETs (16 in flight per server),
+  the 6 servers in parallel, then reads them back with pipelined GETs;
+* zero-stor: uploads and downloads the same file with 4+2 Reed-Solomon, zstd level 3 and
+  AES-256-GCM (1 MiB blocks), in a fresh process per file size so that its peak RSS is its own.
+
+The file is "mixed data": alternating runs of random bytes and compressible text. It prints MB/s,
+the ratios against raw (targets: upload >= 0.5x raw SET, download >= 0.6x raw SET), and the peak
+RSS of the zero-stor process for two sizes (it must stay flat as the file grows). It writes the
+report as JSON to bench/results/ and never fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+BENCH_DIR = Path(__file__).resolve().parent
+PASSWORD = "bench"
+KEY = "5a" * 32
+MiB = 1024 * 1024
+_LISTENING = re.compile(r"event=listening addresses=(\S+)")
+_SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    match = _SIZE.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 64M or 1G")
+    return (
+        int(match.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[match.group(2).upper()]
+    )
+
+
+# -- servers ----------------------------------------------------------------------------------
+class Server:
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True)
+        self.log = root / "log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "zeroos.cli",
+            "zdb",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(root / "data"),
+            "--index",
+            str(root / "index"),
+        ]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        self.port = 0
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            match = _LISTENING.search(self.log.read_text(errors="replace"))
+            if match:
+                self.port = int(match.group(1).split(",")[0].rsplit(":", 1)[1])
+                return
+            if self.proc.poll() is not None:
+                raise SystemExit(f"zero-db exited:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        raise SystemExit("zero-db did not start")
+
+    def admin(self) -> redis.Redis:
+        return redis.Redis(port=self.port, protocol=2, single_connection_client=True)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+# -- data -------------------------------------------------------------------------------------
+def make_file(path: Path, size: int) -> None:
+    """Mixed data: 1 MiB runs of random bytes, text, and half-random blocks, deterministic."""
+    rng = random.Random(42)
+    words = [rng.randbytes(rng.randrange(2, 9)).hex().encode() for _ in range(2000)]
+    with open(path, "wb") as out:
+        written = 0
+        n = 0
+        while written < size:
+            kind = n % 3
+            if kind == 0:
+                block = rng.randbytes(MiB)
+            elif kind == 1:
+                block = b" ".join(rng.choices(words, k=MiB // 8))[:MiB]
+            else:
+                block = rng.randbytes(MiB // 2) + bytes(MiB // 2)
+            block = block[: size - written]
+            out.write(block)
+            written += len(block)
+            n += 1
+
+
+# -- raw reference ----------------------------------------------------------------------------
+def raw_roundtrip(servers: list[Server], path: Path) -> tuple[float, float]:
+    """Seconds to SET then GET the file's bytes as 1 MiB values, pipelined, 6 servers at once."""
+    for s in servers:
+        r = s.admin()
+        r.execute_command("NSNEW", "raw")
+        r.close()
+    size = path.stat().st_size
+    pieces = -(-size // MiB)
+
+    def worker(i: int, server: Server, mode: str) -> None:
+        r = server.admin()
+        r.execute_command("SELECT", "raw")
+        with open(path, "rb") as f:
+            pipe = r.pipeline(transaction=False)
+            queued = 0
+            for n in range(i, pieces, len(servers)):
+                if mode == "set":
+                    f.seek(n * MiB)
+                    pipe.execute_command("SET", f"p{n}", f.read(MiB))
+                else:
+                    pipe.execute_command("GET", f"p{n}")
+                queued += 1
+                if queued == 16:
+                    pipe.execute()
+                    queued = 0
+            pipe.execute()
+        r.close()
+
+    times = []
+    for mode in ("set", "get"):
+        threads = [
+            threading.Thread(target=worker, args=(i, s, mode)) for i, s in enumerate(servers)
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        times.append(time.perf_counter() - start)
+    for s in servers:
+        r = s.admin()
+        r.execute_command("NSDEL", "raw")
+        r.close()
+    return times[0], times[1]
+
+
+# -- zero-stor (in a child process) -----------------------------------------------------------
+def stor_child(config: str, path: str) -> None:
+    from zeroos.stor import Stor, load_config
+
+    with Stor(load_config(config)) as stor:
+        start = time.perf_counter()
+        with open(path, "rb") as f:
+            meta = stor.put("bench", f)
+        up = time.perf_counter() - start
+        digest = hashlib.blake2b()
+        start = time.perf_counter()
+        with stor.get("bench") as stream:
+            for block in stream.iter_blocks():
+                digest.update(block)
+        down = time.perf_counter() - start
+        stor.delete("bench")
+    with open(path, "rb") as f:
+        expected = hashlib.file_digest(f, "blake2b").hexdigest()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "upload_s": up,
+                "download_s": down,
+                "size": meta.size,
+                "identical": digest.hexdigest() == expected,
+                "peak_rss": rss,
+            }
+        )
+    )
+
+
+def write_config(servers: list[Server], path: Path, workers: int) -> None:
+    import yaml
+
+    cfg: dict[str, Any] = {
+        "namespace": "bench",
+        "password": PASSWORD,
+        "workers": workers,
+        "datastor": {
+            "shards": [f"127.0.0.1:{s.port}" for s in servers],
+            "pipeline": {
+                "block_size": MiB,
+                "compression": {"type": "zstd", "level": 3},
+                "encryption": {"type": "aes-gcm", "private_key": KEY},
+                "distribution": {"data_shards": 4, "parity_shards": 2},
+            },
+        },
+        "metastor": {
+            "shards": [{"address": f"127.0.0.1:{servers[0].port}", "namespace": "benchmeta"}]
+        },
+    }
+    path.write_text(yaml.safe_dump(cfg))
+
+
+def run_stor(config: Path, data: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(config), str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=parse_size, default=1024 * MiB, help="file size (1G)")
+    parser.add_argument("--workers", type=int, default=8, help="zero-stor threads (8)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        stor_child(*args.child)
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="stor-bench-"))
+    servers = [Server(tmp / f"zdb{i}") for i in range(6)]
+    try:
+        for s in servers:
+            s.wait()
+            r = s.admin()
+            r.execute_command("NSNEW", "bench")
+            r.execute_command("NSSET", "bench", "password", PASSWORD)
+            r.close()
+        r = servers[0].admin()
+        r.execute_command("NSNEW", "benchmeta")
+        r.execute_command("NSSET", "benchmeta", "password", PASSWORD)
+        r.close()
+        config = tmp / "zstor.yaml"
+        write_config(servers, config, args.workers)
+        small = max(MiB, args.size // 4)
+        report: dict[str, Any] = {
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "size": args.size,
+            "runs": [],
+        }
+        for size in (small, args.size):
+            data = tmp / f"data-{size}"
+            make_file(data, size)
+            raw_set, raw_get = raw_roundtrip(servers, data)
+            stor = run_stor(config, data)
+            mb = size / 1e6
+            run = {
+                "size": size,
+                "raw_set_MBps": mb / raw_set,
+                "raw_get_MBps": mb / raw_get,
+                "upload_MBps": mb / stor["upload_s"],
+                "download_MBps": mb / stor["download_s"],
+                "identical": stor["identical"],
+                "peak_rss_MiB": stor["peak_rss"] / MiB,
+            }
+            run["upload_ratio"] = run["upload_MBps"] / run["raw_set_MBps"]
+            run["download_ratio"] = run["download_MBps"] / run["raw_set_MBps"]
+            run["download_vs_raw_get"] = run["download_MBps"] / run["raw_get_MBps"]
+            report["runs"].append(run)
+            data.unlink()
+            print(
+                f"{size / MiB:8.0f} MiB  raw SET {run['raw_set_MBps']:7.1f} MB/s  "
+                f"raw GET {run['raw_get_MBps']:7.1f} MB/s | zero-stor 4+2 zstd3 aes-gcm: "
+                f"upload {run['upload_MBps']:6.1f} MB/s ({run['upload_ratio']:.2f}x raw SET, "
+                f"target 0.5)  download {run['download_MBps']:6.1f} MB/s "
+                f"({run['download_ratio']:.2f}x raw SET, target 0.6; "
+                f"{run['download_vs_raw_get']:.2f}x raw GET)  identical={run['identical']}  "
+                f"peak RSS {run['peak_rss_MiB']:.0f} MiB",
+                flush=True,
+            )
+        rss = [r["peak_rss_MiB"] for r in report["runs"]]
+        print(
+            f"peak RSS {rss[0]:.0f} MiB at {small / MiB:.0f} MiB vs {rss[1]:.0f} MiB at "
+            f"{args.size / MiB:.0f} MiB (flat means the file never sits in memory)"
+        )
+        out = BENCH_DIR / "results" / time.strftime("stor-%Y%m%d-%H%M%S.json")
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(f"report: {out}")
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

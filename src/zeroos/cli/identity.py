@@ -1,0 +1,432 @@
+"""`zos id`: run zero-id and use it (users, organisations, API keys, tokens)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .util import setup_logging
+
+log = logging.getLogger("zeroos.identity")
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT = 10.0
+
+
+def config_dir() -> Path:
+    """Where the CLI keeps its login: $ZOS_CONFIG_DIR, else ~/.config/zos."""
+    env = os.environ.get("ZOS_CONFIG_DIR")
+    return Path(env) if env else Path.home() / ".config" / "zos"
+
+
+def _login_file() -> Path:
+    return config_dir() / "id.json"
+
+
+def load_login() -> dict[str, Any]:
+    try:
+        data = json.loads(_login_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_login(data: dict[str, Any]) -> None:
+    path = _login_file()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    tmp.replace(path)
+
+
+class Api:
+    """zero-id over HTTP for the CLI: one-line errors, a timeout on every call."""
+
+    def __init__(self, url: str | None, token: str | None = None) -> None:
+        saved = load_login()
+        self.url = (url or saved.get("url") or DEFAULT_URL).rstrip("/")
+        self.token = token or (
+            saved.get("token") if saved.get("url", self.url) == self.url else None
+        )
+        self.username: str | None = saved.get("username")
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        import httpx
+
+        headers = {}
+        if auth:
+            if not self.token:
+                raise click.ClickException("not logged in: run `zos id login` first")
+            headers["Authorization"] = f"bearer {self.token}"
+        try:
+            response = httpx.request(
+                method,
+                self.url + path,
+                json=body,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach zero-id at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error_description") or response.text
+            except ValueError:
+                message = response.text
+            raise click.ClickException(f"{message} (HTTP {response.status_code})")
+        if response.status_code == 204 or not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def me(self, username: str | None) -> str:
+        name = username or self.username
+        if not name:
+            raise click.ClickException("no user: give one or run `zos id login`")
+        return name
+
+
+def _out(value: Any) -> None:
+    if value is None:
+        return
+    click.echo(value if isinstance(value, str) else json.dumps(value, indent=2))
+
+
+_url = click.option("--url", envvar="ZOS_ID_URL", help="zero-id's address (or $ZOS_ID_URL).")
+
+
+@click.group("id")
+def identity() -> None:
+    """zero-id: users, organisations, API keys and JWTs (ItsYou.Online style)."""
+
+
+@identity.command()
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--data", default="zeroid-data", show_default=True, help="Embedded zero-db files.")
+@click.option("--zdb", metavar="HOST:PORT/NAMESPACE", help="Use this zero-db instead.")
+@click.option("--zdb-password", envvar="ZOS_ID_ZDB_PASSWORD", help="Namespace password.")
+@click.option("--zdb-admin", envvar="ZOS_ID_ZDB_ADMIN", help="zero-db admin password.")
+@click.option("--issuer", metavar="URL", help="The tokens' iss (default: http://LISTEN:PORT).")
+@click.option("--admin", "admin_user", metavar="NAME", help="Create/promote this site admin.")
+@click.option("--admin-password", envvar="ZOS_ID_ADMIN_PASSWORD", help="Its password (env).")
+@click.option("--no-registration", is_flag=True, help="Only admins create users.")
+@click.option("--token-ttl", type=click.IntRange(60), default=86400, show_default=True)
+@click.option("--max-failures-user", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--max-failures-address", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--failure-window", type=click.FloatRange(1), default=300.0, show_default=True)
+@click.option("--argon2-memory", type=click.IntRange(8), default=65536, show_default=True,
+              help="Argon2id memory cost (KiB).")  # fmt: skip
+@click.option("--argon2-time", type=click.IntRange(1), default=3, show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def serve(
+    listen: str,
+    port: int,
+    data: str,
+    zdb: str | None,
+    zdb_password: str | None,
+    zdb_admin: str | None,
+    issuer: str | None,
+    admin_user: str | None,
+    admin_password: str | None,
+    no_registration: bool,
+    token_ttl: int,
+    max_failures_user: int,
+    max_failures_address: int,
+    failure_window: float,
+    argon2_memory: int,
+    argon2_time: int,
+    verbose: bool,
+) -> None:
+    """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
+    from ..identity.errors import IdentityError
+    from ..identity.passwords import HashCost
+    from ..identity.server import EmbeddedZdb, IdentityServer, bind, connect, make_identity
+    from ..identity.service import Settings
+    from ..identity.throttle import Limits
+
+    setup_logging(verbose)
+    if admin_user and not admin_password:
+        raise click.UsageError("--admin needs a password: set $ZOS_ID_ADMIN_PASSWORD")
+    embedded: EmbeddedZdb | None = None
+    try:
+        sock = bind(listen, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}:{port}: {exc}") from exc
+    try:
+        if zdb:
+            client = connect(zdb, zdb_password, zdb_admin)
+        else:
+            embedded = EmbeddedZdb(data).start()
+            client = embedded.client()
+        host = f"[{listen}]" if ":" in listen else listen
+        settings = Settings(
+            issuer=issuer or f"http://{host}:{sock.getsockname()[1]}",
+            token_ttl=token_ttl,
+            registration=not no_registration,
+            limits=Limits(max_failures_user, max_failures_address, failure_window),
+            hash_cost=HashCost(time_cost=argon2_time, memory_kib=argon2_memory),
+        )
+        ident = make_identity(client, settings)
+        if admin_user and admin_password:
+            ident.ensure_admin(admin_user, admin_password)
+        server = IdentityServer(ident, sock, log_level="info" if verbose else "warning")
+        where = f"{host}:{server.port}"
+        zdb_at = zdb or f"127.0.0.1:{embedded.port if embedded else 0} (embedded)"
+        log.info("event=listening addresses=%s issuer=%s zdb=%s", where, settings.issuer, zdb_at)
+        # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
+        server.run()
+        log.info("event=stopped")
+    except IdentityError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        sock.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+@identity.command()
+@_url
+@click.option("-u", "--username", prompt=True)
+@click.option("--password", envvar="ZOS_ID_PASSWORD", prompt=True, hide_input=True)
+def login(url: str | None, username: str, password: str) -> None:
+    """Log in (password grant) and keep the token in ~/.config/zos/id.json."""
+    api = Api(url)
+    data = {"grant_type": "password", "username": username, "password": password}
+    answer = api.call("POST", "/v1/oauth/access_token", data=data, auth=False)
+    _save_login(
+        {
+            "url": api.url,
+            "username": username,
+            "token": answer["access_token"],
+            "expires": int(time.time()) + int(answer["expires_in"]),
+        }
+    )
+    click.echo(f"logged in to {api.url} as {username}")
+
+
+@identity.command()
+def logout() -> None:
+    """Forget the stored token."""
+    _login_file().unlink(missing_ok=True)
+    click.echo("logged out")
+
+
+@identity.command()
+@_url
+def whoami(url: str | None) -> None:
+    """Who the stored token speaks for."""
+    api = Api(url)
+    _out(api.call("GET", f"/api/users/{api.me(None)}"))
+
+
+@identity.command()
+@_url
+@click.option("--scope", help="Comma-separated scopes, e.g. user:memberof:myorg.")
+@click.option("--aud", help="Comma-separated audiences.")
+@click.option("--validity", type=int, help="Seconds.")
+def token(url: str | None, scope: str | None, aud: str | None, validity: int | None) -> None:
+    """Print a JWT with these scopes and audience (GET /v1/oauth/jwt)."""
+    params = {k: v for k, v in {"scope": scope, "aud": aud, "validity": validity}.items() if v}
+    _out(Api(url).call("GET", "/v1/oauth/jwt", params=params))
+
+
+@identity.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("register")
+@_url
+@click.argument("username")
+@click.option("--password", envvar="ZOS_ID_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True)  # fmt: skip
+@click.option("--email")
+def user_register(url: str | None, username: str, password: str, email: str | None) -> None:
+    """Create a user."""
+    body = {"username": username, "password": password, **({"email": email} if email else {})}
+    _out(Api(url).call("POST", "/api/users", body=body, auth=bool(load_login().get("token"))))
+
+
+@user.command("show")
+@_url
+@click.argument("username", required=False)
+def user_show(url: str | None, username: str | None) -> None:
+    """A user (yourself by default)."""
+    api = Api(url)
+    _out(api.call("GET", f"/api/users/{api.me(username)}"))
+
+
+@identity.group()
+def org() -> None:
+    """Organisations (sub-organisations are named parent.child)."""
+
+
+@org.command("create")
+@_url
+@click.argument("globalid")
+def org_create(url: str | None, globalid: str) -> None:
+    """Create an organisation (or a sub-organisation: parent.child)."""
+    parent, dot, _ = globalid.rpartition(".")
+    path = f"/api/organizations/{parent}" if dot else "/api/organizations"
+    _out(Api(url).call("POST", path, body={"globalid": globalid}))
+
+
+@org.command("show")
+@_url
+@click.argument("globalid")
+@click.option("--tree", is_flag=True, help="Show the sub-organisation tree.")
+def org_show(url: str | None, globalid: str, tree: bool) -> None:
+    """Owners, members and sub-organisations."""
+    _out(Api(url).call("GET", f"/api/organizations/{globalid}{'/tree' if tree else ''}"))
+
+
+@org.command("delete")
+@_url
+@click.argument("globalid")
+def org_delete(url: str | None, globalid: str) -> None:
+    """Delete an organisation and its sub-organisations."""
+    Api(url).call("DELETE", f"/api/organizations/{globalid}")
+
+
+@org.command("invite")
+@_url
+@click.argument("globalid")
+@click.argument("username")
+@click.option("--owner", is_flag=True, help="Invite as owner (default: member).")
+def org_invite(url: str | None, globalid: str, username: str, owner: bool) -> None:
+    """Invite a user (they accept with `zos id accept`)."""
+    kind = "owners" if owner else "members"
+    _out(
+        Api(url).call(
+            "POST", f"/api/organizations/{globalid}/{kind}", body={"searchstring": username}
+        )
+    )
+
+
+@org.command("remove")
+@_url
+@click.argument("globalid")
+@click.argument("username")
+@click.option("--owner", is_flag=True, help="Remove an owner (default: a member).")
+def org_remove(url: str | None, globalid: str, username: str, owner: bool) -> None:
+    """Remove a member or owner."""
+    kind = "owners" if owner else "members"
+    Api(url).call("DELETE", f"/api/organizations/{globalid}/{kind}/{username}")
+
+
+@org.command("ismember")
+@_url
+@click.argument("globalid")
+@click.argument("username")
+def org_ismember(url: str | None, globalid: str, username: str) -> None:
+    """Whether a user is in an organisation (sub-organisations included)."""
+    _out(Api(url).call("GET", f"/api/organizations/{globalid}/users/ismember/{username}"))
+
+
+@identity.command()
+@_url
+def invitations(url: str | None) -> None:
+    """Your pending invitations."""
+    api = Api(url)
+    _out(api.call("GET", f"/api/users/{api.me(None)}/notifications"))
+
+
+@identity.command()
+@_url
+@click.argument("globalid")
+@click.argument("role", type=click.Choice(["member", "owner"]), default="member")
+@click.option("--reject", is_flag=True, help="Refuse it instead.")
+def accept(url: str | None, globalid: str, role: str, reject: bool) -> None:
+    """Accept (or --reject) an invitation."""
+    api = Api(url)
+    path = f"/api/users/{api.me(None)}/organizations/{globalid}/roles/{role}"
+    _out(api.call("DELETE" if reject else "POST", path))
+
+
+@identity.command()
+@_url
+@click.argument("globalid")
+def leave(url: str | None, globalid: str) -> None:
+    """Leave an organisation."""
+    api = Api(url)
+    api.call("DELETE", f"/api/users/{api.me(None)}/organizations/{globalid}/leave")
+
+
+@identity.group()
+def apikey() -> None:
+    """API keys of your user or of an organisation (--org)."""
+
+
+def _keys_path(api: Api, org_id: str | None) -> str:
+    return (
+        f"/api/organizations/{org_id}/apikeys" if org_id else f"/api/users/{api.me(None)}/apikeys"
+    )
+
+
+_org_opt = click.option("--org", "org_id", metavar="GLOBALID", help="An organisation's keys.")
+
+
+@apikey.command("create")
+@_url
+@_org_opt
+@click.argument("label")
+@click.option("--role", type=click.Choice(["owner", "member"]), default="owner")
+def apikey_create(url: str | None, org_id: str | None, label: str, role: str) -> None:
+    """Create a key; its secret is printed this once."""
+    api = Api(url)
+    body = {"label": label, **({"role": role} if org_id else {})}
+    _out(api.call("POST", _keys_path(api, org_id), body=body))
+
+
+@apikey.command("list")
+@_url
+@_org_opt
+def apikey_list(url: str | None, org_id: str | None) -> None:
+    """Labels of the keys (never their secrets)."""
+    api = Api(url)
+    _out(api.call("GET", _keys_path(api, org_id)))
+
+
+@apikey.command("delete")
+@_url
+@_org_opt
+@click.argument("label")
+def apikey_delete(url: str | None, org_id: str | None, label: str) -> None:
+    """Delete a key."""
+    api = Api(url)
+    api.call("DELETE", f"{_keys_path(api, org_id)}/{label}")
+
+
+@identity.group()
+def keys() -> None:
+    """Signing keys (admins)."""
+
+
+@keys.command("rotate")
+@_url
+def keys_rotate(url: str | None) -> None:
+    """Sign with a new key; tokens signed by the old ones stay valid until they expire."""
+    _out(Api(url).call("POST", "/api/admin/keys/rotate"))

@@ -1,0 +1,479 @@
+"""zero-id's HTTP routes (FastAPI). Each route's description says who may call it.
+
+Callers prove who they are with ``Authorization: bearer <JWT>`` (or ItsYou.Online's
+``token <JWT>``); the rules themselves live in :mod:`zeroos.identity.service`.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
+
+from .errors import BadRequest, IdentityError, InvalidToken
+from .models import (
+    GLOBALID_MAX,
+    GLOBALID_PATTERN,
+    LABEL_PATTERN,
+    USERNAME_PATTERN,
+    AccessToken,
+    AdminFlag,
+    ApiKeyCreated,
+    ApiKeyView,
+    Invitation,
+    Invite,
+    Membership,
+    NewApiKey,
+    NewEmail,
+    NewOrganization,
+    NewPublicKey,
+    NewUser,
+    OrgTree,
+    OrgView,
+    PasswordChange,
+    Role,
+    Rotated,
+    UserInfo,
+    UserOrganizations,
+    UserView,
+)
+from .service import Identity, Principal
+
+log = logging.getLogger("zeroos.identity")
+MAX_BODY = 64 * 1024
+
+UserPath = Annotated[str, Path(pattern=USERNAME_PATTERN, max_length=30)]
+OrgPath = Annotated[str, Path(pattern=GLOBALID_PATTERN, max_length=GLOBALID_MAX)]
+LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, max_length=50)]
+_auth_header = APIKeyHeader(
+    name="Authorization",
+    auto_error=False,
+    description="`bearer <JWT>` (or `token <JWT>`) from /v1/oauth/access_token",
+)
+
+
+def _error(exc: IdentityError) -> JSONResponse:
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry = getattr(exc, "retry_after", None)
+    if retry is not None:
+        headers["Retry-After"] = str(retry)
+    return JSONResponse(
+        {"error": exc.code, "error_description": exc.message}, exc.status, headers=headers
+    )
+
+
+def create_app(identity: Identity) -> FastAPI:
+    app = FastAPI(
+        title="zero-id",
+        version="1",
+        description="Users, organisations, API keys and ES384 JWTs for the Zero-OS grid "
+        "(ItsYou.Online's routes). See docs/identity.md.",
+    )
+    app.state.identity = identity
+
+    @app.exception_handler(IdentityError)
+    async def _identity_error(request: Request, exc: IdentityError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: it may hold a password
+        problems = []
+        for err in exc.errors()[:10]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append({"loc": where, "msg": str(err.get("msg", "invalid"))})
+        text = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems)
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": text, "detail": problems}, 422
+        )
+
+    @app.middleware("http")
+    async def _guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _error(BadRequest(f"request body over {MAX_BODY} bytes"))
+        start = time.perf_counter()
+        response = await call_next(request)
+        if log.isEnabledFor(logging.DEBUG):  # the path only: query strings may hold secrets
+            log.debug(
+                "event=request method=%s path=%s status=%d ms=%.1f",
+                request.method,
+                request.url.path,
+                response.status_code,
+                (time.perf_counter() - start) * 1000,
+            )
+        return response
+
+    def caller(
+        authorization: Annotated[str | None, Depends(_auth_header)] = None,
+    ) -> Principal | None:
+        if authorization is None:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token.strip():
+            raise InvalidToken("Authorization must be 'bearer <token>'")
+        return identity.authenticate(token.strip())
+
+    Caller = Annotated[Principal | None, Depends(caller)]
+    ids = identity
+
+    # -- discovery ------------------------------------------------------------------------
+    @app.get("/.well-known/jwks.json", tags=["keys"])
+    def jwks() -> dict[str, Any]:
+        """Anyone: the public keys that sign tokens (current and still-valid retired ones)."""
+        return ids.ring.jwks()
+
+    @app.get("/.well-known/openid-configuration", tags=["keys"])
+    def discovery() -> dict[str, Any]:
+        """Anyone: where the token endpoint and the keys are (OpenID-style)."""
+        base = ids.settings.issuer.rstrip("/")
+        return {
+            "issuer": ids.settings.issuer,
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "token_endpoint": f"{base}/v1/oauth/access_token",
+            "grant_types_supported": ["client_credentials", "password"],
+            "id_token_signing_alg_values_supported": ["ES384"],
+            "scopes_supported": [
+                "user:admin",
+                "user:name",
+                "user:memberof:<globalid>",
+                "organization:owner",
+                "organization:member",
+            ],
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    def metrics() -> str:
+        """Anyone: Prometheus counters."""
+        lines = []
+        for name, value in ids.counters.items():
+            lines += [f"# TYPE zeroid_{name}_total counter", f"zeroid_{name}_total {value}"]
+        return "\n".join(lines) + "\n"
+
+    # -- OAuth ----------------------------------------------------------------------------
+    @app.post(
+        "/v1/oauth/access_token",
+        tags=["oauth"],
+        responses={401: {}, 422: {}, 429: {}},
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+            }
+        },
+    )
+    async def access_token(
+        request: Request,
+        grant_type: Annotated[str | None, Query(max_length=40)] = None,
+        client_id: Annotated[str | None, Query(max_length=200)] = None,
+        client_secret: Annotated[str | None, Query(max_length=200)] = None,
+        username: Annotated[str | None, Query(max_length=200)] = None,
+        password: Annotated[str | None, Query(max_length=200)] = None,
+        scope: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> AccessToken:
+        """Anyone. `grant_type=client_credentials` (client_id = username or globalid,
+        client_secret = an API key's secret) or `grant_type=password` (username, password).
+        Parameters come as a form body or in the query string."""
+        params: dict[str, str] = {}
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            body = (await request.body()).decode("utf-8", errors="replace")
+            params.update(parse_qsl(body, max_num_fields=20))
+        given = {
+            "grant_type": grant_type,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "username": username,
+            "password": password,
+            "scope": scope,
+        }
+        for key, value in given.items():
+            if value is not None:
+                params[key] = value
+        for key, value in params.items():
+            if len(value) > 2000:
+                raise BadRequest(f"{key} is too long")
+        address = request.client.host if request.client else "?"
+        grant = params.get("grant_type")
+        if grant == "client_credentials":
+            cid, secret = params.get("client_id"), params.get("client_secret")
+            if not cid or not secret:
+                raise BadRequest("client_credentials needs client_id and client_secret")
+            return await run_in_threadpool(
+                ids.client_credentials, cid, secret, params.get("scope"), address
+            )
+        if grant == "password":
+            user, pw = params.get("username"), params.get("password")
+            if not user or not pw:
+                raise BadRequest("the password grant needs username and password")
+            return await run_in_threadpool(
+                ids.password_grant, user, pw, params.get("client_id"), params.get("scope"), address
+            )
+        raise BadRequest("grant_type must be client_credentials or password")
+
+    jwt_doc = (
+        "A caller with a bearer token of ours (no audience): a JWT with the asked `scope` "
+        "(comma-separated; only what is true now), `aud` and `validity` (seconds)."
+    )
+
+    def _jwt(
+        who: Caller,
+        scope: Annotated[str | None, Query(max_length=2000)] = None,
+        aud: Annotated[str | None, Query(max_length=2000)] = None,
+        validity: Annotated[int | None, Query(ge=1, le=ids.settings.max_validity)] = None,
+    ) -> PlainTextResponse:
+        return PlainTextResponse(ids.jwt(who, scope, aud, validity))
+
+    app.get("/v1/oauth/jwt", tags=["oauth"], description=jwt_doc, response_class=PlainTextResponse)(
+        _jwt
+    )
+    app.post(
+        "/v1/oauth/jwt", tags=["oauth"], description=jwt_doc, response_class=PlainTextResponse
+    )(_jwt)
+
+    refresh_doc = (
+        "The holder of an unexpired JWT of ours: the same JWT renewed (scopes re-checked). "
+        "Works for JWTs with an audience too."
+    )
+
+    def _refresh(request: Request) -> PlainTextResponse:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token.strip():
+            raise InvalidToken("this needs Authorization: bearer <JWT>")
+        who = ids.authenticate(token.strip(), any_audience=True)
+        return PlainTextResponse(ids.refresh(who))
+
+    for method in (app.get, app.post):
+        method(
+            "/v1/oauth/jwt/refresh",
+            tags=["oauth"],
+            description=refresh_doc,
+            response_class=PlainTextResponse,
+            dependencies=[Depends(_auth_header)],
+        )(_refresh)
+
+    # -- users ----------------------------------------------------------------------------
+    @app.post("/api/users", status_code=201, tags=["users"])
+    def register(body: NewUser, who: Caller) -> UserView:
+        """Anyone while registration is open (`--no-registration`: admins only)."""
+        return ids.register(who, body.username, body.password, body.email)
+
+    @app.get("/api/users/{username}", tags=["users"])
+    def get_user(username: UserPath, who: Caller) -> UserView:
+        """The user themself, admins."""
+        return ids.get_user(who, username)
+
+    @app.get("/api/users/{username}/info", tags=["users"])
+    def user_info(username: UserPath, who: Caller) -> UserInfo:
+        """The user themself, admins."""
+        return ids.user_info(who, username)
+
+    @app.put("/api/users/{username}/password", status_code=204, tags=["users"])
+    def change_password(
+        username: UserPath, body: PasswordChange, who: Caller, request: Request
+    ) -> None:
+        """The user themself (with the current password; failures are throttled)."""
+        address = request.client.host if request.client else "?"
+        ids.change_password(who, username, body.currentpassword, body.newpassword, address)
+
+    @app.post("/api/users/{username}/emailaddresses", status_code=201, tags=["users"])
+    def add_email(username: UserPath, body: NewEmail, who: Caller) -> UserView:
+        """The user themself."""
+        return ids.set_attribute(who, username, "emails", body.label, body.emailaddress)
+
+    @app.delete("/api/users/{username}/emailaddresses/{label}", status_code=204, tags=["users"])
+    def delete_email(username: UserPath, label: LabelPath, who: Caller) -> None:
+        """The user themself."""
+        ids.set_attribute(who, username, "emails", label, None)
+
+    @app.post("/api/users/{username}/publickeys", status_code=201, tags=["users"])
+    def add_publickey(username: UserPath, body: NewPublicKey, who: Caller) -> UserView:
+        """The user themself."""
+        return ids.set_attribute(who, username, "publickeys", body.label, body.publickey)
+
+    @app.delete("/api/users/{username}/publickeys/{label}", status_code=204, tags=["users"])
+    def delete_publickey(username: UserPath, label: LabelPath, who: Caller) -> None:
+        """The user themself."""
+        ids.set_attribute(who, username, "publickeys", label, None)
+
+    @app.put("/api/users/{username}/admin", tags=["admin"])
+    def set_admin(username: UserPath, body: AdminFlag, who: Caller) -> UserView:
+        """Admins: make a user an admin or not."""
+        return ids.set_admin(who, username, body.admin)
+
+    @app.get("/api/users/{username}/organizations", tags=["users"])
+    def user_orgs(username: UserPath, who: Caller) -> UserOrganizations:
+        """The user themself, admins: organisations where the user is owner or member."""
+        return ids.user_organizations(who, username)
+
+    @app.get("/api/users/{username}/notifications", tags=["users"])
+    def notifications(username: UserPath, who: Caller) -> list[Invitation]:
+        """The user themself: pending invitations."""
+        return ids.notifications(who, username)
+
+    @app.post(
+        "/api/users/{username}/organizations/{globalid}/roles/{role}",
+        status_code=201,
+        tags=["users"],
+    )
+    def accept(username: UserPath, globalid: OrgPath, role: Role, who: Caller) -> Invitation:
+        """The invitee: accept an invitation."""
+        return ids.answer_invitation(who, username, globalid, role, accept=True)
+
+    @app.delete(
+        "/api/users/{username}/organizations/{globalid}/roles/{role}",
+        status_code=204,
+        tags=["users"],
+    )
+    def reject(username: UserPath, globalid: OrgPath, role: Role, who: Caller) -> None:
+        """The invitee: refuse an invitation."""
+        ids.answer_invitation(who, username, globalid, role, accept=False)
+
+    @app.delete(
+        "/api/users/{username}/organizations/{globalid}/leave", status_code=204, tags=["users"]
+    )
+    def leave(username: UserPath, globalid: OrgPath, who: Caller) -> None:
+        """The user themself: leave an organisation (not as its last owner)."""
+        ids.leave(who, username, globalid)
+
+    @app.get("/api/users/{username}/apikeys", tags=["apikeys"])
+    def user_keys(username: UserPath, who: Caller) -> list[ApiKeyView]:
+        """The user themself, admins (secrets are never shown again)."""
+        ids.require_self(who, username, admin=True)
+        return ids.list_apikeys("user", username)
+
+    @app.post("/api/users/{username}/apikeys", status_code=201, tags=["apikeys"])
+    def new_user_key(username: UserPath, body: NewApiKey, who: Caller) -> ApiKeyCreated:
+        """The user themself: the secret is in this answer only."""
+        ids.require_self(who, username, admin=False)
+        return ids.create_apikey("user", username, body.label, "owner")
+
+    @app.get("/api/users/{username}/apikeys/{label}", tags=["apikeys"])
+    def user_key(username: UserPath, label: LabelPath, who: Caller) -> ApiKeyView:
+        """The user themself, admins."""
+        ids.require_self(who, username, admin=True)
+        return ids.get_apikey("user", username, label)
+
+    @app.delete("/api/users/{username}/apikeys/{label}", status_code=204, tags=["apikeys"])
+    def delete_user_key(username: UserPath, label: LabelPath, who: Caller) -> None:
+        """The user themself, admins."""
+        ids.require_self(who, username, admin=True)
+        ids.delete_apikey("user", username, label)
+
+    # -- organisations --------------------------------------------------------------------
+    @app.post("/api/organizations", status_code=201, tags=["organizations"])
+    def new_org(body: NewOrganization, who: Caller) -> OrgView:
+        """Any user (their own full token): they become its owner."""
+        return ids.create_org(who, body.globalid)
+
+    @app.post("/api/organizations/{globalid}", status_code=201, tags=["organizations"])
+    def new_suborg(globalid: OrgPath, body: NewOrganization, who: Caller) -> OrgView:
+        """Owners of `globalid` (or above): create `globalid.child`."""
+        return ids.create_org(who, body.globalid, globalid)
+
+    @app.get("/api/organizations/{globalid}", tags=["organizations"])
+    def get_org(globalid: OrgPath, who: Caller) -> OrgView:
+        """Members and owners (sub-organisations included), its own API keys, admins."""
+        return ids.get_org(who, globalid)
+
+    @app.get("/api/organizations/{globalid}/tree", tags=["organizations"])
+    def org_tree(globalid: OrgPath, who: Caller) -> OrgTree:
+        """Members and owners, its own API keys, admins."""
+        return ids.tree(who, globalid)
+
+    @app.delete("/api/organizations/{globalid}", status_code=204, tags=["organizations"])
+    def delete_org(globalid: OrgPath, who: Caller) -> None:
+        """Owners (of it or above), admins: sub-organisations are deleted with it."""
+        ids.delete_org(who, globalid)
+
+    @app.post("/api/organizations/{globalid}/members", status_code=201, tags=["organizations"])
+    def invite_member(globalid: OrgPath, body: Invite, who: Caller) -> Invitation:
+        """Owners, admins: invite a user as member (they accept it)."""
+        return ids.invite(who, globalid, body.searchstring, "member")
+
+    @app.post("/api/organizations/{globalid}/owners", status_code=201, tags=["organizations"])
+    def invite_owner(globalid: OrgPath, body: Invite, who: Caller) -> Invitation:
+        """Owners, admins: invite a user as owner (they accept it)."""
+        return ids.invite(who, globalid, body.searchstring, "owner")
+
+    @app.delete(
+        "/api/organizations/{globalid}/members/{username}", status_code=204, tags=["organizations"]
+    )
+    def remove_member(globalid: OrgPath, username: UserPath, who: Caller) -> None:
+        """Owners, admins."""
+        ids.remove_member(who, globalid, username, "member")
+
+    @app.delete(
+        "/api/organizations/{globalid}/owners/{username}", status_code=204, tags=["organizations"]
+    )
+    def remove_owner(globalid: OrgPath, username: UserPath, who: Caller) -> None:
+        """Owners, admins (a root organisation keeps at least one owner)."""
+        ids.remove_member(who, globalid, username, "owner")
+
+    @app.get("/api/organizations/{globalid}/invitations", tags=["organizations"])
+    def invitations(globalid: OrgPath, who: Caller) -> list[Invitation]:
+        """Owners, admins: pending invitations."""
+        return ids.invitations(who, globalid)
+
+    @app.delete(
+        "/api/organizations/{globalid}/invitations/{username}",
+        status_code=204,
+        tags=["organizations"],
+    )
+    def cancel_invitation(globalid: OrgPath, username: UserPath, who: Caller) -> None:
+        """Owners, admins."""
+        ids.cancel_invitation(who, globalid, username)
+
+    @app.get("/api/organizations/{globalid}/users/ismember/{username}", tags=["organizations"])
+    def is_member(globalid: OrgPath, username: UserPath, who: Caller) -> Membership:
+        """Members and owners, its API keys, the user asked about, admins."""
+        return Membership(IsMember=ids.is_member(who, globalid, username))
+
+    @app.get("/api/organizations/{globalid}/apikeys", tags=["apikeys"])
+    def org_keys(globalid: OrgPath, who: Caller) -> list[ApiKeyView]:
+        """Owners, admins."""
+        ids.require_org(who, globalid, "owner")
+        return ids.list_apikeys("organization", globalid)
+
+    @app.post("/api/organizations/{globalid}/apikeys", status_code=201, tags=["apikeys"])
+    def new_org_key(globalid: OrgPath, body: NewApiKey, who: Caller) -> ApiKeyCreated:
+        """Owners, admins: the secret is in this answer only."""
+        ids.require_org(who, globalid, "owner")
+        return ids.create_apikey("organization", globalid, body.label, body.role)
+
+    @app.get("/api/organizations/{globalid}/apikeys/{label}", tags=["apikeys"])
+    def org_key(globalid: OrgPath, label: LabelPath, who: Caller) -> ApiKeyView:
+        """Owners, admins."""
+        ids.require_org(who, globalid, "owner")
+        return ids.get_apikey("organization", globalid, label)
+
+    @app.delete("/api/organizations/{globalid}/apikeys/{label}", status_code=204, tags=["apikeys"])
+    def delete_org_key(globalid: OrgPath, label: LabelPath, who: Caller) -> None:
+        """Owners, admins."""
+        ids.require_org(who, globalid, "owner")
+        ids.delete_apikey("organization", globalid, label)
+
+    # -- admin ----------------------------------------------------------------------------
+    @app.post("/api/admin/keys/rotate", tags=["admin"])
+    def rotate(who: Caller) -> Rotated:
+        """Admins: sign with a new key; the old ones keep verifying live tokens."""
+        ids.require_admin(who)
+        key = ids.ring.rotate()
+        log.info("event=key_rotated kid=%s", key.kid)
+        return Rotated(kid=key.kid, keys=ids.ring.kids())
+
+    return app
+
+
+__all__ = ["MAX_BODY", "create_app"]

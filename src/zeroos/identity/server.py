@@ -1,0 +1,204 @@
+"""Run zero-id: its zero-db (embedded or given), the service, and uvicorn.
+
+Without ``--zdb``, zero-id starts its own zero-db as a child process (``zos zdb serve`` on a free
+loopback port, files in ``DATA/zdb-data`` and ``DATA/zdb-index``, a random admin password passed
+through the environment). A child process rather than a thread: zero-db runs its own event loop
+and signal handling, stays crash-safe on its own, and is used only through its public client,
+as any other part would. The child is stopped with zero-id, and is told by the kernel to stop if
+zero-id dies first (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Final
+
+import uvicorn
+
+from ..zdb.client import Client, parse_url
+from .app import create_app
+from .errors import StorageUnavailable
+from .service import Identity, Settings
+from .store import DEFAULT_NAMESPACE, Store, open_namespace
+
+log = logging.getLogger("zeroos.identity")
+_LISTENING: Final = re.compile(r"event=listening addresses=(\S+)")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EmbeddedZdb:
+    """A zero-db child process keeping its files under ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.admin = secrets.token_urlsafe(24)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._pump_thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 30.0) -> EmbeddedZdb:
+        self.root.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "zeroos.cli",
+            "zdb",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(self.root / "zdb-data"),
+            "--index",
+            str(self.root / "zdb-index"),
+        ]
+        env = {**os.environ, "ZOS_ZDB_ADMIN": self.admin}
+        self.proc = subprocess.Popen(
+            cmd,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        assert self.proc.stderr is not None
+        found: list[int] = []
+        ready = threading.Event()
+        self._pump_thread = threading.Thread(
+            target=self._pump, args=(self.proc.stderr, found, ready), daemon=True
+        )
+        self._pump_thread.start()
+        if not ready.wait(timeout) or not found:
+            self.stop()
+            raise StorageUnavailable("the embedded zero-db did not start (see its log above)")
+        self.port = found[0]
+        return self
+
+    @staticmethod
+    def _pump(stream: IO[bytes], found: list[int], ready: threading.Event) -> None:
+        """Pass the child's log lines on to ours; note the port it listens on."""
+        with stream:
+            EmbeddedZdb._read(stream, found, ready)
+        ready.set()
+
+    @staticmethod
+    def _read(stream: IO[bytes], found: list[int], ready: threading.Event) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            if not ready.is_set():
+                match = _LISTENING.search(line)
+                if match:
+                    for address in match.group(1).split(","):
+                        if not address.startswith("unix:"):
+                            found.append(int(address.rsplit(":", 1)[1]))
+                            break
+                    ready.set()
+            log.info("event=zdb_log line=%r", line)
+
+    def client(self, namespace: str = DEFAULT_NAMESPACE) -> Client:
+        client = Client(port=self.port, admin_password=self.admin)
+        open_namespace(client, namespace)
+        return client
+
+    def stop(self) -> int:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return 0
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=5)
+        return code
+
+
+def connect(spec: str, password: str | None = None, admin: str | None = None) -> Client:
+    """A client for ``HOST:PORT/namespace`` or ``zdb://[:password@]host:port/namespace``."""
+    url = spec if spec.startswith("zdb://") else f"zdb://{spec}"
+    try:
+        kwargs = parse_url(url)
+    except ValueError as exc:
+        raise StorageUnavailable(f"--zdb: {exc}") from exc
+    namespace = kwargs.pop("namespace", DEFAULT_NAMESPACE)
+    password = kwargs.pop("password", password)
+    client = Client(**kwargs, admin_password=admin)
+    open_namespace(client, namespace, password)
+    return client
+
+
+class IdentityServer:
+    """zero-id on a bound socket; ``run()`` in the foreground or ``start()`` in a thread."""
+
+    def __init__(
+        self, identity: Identity, sock: socket.socket, *, log_level: str = "warning"
+    ) -> None:
+        self.identity = identity
+        self.sock = sock
+        config = uvicorn.Config(
+            create_app(identity),
+            log_config=None,
+            log_level=log_level,
+            access_log=False,  # query strings may carry secrets (ItsYou.Online style)
+            timeout_graceful_shutdown=5,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def run(self) -> None:
+        self.server.run(sockets=[self.sock])
+
+    def start(self, timeout: float = 20.0) -> IdentityServer:
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("zero-id did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=20)
+        self.sock.close()
+
+
+def bind(listen: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((listen, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_identity(client: Client, settings: Settings) -> Identity:
+    store = Store(client)
+    store.ping()
+    return Identity(store, settings)
+
+
+__all__ = ["EmbeddedZdb", "IdentityServer", "bind", "connect", "make_identity"]

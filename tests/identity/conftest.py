@@ -1,0 +1,120 @@
+"""A real zero-db (zero-id's embedded child process) and zero-id servers over real HTTP."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from zeroos.identity.passwords import HashCost
+from zeroos.identity.server import EmbeddedZdb, IdentityServer, bind, make_identity
+from zeroos.identity.service import Identity, Settings
+from zeroos.identity.throttle import Limits
+
+FAST_HASH = HashCost(time_cost=1, memory_kib=8192, parallelism=1)  # tests only: fast argon2id
+_names = itertools.count()
+
+
+@dataclass
+class Running:
+    server: IdentityServer
+    identity: Identity
+    url: str
+    namespace: str
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def zdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedZdb]:
+    server = EmbeddedZdb(tmp_path_factory.mktemp("zeroid-zdb")).start()
+    yield server
+    assert server.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def start_id(zdb: EmbeddedZdb) -> Iterator[Callable[..., Running]]:
+    """Start a zero-id on its own namespace of the shared zero-db; all stopped at the end."""
+    started: list[Running] = []
+
+    def start(namespace: str | None = None, **settings: Any) -> Running:
+        namespace = namespace or f"zeroid{next(_names)}"
+        sock = bind("127.0.0.1", 0)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings.setdefault("issuer", url)
+        settings.setdefault("hash_cost", FAST_HASH)
+        settings.setdefault("limits", Limits(per_user=50, per_address=500, window=60))
+        identity = make_identity(zdb.client(namespace), Settings(**settings))
+        server = IdentityServer(identity, sock).start()
+        running = Running(server, identity, url, namespace)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.server.stop()
+        running.identity.store.close()
+
+
+@pytest.fixture(scope="session")
+def ident(start_id: Callable[..., Running]) -> Running:
+    """The zero-id most tests share; each test uses its own user and organisation names."""
+    return start_id("zeroid")
+
+
+@pytest.fixture
+def http(ident: Running) -> Iterator[httpx.Client]:
+    with ident.http() as client:
+        yield client
+
+
+class Actor:
+    """A registered user with a full token."""
+
+    def __init__(self, http: httpx.Client, name: str, password: str = "password123") -> None:
+        self.http = http
+        self.name = name
+        self.password = password
+        r = http.post("/api/users", json={"username": name, "password": password})
+        assert r.status_code == 201, r.text
+        self.token = login(http, name, password)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, path, headers=self.auth, **kwargs)
+
+
+def login(http: httpx.Client, name: str, password: str) -> str:
+    r = http.post(
+        "/v1/oauth/access_token",
+        data={"grant_type": "password", "username": name, "password": password},
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+_users = itertools.count()
+
+
+@pytest.fixture
+def new_user(http: httpx.Client) -> Callable[[], Actor]:
+    def make() -> Actor:
+        return Actor(http, f"u{next(_users)}x{id(http) % 10000}")
+
+    return make
+
+
+_orgs = itertools.count()
+
+
+@pytest.fixture
+def org_name() -> Callable[[], str]:
+    return lambda: f"org{next(_orgs)}-{id(object()) % 100000}"

@@ -1,0 +1,111 @@
+"""`zos id serve` with its embedded zero-db, restarted with data kept; the `zos id` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_LISTENING = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
+
+
+def _serve(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    offset = log.stat().st_size if log.exists() else 0
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zeroos.cli",
+            "id",
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            "--argon2-memory",
+            "8192",
+            "--argon2-time",
+            "1",
+        ],
+        stdout=out,
+        stderr=out,
+    )
+    out.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = log.read_bytes()[offset:].decode(errors="replace")
+        match = _LISTENING.search(text)
+        if match:
+            return proc, "http://" + match.group(1)
+        assert proc.poll() is None, text
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(log.read_text())
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)
+
+
+def _zos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zeroos.cli", "id", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_cli_and_restart(tmp_path):
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    proc, url = _serve(data, log)
+    env = {**os.environ, "ZOS_CONFIG_DIR": str(tmp_path / "cfg"), "ZOS_ID_URL": url,
+           "ZOS_ID_PASSWORD": "clipassword1"}  # fmt: skip
+    try:
+        assert _zos(env, "user", "register", "cliuser").returncode == 0
+        r = _zos(env, "login", "-u", "cliuser")
+        assert r.returncode == 0, r.stderr
+        stored = json.loads((tmp_path / "cfg" / "id.json").read_text())
+        assert stored["username"] == "cliuser"
+        assert stored["url"] == url
+        assert oct((tmp_path / "cfg" / "id.json").stat().st_mode & 0o777) == "0o600"
+        assert _zos(env, "org", "create", "cliorg").returncode == 0
+        assert _zos(env, "org", "create", "cliorg.sub").returncode == 0
+        assert json.loads(_zos(env, "org", "ismember", "cliorg", "cliuser").stdout) == {
+            "IsMember": True
+        }
+        r = _zos(env, "apikey", "create", "k1")
+        assert "secret" in json.loads(r.stdout)
+        assert "secret" not in _zos(env, "apikey", "list").stdout
+        token = _zos(
+            env, "token", "--scope", "user:memberof:cliorg.sub", "--aud", "hub"
+        ).stdout.strip()
+        assert token.count(".") == 2
+        r = _zos(env, "org", "show", "nosuchorg")
+        assert r.returncode == 1
+        assert r.stderr.startswith("Error: ")
+        assert "Traceback" not in r.stderr
+    finally:
+        assert _stop(proc) == 0
+    # the embedded zero-db stopped with it, and a new start finds everything
+    assert "Traceback" not in log.read_text()
+    proc, url2 = _serve(data, log)
+    try:
+        env["ZOS_ID_URL"] = url2
+        assert _zos(env, "login", "-u", "cliuser").returncode == 0
+        tree = json.loads(_zos(env, "org", "show", "cliorg", "--tree").stdout)
+        assert tree["children"][0]["globalid"] == "cliorg.sub"
+        assert _zos(env, "logout").returncode == 0
+        r = _zos(env, "whoami")
+        assert r.returncode == 1
+        assert "zos id login" in r.stderr
+    finally:
+        assert _stop(proc) == 0
