@@ -192,14 +192,21 @@ def test_nsinfo_field_order_matches_0db(zdb_factory):
         admin.ok("NSNEW", "limited")
         admin.ok("NSSET", "limited", "maxsize", "1000")
         # admins also see the paths; everyone may call NSINFO
+        # ours after 0-db's: the chain's size (reservations add theirs before it)
         assert nsinfo_fields(admin, "plain") == [
             *NSINFO_HEAD,
             *NSINFO_DISK,
             "data_path",
             "index_path",
+            "chain_size",
         ]
-        assert nsinfo_fields(user, "plain") == [*NSINFO_HEAD, *NSINFO_DISK]
-        assert nsinfo_fields(user, "limited") == [*NSINFO_HEAD, "space_available", *NSINFO_DISK]
+        assert nsinfo_fields(user, "plain") == [*NSINFO_HEAD, *NSINFO_DISK, "chain_size"]
+        assert nsinfo_fields(user, "limited") == [
+            *NSINFO_HEAD,
+            "space_available",
+            *NSINFO_DISK,
+            "chain_size",
+        ]
         info = nsinfo(admin, "plain")
         assert info["data_path"] == str(server.datadir / "plain")
         assert info["index_path"] == str(server.indexdir / "plain")

@@ -79,6 +79,16 @@ def _loopback(address: str) -> bool:
 )
 @click.option("--sync", is_flag=True, help="fsync every write before acknowledging it.")
 @click.option("--synctime", type=click.FloatRange(min=0), default=0, help="fsync every N seconds.")
+@click.option(
+    "--no-chain", is_flag=True, help="Keep no Merkle chain (no CHAIN commands; benchmarks)."
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=7 * 86400,
+    show_default=True,
+    help="Seconds an expired reservation stays read-only before its data is released.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def serve(
     listen: str,
@@ -92,15 +102,22 @@ def serve(
     maxsize: int,
     sync: bool,
     synctime: float,
+    no_chain: bool,
+    grace: float,
     verbose: bool,
 ) -> None:
     """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM)."""
     setup_logging(verbose)
     if sync and synctime:
         raise click.UsageError("--sync and --synctime exclude each other: choose one")
-    engine = EmbeddedEngine(datadir, indexdir, datasize)
+    engine = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
     try:
-        commands = Commands(engine, admin_password=admin, mode=mode)  # type: ignore[arg-type]
+        commands = Commands(
+            engine,
+            admin_password=admin,
+            mode=mode,  # type: ignore[arg-type]
+            grace=grace,
+        )
         if maxsize and commands.default.settings.maxsize != maxsize:
             commands.default.settings.maxsize = maxsize
             commands.default.save_settings()
@@ -169,3 +186,118 @@ def _human(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"  # pragma: no cover
+
+
+@zdb.command()
+@_index_option
+def key(indexdir: str) -> None:
+    """Print the server's public key (Ed25519, hex); created on first use."""
+    from ..zdb.chain.signing import Identity
+
+    click.echo(Identity.load_or_create(os.path.abspath(indexdir)).public_key.hex())
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit():
+        raise click.UsageError(f"{text!r} is not HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+def _anchor_heads(targets: tuple[str, ...], namespace: str, admin: str | None) -> list[object]:
+    from ..zdb.chain.anchor import parse_target, read_anchors
+    from ..zdb.client import Client
+
+    heads: list[object] = []
+    for target in targets:
+        host, port, ns = parse_target(target)
+        with Client(host, port, namespace=ns, admin_password=admin) as client:
+            heads.extend(read_anchors(client, namespace))
+    return heads
+
+
+@zdb.command()
+@click.option("--data", "datadir", help="Data directory (offline check).")
+@click.option("--index", "indexdir", help="Index directory (offline check).")
+@click.option("--server", help="HOST:PORT of a running server (online check).")
+@click.option("-n", "--namespace", "names", multiple=True, help="Namespace (repeatable).")
+@click.option("--pubkey", help="The server key to expect (hex); default: the key it shows.")
+@click.option("--anchors", multiple=True, help="HOST:PORT/namespace holding anchored heads.")
+@click.option("--admin", envvar="ZOS_ZDB_ADMIN", help="Admin password of the servers.")
+@click.option("--password", help="Password of the namespace (online check).")
+def verify(
+    datadir: str | None,
+    indexdir: str | None,
+    server: str | None,
+    names: tuple[str, ...],
+    pubkey: str | None,
+    anchors: tuple[str, ...],
+    admin: str | None,
+    password: str | None,
+) -> None:
+    """Check every entry against the namespace's chain; name the first divergence."""
+    from ..zdb.chain.verify import verify_offline, verify_online
+
+    expected = bytes.fromhex(pubkey) if pubkey else None
+    reports = []
+    if server:
+        from ..zdb.client import Client
+
+        host, port = _hostport(server)
+        for name in names or ("default",):
+            heads = _anchor_heads(anchors, name, admin)
+            with Client(
+                host, port, namespace=name, password=password, admin_password=admin
+            ) as client:
+                reports.append(verify_online(client, expected, heads))  # type: ignore[arg-type]
+    elif datadir and indexdir:
+        folders = names or tuple(
+            sorted(
+                n
+                for n in os.listdir(indexdir)
+                if os.path.exists(os.path.join(indexdir, n, "zdb-chain-leaves"))
+            )
+        )
+        for name in folders:
+            heads = _anchor_heads(anchors, name, admin)
+            reports.append(verify_offline(datadir, indexdir, name, expected, heads))  # type: ignore[arg-type]
+    else:
+        raise click.UsageError("give --data and --index, or --server")
+    for r in reports:
+        click.echo(
+            f"ok namespace={r.namespace} leaves={r.leaves} entries={r.entries} "
+            f"live_keys={r.live_keys} heads={r.heads} anchors={r.anchors}"
+        )
+
+
+@zdb.command()
+@click.option("--server", required=True, help="HOST:PORT of the server whose head to anchor.")
+@click.option("-n", "--namespace", "names", multiple=True, help="Namespace (repeatable).")
+@click.option("--to", "target", required=True, help="HOST:PORT/namespace to keep anchors in.")
+@click.option("--admin", envvar="ZOS_ZDB_ADMIN", help="Admin password of the source server.")
+@click.option("--password", help="Password of the source namespace.")
+@click.option("--to-admin", help="Admin password of the anchor server.")
+@click.option("--to-password", help="Password of the anchor namespace.")
+def anchor(
+    server: str,
+    names: tuple[str, ...],
+    target: str,
+    admin: str | None,
+    password: str | None,
+    to_admin: str | None,
+    to_password: str | None,
+) -> None:
+    """Copy signed heads into a namespace on another zero-db."""
+    from ..zdb.chain.anchor import anchor as do_anchor
+    from ..zdb.chain.anchor import parse_target
+    from ..zdb.client import Client
+
+    host, port = _hostport(server)
+    thost, tport, tns = parse_target(target)
+    with Client(thost, tport, namespace=tns, password=to_password, admin_password=to_admin) as to:
+        for name in names or ("default",):
+            with Client(
+                host, port, namespace=name, password=password, admin_password=admin
+            ) as source:
+                head = do_anchor(source, to)
+            click.echo(f"anchored namespace={name} size={head.size} root={head.root.hex()}")

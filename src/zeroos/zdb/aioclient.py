@@ -17,6 +17,8 @@ import redis.exceptions
 from redis.asyncio.connection import Connection as _RedisConnection
 from redis.asyncio.connection import UnixDomainSocketConnection as _RedisUnixConnection
 
+from .chain.signing import SignedHead
+from .chain.trust import parse_head
 from .client import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_NAMESPACE,
@@ -50,13 +52,14 @@ from .client import (
     closes_connection,
     encode_key,
     encode_value,
+    make_trust,
     parse_fields,
     parse_url,
     pool_kwargs,
     select_steps,
     translate_error,
 )
-from .errors import NoMoreData, ZdbError, ZdbResponseError, ZdbTimeoutError
+from .errors import KeyNotFound, NoMoreData, ZdbError, ZdbResponseError, ZdbTimeoutError
 
 
 class _AsyncZdbConnection:
@@ -129,11 +132,14 @@ class AsyncClient:
         timeout: float = DEFAULT_TIMEOUT,
         secure: bool = False,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        chain_state: str | None = None,
+        server_key: bytes | str | None = None,
     ) -> None:
         if password is not None and namespace is None:
             raise ValueError("password is a namespace's password: give the namespace too")
         self.address = Address(host, port, unix_socket)
         self.timeout = timeout
+        self._trust = make_trust(self.address, chain_state, server_key)
         login = Login(namespace or DEFAULT_NAMESPACE, password)
         self._session = Session(admin_password, login, secure)
         kwargs = pool_kwargs(self.address, self._session, timeout, max_connections)
@@ -335,6 +341,43 @@ class AsyncClient:
             yield entry
             if cursor is None:
                 return
+
+    # -- the chain --------------------------------------------------------------------------
+    async def chain_head(self) -> SignedHead:
+        """The namespace's signed head, verified and checked consistent with the last trusted.
+
+        Raises a :class:`VerificationError` subclass naming what failed.
+        """
+        head = parse_head(await self._execute((b"CHAIN", b"HEAD")))
+        trust = self._trust
+        trust.check_head(head, self.namespace)
+        await self._link(head)
+        return head
+
+    async def _link(self, head: SignedHead) -> None:
+        trust = self._trust
+        old = trust.consistency_needed(head)
+        if old is not None:
+            reply = await self._execute(
+                (b"CHAIN", b"CONSISTENCY", b"%d" % old.size, b"%d" % head.size)
+            )
+            trust.check_consistency(old, head, reply)
+        trust.accept(head)
+
+    async def verified_get(self, key: Key) -> bytes | None:
+        """GET, proven: the value's hash is in the chain under a signed, consistent head.
+
+        None for a deleted key (proven) or a key the chain never held (absence can't be
+        proven by a log). Raises a :class:`VerificationError` subclass naming what failed.
+        """
+        k = encode_key(key)
+        try:
+            reply = await self._execute((b"CHAIN", b"PROOF", k))
+        except KeyNotFound:
+            return None
+        value, head = self._trust.check_proof(self.namespace, k, reply)
+        await self._link(head)
+        return value
 
     # -- namespaces -------------------------------------------------------------------------
     async def select(self, namespace: str, password: str | None = None) -> None:

@@ -30,7 +30,10 @@ from redis.connection import Connection as _RedisConnection
 from redis.connection import UnixDomainSocketConnection as _RedisUnixConnection
 from redis.retry import Retry
 
+from .chain.signing import SignedHead, public_key_from_bytes
+from .chain.trust import Trust, parse_head
 from .errors import (
+    KeyNotFound,
     NoMoreData,
     ZdbConnectionError,
     ZdbError,
@@ -475,6 +478,14 @@ def _login_repr(address: Address, login: Login) -> str:
     return f"{address}, namespace={login.namespace!r}"
 
 
+def make_trust(address: Address, state: str | None, server_key: bytes | str | None) -> Trust:
+    """The chain trust of a client: its state file and the server key it pins."""
+    key = bytes.fromhex(server_key) if isinstance(server_key, str) else server_key
+    if key is not None:
+        public_key_from_bytes(key)
+    return Trust(str(address), state, key)
+
+
 # -- the client -----------------------------------------------------------------------------
 class Client:
     """A thread-safe connection pool to one zero-db server, in one namespace at a time."""
@@ -491,11 +502,14 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         secure: bool = False,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        chain_state: str | None = None,
+        server_key: bytes | str | None = None,
     ) -> None:
         if password is not None and namespace is None:
             raise ValueError("password is a namespace's password: give the namespace too")
         self.address = Address(host, port, unix_socket)
         self.timeout = timeout
+        self._trust = make_trust(self.address, chain_state, server_key)
         login = Login(namespace or DEFAULT_NAMESPACE, password)
         self._session = Session(admin_password, login, secure)
         kwargs = pool_kwargs(self.address, self._session, timeout, max_connections)
@@ -689,6 +703,41 @@ class Client:
             if cursor is None:
                 return
 
+    # -- the chain --------------------------------------------------------------------------
+    def chain_head(self) -> SignedHead:
+        """The namespace's signed head, verified and checked consistent with the last trusted.
+
+        Raises a :class:`VerificationError` subclass naming what failed.
+        """
+        head = parse_head(self._execute((b"CHAIN", b"HEAD")))
+        trust = self._trust
+        trust.check_head(head, self.namespace)
+        self._link(head)
+        return head
+
+    def _link(self, head: SignedHead) -> None:
+        trust = self._trust
+        old = trust.consistency_needed(head)
+        if old is not None:
+            reply = self._execute((b"CHAIN", b"CONSISTENCY", b"%d" % old.size, b"%d" % head.size))
+            trust.check_consistency(old, head, reply)
+        trust.accept(head)
+
+    def verified_get(self, key: Key) -> bytes | None:
+        """GET, proven: the value's hash is in the chain under a signed, consistent head.
+
+        None for a deleted key (proven) or a key the chain never held (absence can't be
+        proven by a log). Raises a :class:`VerificationError` subclass naming what failed.
+        """
+        k = encode_key(key)
+        try:
+            reply = self._execute((b"CHAIN", b"PROOF", k))
+        except KeyNotFound:
+            return None
+        value, head = self._trust.check_proof(self.namespace, k, reply)
+        self._link(head)
+        return value
+
     # -- namespaces -------------------------------------------------------------------------
     def select(self, namespace: str, password: str | None = None) -> None:
         """Move the whole client (every pooled connection) to another namespace.
@@ -751,6 +800,7 @@ __all__ = [
     "closes_connection",
     "encode_key",
     "encode_value",
+    "make_trust",
     "parse_fields",
     "parse_url",
     "secure_proof",

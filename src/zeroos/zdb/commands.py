@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import __version__
+from .chain.leaf import OP_EXPIRE, OP_NSSET, OP_RELEASE, OP_RESERVATION, OP_RESERVE, OP_SET
+from .chain.signing import SignatureError, SignedHead, auth_message, public_key_from_hex
+from .chain.signing import verify_signature as _verify_signature
 from .engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN, Engine, Store
 from .errors import CorruptData, ReplyError, StorageError
 from .namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
@@ -34,6 +37,11 @@ READ_ONLY = "Namespace is in read-only mode"
 NO_SPACE = "No space left on this namespace"
 PERMISSION_DENIED = "Permission denied"
 NS_GONE = "Your active namespace is not available anymore (probably removed)."
+EXPIRED = "Reservation expired (read-only)"
+RELEASED = "Reservation released"
+NO_CHAIN = "Chain disabled on this server"
+DEFAULT_GRACE = 7 * 86400.0
+CHAIN_LEAF_BATCH = 1000
 
 
 @dataclass(slots=True)
@@ -45,6 +53,9 @@ class Session:
     writable: bool = True
     nonce: str | None = None
     waiter: Waiter | None = None
+    signed_nonce: str | None = None  # AUTH SIGNED CHALLENGE
+    owner_of: str | None = None  # the reservation this session proved it owns
+    owner_key: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -136,8 +147,10 @@ class Commands:
         admin_password: str | None = None,
         mode: Mode | None = None,
         instance_id: int | None = None,
+        grace: float = DEFAULT_GRACE,
     ) -> None:
         self.engine = engine
+        self.grace = grace
         self.admin_password = admin_password or None
         self.fixed_mode = mode
         self.stats = Stats()
@@ -150,6 +163,14 @@ class Commands:
             default.settings.mode = mode
             default.save_settings()
         self.default = default
+        self._reserved: set[str] = set()
+        for name in engine.namespaces():
+            try:
+                store = engine.open(name)
+            except (StorageError, CorruptData):
+                continue  # a namespace that can't open now answers an error line when used
+            if store is not None and store.settings.owner:
+                self._reserved.add(name)
         self.table: dict[bytes, Handler] = {
             b"PING": self.ping,
             b"TIME": self.time,
@@ -178,6 +199,9 @@ class Commands:
             b"FLUSH": self.flush,
             b"WAIT": self.wait,
             b"HELLO": self.hello,
+            b"CHAIN": self.chain,
+            b"RESERVE": self.reserve,
+            b"RESERVATION": self.reservation,
         }
         # what clients send is upper or lower case: look those up without .upper()
         self._any_case = dict(self.table)
@@ -236,7 +260,190 @@ class Commands:
             raise ReplyError(FROZEN)
         if store.access == ACCESS_LOCKED:
             raise ReplyError(LOCKED)
+        if store.settings.state:
+            self._check_reservation(store, time.time())
+            state = store.settings.state
+            if state == "expired":
+                raise ReplyError(EXPIRED)
+            if state == "released":
+                raise ReplyError(RELEASED)
+            if session.owner_of == store.name and session.owner_key != store.settings.owner:
+                raise ReplyError(PERMISSION_DENIED)  # the owner transferred it since
         return store
+
+    # -- reservations -----------------------------------------------------------------------
+    def _is_owner(self, session: Session, store: Store) -> bool:
+        owner = store.settings.owner
+        return bool(owner) and session.owner_of == store.name and session.owner_key == owner
+
+    def _check_reservation(self, store: Store, now: float) -> None:
+        """Expire a reservation past its time, release its data after the grace period."""
+        s = store.settings
+        if not s.owner or not s.expiry or store.dropped:
+            return
+        if s.state == "active" and now >= s.expiry:
+            s.state = "expired"
+            store.save_settings()
+            if store.chain is not None:
+                store.chain.event(OP_EXPIRE, b"expiry", extra=b"%d" % s.expiry)
+        if s.state == "expired" and now >= s.expiry + self.grace:
+            if store.chain is not None:
+                store.chain.event(OP_RELEASE, b"expiry", extra=b"%d" % s.expiry)
+            store.clear()
+            s.state = "released"
+            store.save_settings()
+
+    def tick(self, now: float | None = None) -> None:
+        """Check every reservation's expiry (the server calls this every second)."""
+        now = time.time() if now is None else now
+        for name in sorted(self._reserved):
+            store = self.engine.open(name)
+            if store is None:
+                self._reserved.discard(name)
+                continue
+            self._check_reservation(store, now)
+
+    def _int_arg(self, raw: bytes, what: str) -> int:
+        if not raw.isdigit() or len(raw) > 20:
+            raise ReplyError(f"Invalid {what} (expected: a non-negative integer)")
+        return int(raw)
+
+    def _owner_arg(self, raw: bytes) -> str:
+        try:
+            return public_key_from_hex(raw.decode("ascii")).hex()
+        except (SignatureError, UnicodeDecodeError):
+            raise ReplyError(
+                "Invalid owner (expected: 64 hex digits, an Ed25519 public key)"
+            ) from None
+
+    def reserve(self, session: Session, args: list[bytes]) -> bytes:
+        """RESERVE ns size expiry owner-pubkey (admin): a namespace that belongs to a key."""
+        self._admin(session)
+        _need(args, 5)
+        name = self._new_name(args[1])
+        size = self._int_arg(args[2], "size")
+        expiry = self._int_arg(args[3], "expiry")
+        owner = self._owner_arg(args[4])
+        settings = NamespaceSettings(
+            mode=self.fixed_mode or "user",
+            maxsize=size,
+            public=False,
+            owner=owner,
+            expiry=expiry,
+            state="active",
+        )
+        try:
+            store = self.engine.create(name, settings)
+        except StorageError:
+            raise ReplyError("Could not create namespace") from None
+        if store.chain is not None:
+            text = f"size={size} expiry={expiry} owner={owner}"
+            store.chain.event(OP_RESERVE, b"reservation", extra=text.encode())
+        self._reserved.add(name)
+        self._check_reservation(store, time.time())
+        return OK
+
+    def reservation(self, session: Session, args: list[bytes]) -> bytes:
+        """RESERVATION ns size|expiry|owner value: admin (size, expiry) or owner (owner)."""
+        _need(args, 4)
+        store = self._lookup(args[1])
+        s = store.settings
+        if not s.owner:
+            raise ReplyError("Not a reservation")
+        prop = args[2].lower()
+        if prop == b"owner":
+            if not (session.admin or self._is_owner(session, store)):
+                raise ReplyError(PERMISSION_DENIED)
+            value = self._owner_arg(args[3])
+            s.owner = value
+        elif prop in (b"size", b"expiry"):
+            self._admin(session)
+            number = self._int_arg(args[3], prop.decode())
+            value = str(number)
+            if prop == b"size":
+                s.maxsize = number
+            else:
+                s.expiry = number
+                if number > time.time():
+                    s.state = "active"
+        else:
+            raise ReplyError("Invalid property (expected: size, expiry, owner)")
+        store.save_settings()
+        if store.chain is not None:
+            extra = f"{value} state={s.state}".encode()
+            store.chain.event(OP_RESERVATION, prop, extra=extra)
+        self._check_reservation(store, time.time())
+        return OK
+
+    # -- the chain --------------------------------------------------------------------------
+    @staticmethod
+    def _head(head: SignedHead) -> bytes:
+        return array(
+            [
+                bulk(head.namespace.encode()),
+                integer(head.size),
+                bulk(head.root),
+                integer(head.timestamp_us),
+                bulk(head.signature),
+                bulk(head.public_key),
+            ]
+        )
+
+    def chain(self, session: Session, args: list[bytes]) -> bytes:
+        """CHAIN HEAD | PROOF key | CONSISTENCY old [new] | LEAF index [count]."""
+        if len(args) < 2:
+            raise ReplyError("Unexpected arguments")
+        store = session.store
+        _readable(store)
+        log = store.chain
+        if log is None:
+            raise ReplyError(NO_CHAIN)
+        sub = args[1].upper()
+        if sub == b"HEAD":
+            if len(args) != 2:
+                raise ReplyError("Unexpected arguments")
+            return self._head(log.head())
+        if sub == b"PROOF":
+            key = _key(args[1:])
+            log.commit()
+            index = log.latest.get(key)
+            if index is None:
+                raise ReplyError("Key not found")
+            head = log.head()
+            leaf = log.leaf(index)
+            value = store.get(key) if leaf[1] == OP_SET else None
+            path = log.inclusion(index, head.size)
+            return array(
+                [
+                    integer(index),
+                    bulk(leaf),
+                    NIL if value is None else bulk(value),
+                    array([bulk(h) for h in path]),
+                    self._head(head),
+                ]
+            )
+        if sub == b"CONSISTENCY":
+            if len(args) not in (3, 4):
+                raise ReplyError("Unexpected arguments")
+            log.commit()
+            old = self._int_arg(args[2], "size")
+            new = self._int_arg(args[3], "size") if len(args) == 4 else log.size
+            if not old <= new <= log.size:
+                raise ReplyError("Invalid size (expected: old <= new <= tree size)")
+            path = log.consistency(old, new)
+            return array([integer(old), integer(new), array([bulk(h) for h in path])])
+        if sub == b"LEAF":
+            if len(args) not in (3, 4):
+                raise ReplyError("Unexpected arguments")
+            log.commit()
+            index = self._int_arg(args[2], "index")
+            if index >= log.size:
+                raise ReplyError("Leaf index out of range")
+            if len(args) == 3:
+                return bulk(log.leaf(index))
+            count = min(self._int_arg(args[3], "count"), CHAIN_LEAF_BATCH, log.size - index)
+            return array([bulk(log.leaf(i)) for i in range(index, index + count)])
+        raise ReplyError("Invalid subcommand (expected: HEAD, PROOF, CONSISTENCY, LEAF)")
 
     # -- WAIT -------------------------------------------------------------------------------
     def _notify(self, session: Session, name: bytes) -> None:
@@ -309,6 +516,8 @@ class Commands:
             f"server_revision: zeroos-{__version__}",
             f"engine_revision: {type(self.engine).__name__}",
             f"instance_id: {self.instance_id}",
+            f"chain: {'on' if self.engine.identity is not None else 'off'}",
+            f"public_key: {self.engine.identity.public_key.hex() if self.engine.identity else ''}",
             f"boot_time: {int(stats.boot_time)}",
             f"uptime: {int(now - stats.boot_time)}",
             "",
@@ -372,7 +581,32 @@ class Commands:
     def _secure_hash(nonce: str, password: str) -> str:
         return hashlib.sha1(f"{nonce}:{password}".encode()).hexdigest()
 
+    def _auth_signed(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) == 3 and args[2].upper() == b"CHALLENGE":
+            session.signed_nonce = secrets.token_hex(16)
+            return simple(session.signed_nonce)
+        if len(args) != 5:
+            raise ReplyError("Unexpected arguments")
+        nonce, session.signed_nonce = session.signed_nonce, None  # single use
+        if nonce is None:
+            raise ReplyError("No CHALLENGE requested, signed authentication not available")
+        store = self._lookup(args[2])
+        owner = store.settings.owner
+        try:
+            key = public_key_from_hex(args[3].decode("ascii"))
+            signature = bytes.fromhex(args[4].decode("ascii"))
+            if owner is None or key.hex() != owner:
+                raise SignatureError("not the owner")
+            _verify_signature(key, signature, auth_message(nonce, store.name))
+        except (SignatureError, ValueError):
+            raise ReplyError("Access denied") from None
+        session.store, session.writable = store, True
+        session.owner_of, session.owner_key = store.name, owner
+        return OK
+
     def auth(self, session: Session, args: list[bytes]) -> bytes:
+        if len(args) >= 3 and args[1].upper() == b"SIGNED":
+            return self._auth_signed(session, args)
         if len(args) == 3:
             if not b"SECURE".startswith(args[1].upper()) or not args[1]:
                 raise ReplyError("Only SECURE extra method supported")
@@ -411,10 +645,16 @@ class Commands:
             raise ReplyError("Namespace too long")
         store = self._lookup(args[1])
         password = store.settings.password
-        if password is None:
+        owned = store.settings.owner is not None
+        if owned and (session.admin or self._is_owner(session, store)) and len(args) == 2:
             session.store, session.writable = store, True
             return OK
-        if len(args) == 2:
+        if password is None and not owned:
+            session.store, session.writable = store, True
+            return OK
+        if len(args) == 2 or password is None:
+            if len(args) > 2:
+                raise ReplyError("Access denied")
             if not store.settings.public:
                 raise ReplyError("Namespace protected and private")
             session.store, session.writable = store, False
@@ -450,19 +690,23 @@ class Commands:
             raise ReplyError("Namespace not found")
         return store
 
-    def nsnew(self, session: Session, args: list[bytes]) -> bytes:
-        self._admin(session)
-        _need(args, 2)
-        if len(args[1]) > NAMESPACE_MAX:
+    def _new_name(self, raw: bytes) -> str:
+        if len(raw) > NAMESPACE_MAX:
             raise ReplyError("Namespace too long")
         try:
-            name = args[1].decode()
+            name = raw.decode()
         except UnicodeDecodeError:
             raise ReplyError("This name is not allowed") from None
         if name == DEFAULT_NAMESPACE or not valid_name(name):
             raise ReplyError("This name is not allowed")
         if self.engine.open(name) is not None:
             raise ReplyError("This namespace is not available")
+        return name
+
+    def nsnew(self, session: Session, args: list[bytes]) -> bytes:
+        self._admin(session)
+        _need(args, 2)
+        name = self._new_name(args[1])
         try:
             self.engine.create(name, NamespaceSettings(mode=self.fixed_mode or "user"))
         except StorageError:
@@ -487,6 +731,7 @@ class Commands:
         except (StorageError, OSError):
             raise ReplyError("Could not delete this namespace") from None
         store.dropped = True
+        self._reserved.discard(store.name)
         return OK
 
     def nslist(self, session: Session, args: list[bytes]) -> bytes:
@@ -534,16 +779,34 @@ class Commands:
             if session.admin:
                 lines.append(f"data_path: {os.path.join(str(paths[0]), store.name)}")
                 lines.append(f"index_path: {os.path.join(str(paths[1]), store.name)}")
+        if s.owner:
+            self._check_reservation(store, time.time())
+            lines.append(f"reservation_owner: {s.owner}")
+            lines.append(f"reservation_expiry: {s.expiry}")
+            lines.append(f"reservation_state: {s.state}")
+        if store.chain is not None:
+            store.chain.commit()
+            lines.append(f"chain_size: {store.chain.size}")
         return bulk(("\n".join(lines) + "\n").encode())
 
     def nsset(self, session: Session, args: list[bytes]) -> bytes:
-        self._admin(session)
+        owner = (
+            not session.admin
+            and len(args) == 4
+            and session.owner_of is not None
+            and args[1] == session.owner_of.encode()
+            and args[2] in (b"password", b"public", b"worm", b"lock", b"freeze")
+        )
+        if not owner:
+            self._admin(session)
         _need(args, 4)
         if len(args[1]) > NAMESPACE_MAX:
             raise ReplyError("Namespace too long")
         if len(args[2]) > 64 or len(args[3]) > 63:
             raise ReplyError("Argument too long")
         store = self._lookup(args[1])
+        if owner and not self._is_owner(session, store):
+            raise ReplyError(PERMISSION_DENIED)
         prop, value = args[2], args[3]
         settings = store.settings
         if prop == b"lock":
@@ -579,6 +842,9 @@ class Commands:
         else:
             raise ReplyError("Invalid property")
         store.save_settings()
+        if store.chain is not None:
+            shown = (b"unset" if value == b"*" else b"set") if prop == b"password" else value
+            store.chain.event(OP_NSSET, prop, extra=shown)
         return OK
 
     def flush(self, session: Session, args: list[bytes]) -> bytes:

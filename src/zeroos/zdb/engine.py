@@ -9,8 +9,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .namespace import NamespaceSettings
+
+if TYPE_CHECKING:
+    from .chain.log import ChainLog
+    from .chain.signing import Identity
 
 ACCESS_OPEN = 0
 ACCESS_LOCKED = 1
@@ -66,6 +71,8 @@ class Store(ABC):
     dropped: bool = False  # set when NSDEL removed it while sessions still point at it
     # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
     access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
+    # the namespace's Merkle log (chain/log.py), None when the server runs with --no-chain
+    chain: ChainLog | None = None
 
     @property
     @abstractmethod
@@ -146,6 +153,9 @@ class Store(ABC):
 
 class Engine(ABC):
     """A set of namespaces kept somewhere."""
+
+    # the server's signing key; None when the chain is off (--no-chain)
+    identity: Identity | None = None
 
     @abstractmethod
     def namespaces(self) -> list[str]: ...

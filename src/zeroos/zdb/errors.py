@@ -60,6 +60,22 @@ class ReplyError(Exception):
         self.close = close
 
 
+class VerificationError(ZdbError):
+    """What the server sent does not verify against its chain; the message names what failed."""
+
+
+class SignatureMismatch(VerificationError):
+    """A signed head's signature is bad, or it is signed by another key than the pinned one."""
+
+
+class ProofMismatch(VerificationError):
+    """An inclusion or consistency proof does not lead to the signed root."""
+
+
+class ValueMismatch(VerificationError):
+    """A value (or leaf) does not match what the chain commits to."""
+
+
 class KeyNotFound(ZdbResponseError):
     """The key does not exist or was deleted (DEL, KEYCUR, HISTORY, a seq-mode update)."""
 
@@ -85,6 +101,8 @@ _REPLY_ERRORS: dict[str, type[ZdbResponseError]] = {
     "Namespace is in read-only mode": ReadOnly,
     "Namespace is protected by worm mode": ReadOnly,
     "Cannot delete a key when namespace is in worm mode": ReadOnly,
+    "Reservation expired (read-only)": ReadOnly,
+    "Reservation released": ReadOnly,
     "Key not found": KeyNotFound,
     "Invalid key, only update authorized": KeyNotFound,
     "No more data": NoMoreData,

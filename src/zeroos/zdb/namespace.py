@@ -23,6 +23,11 @@ class NamespaceSettings:
     maxsize: int = 0  # bytes; 0 means no reservation limit
     worm: bool = False
     mode: Mode = "user"
+    # a reservation (RESERVE): the owner's Ed25519 public key (hex), when it expires (unix
+    # seconds) and its state: "active", "expired" (read-only) or "released" (data dropped)
+    owner: str | None = None
+    expiry: int = 0
+    state: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -242,6 +242,7 @@ class ZdbServer:
         self._servers: list[asyncio.Server] = []
         self._held: list[Connection] = []
         self._sync_timer: asyncio.TimerHandle | None = None
+        self._tick_timer: asyncio.TimerHandle | None = None
         self.addresses: list[str] = []
 
     def hold(self, conn: Connection) -> None:
@@ -272,6 +273,15 @@ class ZdbServer:
             log.error("event=sync_failed error=%r", str(exc))
         loop = asyncio.get_running_loop()
         self._sync_timer = loop.call_later(self.config.synctime, self._periodic_sync)
+
+    def _tick(self) -> None:
+        # reservations expire and are released on time, whether or not anyone writes
+        try:
+            self.commands.tick()
+            self.engine.flush()
+        except Exception:
+            log.exception("event=tick_failed")
+        self._tick_timer = asyncio.get_running_loop().call_later(1.0, self._tick)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -307,6 +317,7 @@ class ZdbServer:
             raise ZdbError("nothing to listen on: give --port or --socket")
         if cfg.synctime > 0 and not cfg.sync:
             self._sync_timer = loop.call_later(cfg.synctime, self._periodic_sync)
+        self._tick_timer = loop.call_later(1.0, self._tick)
 
     @property
     def port(self) -> int | None:
@@ -318,6 +329,8 @@ class ZdbServer:
     async def close(self) -> None:
         if self._sync_timer is not None:
             self._sync_timer.cancel()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
         for server in self._servers:
             server.close()
         for conn in list(self.connections):

@@ -103,6 +103,7 @@ def compact_namespace(
     data = AppendFile(os.path.join(data_build, data_name(0)))
     index = AppendFile(os.path.join(index_build, index_name(0)))
     entries = 0
+    written = 0  # data entries in the new files (entries, plus a seq tombstone)
     cursor: bytes | None = None
     built = False
     try:
@@ -126,6 +127,7 @@ def compact_namespace(
                 offset = data.append(entry)
                 index.append(encode_record(0, info.key, offset, len(entry), info.timestamp_us))
                 entries += 1
+                written += 1
             if progress is not None:
                 progress(len(batch))
             if cursor is None:
@@ -138,6 +140,7 @@ def compact_namespace(
                 entry = encode_entry(FLAG_DELETED, top, b"", 0, NO_PREV)
                 offset = data.append(entry)
                 index.append(encode_record(FLAG_DELETED, top, offset, len(entry), 0))
+                written += 1
         data.sync()
         index.sync()
         built = True
@@ -149,6 +152,16 @@ def compact_namespace(
                 shutil.rmtree(folder, ignore_errors=True)
     after = sum(os.path.getsize(os.path.join(data_build, f)) for f in os.listdir(data_build))
     store.save_settings()
+    if store.chain is not None:
+        # the log goes with the namespace; it records that history was dropped here
+        from ..chain.leaf import OP_COMPACT
+        from ..chain.log import ChainLog
+
+        store.chain.copy_to(index_build)
+        if engine.identity is not None:
+            log = ChainLog(index_build, name, engine.identity)
+            log.event(OP_COMPACT, b"", extra=b"%d" % written)
+            log.close()
     shutil.copy2(
         os.path.join(engine.indexdir, name, "zdb-namespace.json"),
         os.path.join(index_build, "zdb-namespace.json"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+from typing import TYPE_CHECKING
 
+from ..chain.signing import Identity
 from ..engine import Engine
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
@@ -15,11 +17,21 @@ DEFAULT_DATASIZE = 256 * 1024 * 1024
 MAX_DATASIZE = 0xFFFFFFFF
 LOCK_FILE = ".zdb-lock"
 
+if TYPE_CHECKING:
+    from ..chain.log import ChainFactory
+
 
 class EmbeddedEngine(Engine):
     """Namespaces kept in append-only files on the local disk."""
 
-    def __init__(self, datadir: str, indexdir: str, datasize: int = DEFAULT_DATASIZE) -> None:
+    def __init__(
+        self,
+        datadir: str,
+        indexdir: str,
+        datasize: int = DEFAULT_DATASIZE,
+        *,
+        chain: bool = True,
+    ) -> None:
         if not 1024 * 1024 <= datasize <= MAX_DATASIZE:
             raise StorageError(
                 f"datasize {datasize} is out of range: use 1 MiB to {MAX_DATASIZE} bytes"
@@ -42,6 +54,11 @@ class EmbeddedEngine(Engine):
             raise StorageError(
                 f"index directory {self.indexdir} is in use by another zero-db; stop it first"
             ) from None
+        try:
+            self.identity = Identity.load_or_create(self.indexdir) if chain else None
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._stores: dict[str, EmbeddedStore] = {}
         self._dirty: list[EmbeddedStore] = []  # writes buffered in memory
         self._unsynced: set[EmbeddedStore] = set()  # written to the kernel, not yet fsynced
@@ -51,6 +68,14 @@ class EmbeddedEngine(Engine):
         if not valid_name(name):
             raise StorageError(f"invalid namespace name {name!r}")
         return os.path.join(self.datadir, name), os.path.join(self.indexdir, name)
+
+    def _chain_factory(self) -> ChainFactory | None:
+        identity = self.identity
+        if identity is None:
+            return None
+        from ..chain.log import ChainLog  # the log writes through embedded.files
+
+        return lambda folder, name: ChainLog(folder, name, identity)
 
     def namespaces(self) -> list[str]:
         names = [
@@ -67,7 +92,9 @@ class EmbeddedEngine(Engine):
         datadir, indexdir = self._paths(name)
         if not os.path.isdir(indexdir):
             return None
-        store = EmbeddedStore(name, datadir, indexdir, self.datasize, None, self._dirty.append)
+        store = EmbeddedStore(
+            name, datadir, indexdir, self.datasize, None, self._dirty.append, self._chain_factory()
+        )
         self._stores[name] = store
         return store
 
@@ -75,7 +102,15 @@ class EmbeddedEngine(Engine):
         datadir, indexdir = self._paths(name)
         if os.path.isdir(indexdir):
             raise StorageError(f"namespace '{name}' already exists")
-        store = EmbeddedStore(name, datadir, indexdir, self.datasize, settings, self._dirty.append)
+        store = EmbeddedStore(
+            name,
+            datadir,
+            indexdir,
+            self.datasize,
+            settings,
+            self._dirty.append,
+            self._chain_factory(),
+        )
         self._stores[name] = store
         return store
 

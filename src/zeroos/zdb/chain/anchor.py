@@ -1,0 +1,59 @@
+"""Anchoring: copy a server's signed heads into a namespace on another zero-db.
+
+An anchor is the JSON of a signed head under the key ``<namespace>/<size, 20 digits>``. A
+server that later rewrites its history can't make its new tree match the anchored roots,
+nor sign them again with its old key without showing the same roots: ``verify --anchors``
+catches both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from ..errors import VerificationError
+from .signing import SignatureError, SignedHead
+from .trust import parse_head
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+def parse_target(text: str) -> tuple[str, int, str]:
+    """``HOST:PORT/namespace`` -> (host, port, namespace)."""
+    address, sep, namespace = text.partition("/")
+    host, colon, port = address.rpartition(":")
+    if not sep or not colon or not namespace or not port.isdigit():
+        raise VerificationError(f"{text!r} is not HOST:PORT/namespace")
+    return host or "127.0.0.1", int(port), namespace
+
+
+def anchor(source: Client, target: Client) -> SignedHead:
+    """Store the source namespace's current signed head in the target's namespace."""
+    head = parse_head(source._execute((b"CHAIN", b"HEAD")))
+    try:
+        head.verify()
+    except SignatureError as exc:
+        raise VerificationError(f"the source's head does not verify: {exc}") from None
+    key = f"{head.namespace}/{head.size:020d}".encode()
+    target.set(key, json.dumps(head.to_dict(), sort_keys=True))
+    return head
+
+
+def read_anchors(target: Client, namespace: str | None = None) -> list[SignedHead]:
+    """Every anchored head kept in the target's namespace (of one source namespace)."""
+    out = []
+    for entry in target.scan_iter():
+        if namespace is not None and not entry.key.startswith(namespace.encode() + b"/"):
+            continue
+        raw = target.get(entry.key)
+        if raw is None:
+            continue
+        try:
+            out.append(SignedHead.from_dict(json.loads(raw)))
+        except (ValueError, SignatureError) as exc:
+            raise VerificationError(f"anchor {entry.key!r} is not a signed head: {exc}") from None
+    return out
+
+
+__all__ = ["anchor", "parse_target", "read_anchors"]

@@ -1,0 +1,382 @@
+"""The persistent Merkle log of one namespace: leaves, their hashes, and signed heads.
+
+Files, in the namespace's index folder (all append-only, written through mmap like the data):
+
+- ``zdb-chain-leaves``: ``crc32c u32 | len u16 | leaf`` records (layout in leaf.py);
+- ``zdb-chain-hashes``: the leaf hashes, 32 bytes each, leaf ``i`` at ``32 * i``;
+- ``zdb-chain-heads``: every signed head given out: ``size u64 | timestamp_us u64 | root 32
+  | signature 64 | public key 32``.
+
+Writes of keys only queue ``(flags, key, value hash, timestamp)``; :meth:`ChainLog.commit`
+turns a whole batch into leaves and updates the tree once (the server commits before it sends
+a batch's replies). Hashes of aligned perfect subtrees of 256 leaves and up are kept in memory,
+so a root or a proof costs O(log n) cached nodes plus at most a few hundred leaf hashes.
+
+A torn tail of the leaves file is cut; the hashes file is repaired from the leaves. The data
+side (what the store holds) is reconciled by the store, see :meth:`ChainLog.data_leaves_tail`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from array import array
+from collections.abc import Callable, Iterator
+
+from crc32c import crc32c
+
+from ..embedded.files import AppendFile
+from ..errors import StorageError
+from . import merkle
+from .leaf import (
+    DATA_OPS,
+    EMPTY_HASH,
+    HEAD,
+    LEAF_VERSION,
+    OP_COMPACT,
+    OP_DEL,
+    OP_FLUSH,
+    OP_RELEASE,
+    OP_SET,
+    Leaf,
+    value_hash,
+)
+from .signing import Identity, SignedHead
+
+LEAVES_FILE = "zdb-chain-leaves"
+HASHES_FILE = "zdb-chain-hashes"
+HEADS_FILE = "zdb-chain-heads"
+CHAIN_FILES = (LEAVES_FILE, HASHES_FILE, HEADS_FILE)
+BLOCK_BITS = 8
+BLOCK = 1 << BLOCK_BITS  # leaves under the smallest cached subtree
+HEAD_RECORD = struct.Struct(">QQ32s64s32s")
+TAIL_CHECK = 64  # leaf hashes re-checked against their leaves on open
+_REC = struct.Struct("<IH")
+_u16le = struct.Struct("<H").pack
+_sha256 = __import__("hashlib").sha256
+
+Pending = tuple[int, bytes, bytes, int]  # (flags, key, value hash, timestamp_us)
+
+
+def read_leaf_records(buf: bytes) -> tuple[list[int], int]:
+    """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
+    offsets: list[int] = []
+    pos, end = 0, len(buf)
+    unpack = _REC.unpack_from
+    while pos + _REC.size <= end:
+        crc, length = unpack(buf, pos)
+        nxt = pos + _REC.size + length
+        if nxt > end or length == 0 or crc32c(buf[pos + 4 : nxt]) != crc:
+            break
+        offsets.append(pos)
+        pos = nxt
+    return offsets, pos
+
+
+def leaf_key(raw: bytes) -> tuple[int, bytes]:
+    """(op, key) of an encoded leaf, without decoding the rest."""
+    pos = HEAD.size + 1 + raw[HEAD.size]
+    return raw[1], raw[pos + 1 : pos + 1 + raw[pos]]
+
+
+class ChainLog:
+    """The Merkle log of one namespace."""
+
+    def __init__(self, folder: str, namespace: str, identity: Identity) -> None:
+        self.folder = folder
+        self.namespace = namespace
+        self.identity = identity
+        ns = namespace.encode()
+        self._ns = bytes((len(ns),)) + ns
+        self.pending: list[Pending] = []
+        self.repaired = 0  # leaves or hashes repaired on open
+        self._offsets = array("Q")
+        self.latest: dict[bytes, int] = {}  # key -> index of its newest SET/DEL leaf
+        self._levels: list[bytearray] = []
+        self._head: SignedHead | None = None
+        self._synced: dict[str, int] = {}
+        # the last FLUSH/RELEASE/COMPACT: data entries the store holds from before it
+        self.boundary = -1
+        self.boundary_base = 0
+        self.data_since_boundary = 0
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._leaves = AppendFile(os.path.join(folder, LEAVES_FILE))
+            self._hashes = AppendFile(os.path.join(folder, HASHES_FILE))
+            self._heads = AppendFile(os.path.join(folder, HEADS_FILE))
+            self._load()
+        except OSError as exc:
+            raise StorageError(f"cannot open the chain of namespace '{namespace}': {exc}") from exc
+
+    # -- opening ----------------------------------------------------------------------------
+    def _load(self) -> None:
+        buf = self._leaves.read(0, self._leaves.size)
+        offsets, valid = read_leaf_records(buf)
+        if valid != self._leaves.size:
+            self._leaves.truncate(valid)
+            self.repaired += 1
+        self._offsets = array("Q", offsets)
+        for i in range(len(offsets)):
+            self._account(i, self.leaf(i))
+        n = len(offsets)
+        have = self._hashes.size // 32
+        if have > n or self._hashes.size % 32:
+            have = min(have, n)
+            self._hashes.truncate(have * 32)
+        for i in range(max(0, have - TAIL_CHECK), have):
+            if self._hashes.read(i * 32, 32) != merkle.leaf_hash(self.leaf(i)):
+                self._hashes.truncate(i * 32)
+                self.repaired += 1
+                have = i
+                break
+        if have < n:
+            self._hashes.append(b"".join(merkle.leaf_hash(self.leaf(i)) for i in range(have, n)))
+            self.repaired += n - have
+        self._rebuild_levels()
+        # after a crash the space reserved ahead reads as zeros: no head is all zeros
+        heads = self._heads.size // HEAD_RECORD.size * HEAD_RECORD.size
+        zero = bytes(HEAD_RECORD.size)
+        while heads and self._heads.read(heads - HEAD_RECORD.size, HEAD_RECORD.size) == zero:
+            heads -= HEAD_RECORD.size
+        if heads != self._heads.size:
+            self._heads.truncate(heads)
+        last = self.last_persisted_head()
+        if (
+            last is not None
+            and last.size == self.size
+            and last.public_key == self.identity.public_key
+        ) and self.root(last.size) == last.root:
+            self._head = last
+
+    def _account(self, index: int, raw: bytes) -> None:
+        op, key = leaf_key(raw)
+        if op in DATA_OPS:
+            self.latest[key] = index
+            self.data_since_boundary += 1
+        elif op in (OP_FLUSH, OP_RELEASE, OP_COMPACT):
+            self.boundary = index
+            self.data_since_boundary = 0
+            if op == OP_COMPACT:
+                self.boundary_base = int(Leaf.decode(raw).extra or b"0")
+            else:
+                self.boundary_base = 0
+                self.latest.clear()
+
+    def _rebuild_levels(self) -> None:
+        self._levels = []
+        for b in range(self.size // BLOCK):
+            self._push_block(b)
+
+    def _push_block(self, b: int) -> None:
+        buf = self._hashes.read(b * BLOCK * 32, BLOCK * 32)
+        node = merkle.perfect_root([buf[i : i + 32] for i in range(0, len(buf), 32)])
+        levels = self._levels
+        lvl = 0
+        while True:
+            if lvl == len(levels):
+                levels.append(bytearray())
+            levels[lvl] += node
+            count = len(levels[lvl]) // 32
+            if count % 2:
+                break
+            node = merkle.node_hash(bytes(levels[lvl][-64:-32]), bytes(levels[lvl][-32:]))
+            lvl += 1
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self._offsets)
+
+    def leaf(self, index: int) -> bytes:
+        off = self._offsets[index]
+        (length,) = struct.unpack_from("<H", self._leaves.read(off + 4, 2))
+        return self._leaves.read(off + _REC.size, length)
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self._hashes.read(index * 32, 32)
+
+    def leaves(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
+        for i in range(start, self.size):
+            yield i, self.leaf(i)
+
+    def subtree(self, a: int, b: int) -> bytes:
+        n = b - a
+        if n == 1:
+            return self._hashes.read(a * 32, 32)
+        if n & (n - 1) == 0 and a % n == 0:
+            if n >= BLOCK:
+                lvl = n.bit_length() - 1 - BLOCK_BITS
+                i = a // n * 32
+                return bytes(self._levels[lvl][i : i + 32])
+            buf = self._hashes.read(a * 32, n * 32)
+            return merkle.perfect_root([buf[i : i + 32] for i in range(0, len(buf), 32)])
+        k = merkle.split_point(n)
+        return merkle.node_hash(self.subtree(a, a + k), self.subtree(a + k, b))
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        return merkle.EMPTY_ROOT if size == 0 else self.subtree(0, size)
+
+    def inclusion(self, index: int, size: int | None = None) -> list[bytes]:
+        return merkle.inclusion_path(index, self.size if size is None else size, self.subtree)
+
+    def consistency(self, old: int, new: int | None = None) -> list[bytes]:
+        return merkle.consistency_path(old, self.size if new is None else new, self.subtree)
+
+    def data_leaves_tail(self, count: int) -> list[tuple[int, Leaf]]:
+        """The newest ``count`` SET/DEL leaves after the last boundary, oldest first."""
+        out: list[tuple[int, Leaf]] = []
+        i = self.size - 1
+        while i > self.boundary and len(out) < count:
+            raw = self.leaf(i)
+            if raw[1] in DATA_OPS:
+                out.append((i, Leaf.decode(raw)))
+            i -= 1
+        out.reverse()
+        return out
+
+    # -- writing ----------------------------------------------------------------------------
+    def add(self, deleted: bool, key: bytes, value: bytes, timestamp_us: int) -> None:
+        """Queue the leaf of one SET or DEL (committed with the batch)."""
+        self.pending.append((1 if deleted else 0, key, _sha256(value).digest(), timestamp_us))
+
+    def commit(self) -> None:
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        n0 = n = self.size
+        base = self._leaves.size
+        leaves = bytearray()
+        hashes = bytearray()
+        offsets = self._offsets
+        latest = self.latest
+        ns = self._ns
+        pack = HEAD.pack
+        for flags, key, vhash, ts in pending:
+            leaf = b"%b%b%b%b%b\x00\x00" % (
+                pack(LEAF_VERSION, OP_DEL if flags & 1 else OP_SET, n, ts),
+                ns,
+                bytes((len(key),)),
+                key,
+                vhash,
+            )
+            hashes += _sha256(b"\x00" + leaf).digest()
+            body = _u16le(len(leaf)) + leaf
+            offsets.append(base + len(leaves))
+            leaves += crc32c(body).to_bytes(4, "little")
+            leaves += body
+            latest[key] = n
+            n += 1
+        self.data_since_boundary += n - n0
+        self._append(n0, bytes(leaves), bytes(hashes))
+
+    def _append(self, n0: int, leaves: bytes, hashes: bytes) -> None:
+        self._leaves.append(leaves)
+        self._hashes.append(hashes)
+        for b in range(n0 // BLOCK, self.size // BLOCK):
+            self._push_block(b)
+
+    def event(self, op: int, key: bytes, value: bytes = b"", extra: bytes | None = None) -> Leaf:
+        """Append a namespace event (creation, settings, reservation, flush), durably."""
+        self.commit()
+        leaf = Leaf(
+            op,
+            self.size,
+            time.time_ns() // 1000,
+            self.namespace,
+            key,
+            value_hash(value) if value else EMPTY_HASH,
+            value if extra is None else extra,
+        )
+        raw = leaf.encode()
+        body = _u16le(len(raw)) + raw
+        n0 = self.size
+        self._offsets.append(self._leaves.size)
+        self._account(n0, raw)
+        self._append(n0, crc32c(body).to_bytes(4, "little") + body, merkle.leaf_hash(raw))
+        self.sync()
+        return leaf
+
+    def append_data_leaf(self, leaf: Leaf) -> None:
+        """Append a SET/DEL leaf rebuilt from the data (recovery)."""
+        self.pending.append(
+            (1 if leaf.op == OP_DEL else 0, leaf.key, leaf.value_hash, leaf.timestamp_us)
+        )
+        self.commit()
+
+    def truncate(self, size: int) -> None:
+        """Cut the log back to ``size`` leaves (recovery of leaves the data does not back)."""
+        self.commit()
+        if size >= self.size:
+            return
+        self._leaves.truncate(self._offsets[size])
+        self._hashes.truncate(size * 32)
+        del self._offsets[size:]
+        self.latest.clear()
+        self.boundary, self.boundary_base, self.data_since_boundary = -1, 0, 0
+        for i in range(size):
+            self._account(i, self.leaf(i))
+        self._rebuild_levels()
+        self._head = None
+        self.repaired += 1
+
+    # -- heads ------------------------------------------------------------------------------
+    def head(self) -> SignedHead:
+        """A signed head of the whole log (the last one again if nothing changed)."""
+        self.commit()
+        head = self._head
+        if head is None or head.size != self.size:
+            head = self.identity.sign_head(
+                self.namespace, self.size, self.root(), time.time_ns() // 1000
+            )
+            self._heads.append(
+                HEAD_RECORD.pack(
+                    head.size, head.timestamp_us, head.root, head.signature, head.public_key
+                )
+            )
+            self._head = head
+        return head
+
+    def persisted_heads(self) -> list[SignedHead]:
+        out = []
+        for pos in range(0, self._heads.size - HEAD_RECORD.size + 1, HEAD_RECORD.size):
+            size, ts, root, sig, pub = HEAD_RECORD.unpack(self._heads.read(pos, HEAD_RECORD.size))
+            out.append(SignedHead(self.namespace, size, root, ts, sig, pub))
+        return out
+
+    def last_persisted_head(self) -> SignedHead | None:
+        if self._heads.size < HEAD_RECORD.size:
+            return None
+        pos = self._heads.size - HEAD_RECORD.size
+        size, ts, root, sig, pub = HEAD_RECORD.unpack(self._heads.read(pos, HEAD_RECORD.size))
+        return SignedHead(self.namespace, size, root, ts, sig, pub)
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def copy_to(self, folder: str) -> None:
+        """Write the log's files (their logical content) into another folder."""
+        self.commit()
+        for fname, f in zip(CHAIN_FILES, (self._leaves, self._hashes, self._heads), strict=True):
+            with open(os.path.join(folder, fname), "wb") as fh:
+                fh.write(f.read(0, f.size))
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def sync(self) -> None:
+        """Make the log durable (only the files that grew since the last sync)."""
+        self.commit()
+        for f in (self._leaves, self._hashes, self._heads):
+            if self._synced.get(f.path) != f.size:
+                f.sync()
+                self._synced[f.path] = f.size
+
+    def close(self) -> None:
+        self.commit()
+        for f in (self._leaves, self._hashes, self._heads):
+            f.close()
+
+
+ChainFactory = Callable[[str, str], ChainLog]
+
+__all__ = ["CHAIN_FILES", "ChainFactory", "ChainLog", "leaf_key", "read_leaf_records"]
