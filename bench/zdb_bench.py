@@ -213,11 +213,13 @@ class ZdbServer(Server):
     """`zos zdb serve` on a free port, with its data and index under root."""
 
     name = "zdb"
+    extra_args: tuple[str, ...] = ()  # from --server-arg, e.g. --no-chain
 
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "zeroos.cli.main", "zdb", "serve", "--listen", HOST,
             "--port", "0", "--data", str(self.root / "data"), "--index", str(self.root / "index"),
+            *self.extra_args,
         ]  # fmt: skip
 
     def wait_listening(self, deadline: float) -> None:
@@ -776,7 +778,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-memory", action="store_true", help="skip memory and restart")
     parser.add_argument("--keep", action="store_true", help="keep the servers' directories")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for our server, repeatable (e.g. --server-arg=--no-chain)",
+    )
     args = parser.parse_args(argv)
+    ZdbServer.extra_args = tuple(args.server_arg)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
     return args
