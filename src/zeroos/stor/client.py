@@ -364,7 +364,10 @@ class Stor:
                 known = self.meta.mget([_dedup_key(i) for i in ids])
                 futs: list[Future[ChunkRef]] = []
                 for block, block_id, obj in zip(group, ids, known, strict=True):
-                    file_hash.update(block)
+                    # the ids already bind each block's bytes: hashing them, not the bytes
+                    # again, keeps the whole-file hash free (it was half the upload's CPU)
+                    file_hash.update(block_id)
+                    file_hash.update(len(block).to_bytes(4, "little"))
                     total += len(block)
                     if obj is not None and len(obj) == OBJ_KEY_SIZE:
                         done: Future[ChunkRef] = Future()

@@ -65,7 +65,7 @@ class FileMeta:
     modified_ns: int
     chunks: int
     pages: int
-    file_hash: bytes  # keyed blake2b-256 of the whole plaintext
+    file_hash: bytes  # keyed blake2b-256 over the block ids and sizes, in order
     user: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
