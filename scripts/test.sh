@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
-setup_env "redis-server redis-tools" "test"
+setup_env "redis-server redis-tools tarantool" "test"
 echo "==> running the test suite"
 exec .venv/bin/python -m pytest "$@"

@@ -14,14 +14,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from .tarantool_util import HAVE_TARANTOOL, shared_tarantool, stop_shared
+
 _LISTENING = re.compile(r"event=listening addresses=(\S+)")
 
 
 class ZdbProcess:
     """A `zos zdb serve` process with its own data and index directories."""
 
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, engine: str = "embedded") -> None:
         self.root = root
+        self.engine = engine
         self.datadir = root / "data"
         self.indexdir = root / "index"
         self.args = list(args)
@@ -46,6 +49,10 @@ class ZdbProcess:
             str(self.indexdir),
             *self.args,
         ]
+        if self.engine == "tarantool":
+            # each server root is its own database in the session's Tarantool instance
+            cmd += ["--engine", "tarantool", "--tarantool", shared_tarantool().address]
+            cmd += ["--tarantool-db", str(self.root)]
         logfile = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=logfile)
         logfile.close()
@@ -108,13 +115,48 @@ class ZdbProcess:
         return self.start()
 
 
+ENGINES = ("embedded", "tarantool")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_engines: run this module's zdb servers on every engine"
+    )
+    config.addinivalue_line(
+        "markers", "embedded_only: the test reads or damages the embedded engine's files"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "zdb_engine" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--zdb-engine", default="all")
+    engines = ["embedded"]
+    definition = metafunc.definition
+    if (
+        definition.get_closest_marker("both_engines") is not None
+        and definition.get_closest_marker("embedded_only") is None
+    ):
+        engines = [e for e in ENGINES if chosen in ("all", e)]
+        if not HAVE_TARANTOOL and "tarantool" in engines:
+            engines.remove("tarantool")
+    metafunc.parametrize("zdb_engine", engines or ["embedded"], scope="session")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tarantool_session() -> Iterator[None]:
+    """The session's Tarantool (started on first use) is stopped at the end."""
+    yield
+    stop_shared()
+
+
 @pytest.fixture
-def zdb_factory(tmp_path: Path) -> Iterator[object]:
+def zdb_factory(tmp_path: Path, zdb_engine: str) -> Iterator[object]:
     """Start servers with chosen options; every one is stopped at the end of the test."""
     started: list[ZdbProcess] = []
 
     def make(*args: str, root: Path | None = None) -> ZdbProcess:
-        server = ZdbProcess(root or tmp_path / f"zdb{len(started)}", *args)
+        server = ZdbProcess(root or tmp_path / f"zdb{len(started)}", *args, engine=zdb_engine)
         started.append(server)
         return server.start()
 
@@ -124,9 +166,10 @@ def zdb_factory(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def zdb_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZdbProcess]:
+def zdb_shared(tmp_path_factory: pytest.TempPathFactory, zdb_engine: str) -> Iterator[ZdbProcess]:
     """One server for tests that only use their own namespaces and keys."""
-    server = ZdbProcess(tmp_path_factory.mktemp("zdb-shared")).start()
+    root = tmp_path_factory.mktemp(f"zdb-shared-{zdb_engine}")
+    server = ZdbProcess(root, engine=zdb_engine).start()
     yield server
     assert server.stop() == 0
 

@@ -24,6 +24,8 @@ from zeroos.zdb.chain.log import CHAIN_FILES
 from zeroos.zdb.chain.signing import KEY_FILE
 from zeroos.zdb.chain.verify import server_public_key, verify_offline, verify_online
 
+pytestmark = pytest.mark.both_engines
+
 
 def _zos(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -80,6 +82,7 @@ def test_proofs_verify_for_every_key_after_random_workloads(zdb, tmp_path):
     assert report.live_keys == len(model)
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_heads_survive_restart_and_kill(zdb_factory, tmp_path):
     server = zdb_factory()
     state = str(tmp_path / "state.json")
@@ -101,6 +104,7 @@ def test_heads_survive_restart_and_kill(zdb_factory, tmp_path):
     assert verify_offline(str(server.datadir), str(server.indexdir), "default").heads >= 2
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_torn_chain_tail_is_rebuilt_from_the_data(zdb_factory, tmp_path):
     server = zdb_factory()
     with Client(port=server.port) as client:
@@ -118,6 +122,7 @@ def test_torn_chain_tail_is_rebuilt_from_the_data(zdb_factory, tmp_path):
             assert client.verified_get(key) == value
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_flipped_byte_is_caught_by_verify_and_verified_get(zdb_factory):
     server = zdb_factory()
     with Client(port=server.port) as client:
@@ -139,6 +144,7 @@ def test_flipped_byte_is_caught_by_verify_and_verified_get(zdb_factory):
         client.verified_get("victim")
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_rewritten_value_with_a_good_checksum_is_caught(zdb_factory):
     server = zdb_factory()
     with Client(port=server.port) as client:
@@ -157,6 +163,7 @@ def test_rewritten_value_with_a_good_checksum_is_caught(zdb_factory):
             verify_online(client)
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_dropped_entry_is_caught(zdb_factory):
     server = zdb_factory()
     with Client(port=server.port) as client:
@@ -171,6 +178,7 @@ def test_dropped_entry_is_caught(zdb_factory):
         verify_offline(str(server.datadir), str(server.indexdir), "default")
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_history_rewritten_and_resigned_with_another_key_is_caught(zdb_factory, tmp_path):
     server = zdb_factory()
     anchors = zdb_factory()
@@ -211,6 +219,7 @@ def test_history_rewritten_and_resigned_with_another_key_is_caught(zdb_factory, 
     assert "anchored head" in result.stderr
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_anchors_catch_history_rewritten_with_the_same_key(zdb_factory):
     server = zdb_factory()
     anchors = zdb_factory()
@@ -255,6 +264,7 @@ def test_no_chain_flag(zdb_factory):
             client.verified_get("a")
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_chain_survives_compaction(zdb_factory):
     server = zdb_factory()
     with Client(port=server.port) as client:

@@ -25,6 +25,8 @@ import hiredis
 import pytest
 import redis
 
+pytestmark = pytest.mark.both_engines
+
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 # -- shared helpers ---------------------------------------------------------------------------
@@ -514,6 +516,7 @@ def test_exists_check_length_keytime(ns):
         assert ns.call(command, "k") == NIL  # a deleted key is a missing key
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_check_reports_a_damaged_value(ns):
     ns.call("SET", "good", "intact value")
     ns.call("SET", "bad", "to be damaged")

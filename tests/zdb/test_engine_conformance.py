@@ -33,6 +33,8 @@ from zeroos.zdb.engine import Engine, EntryInfo, Store
 from zeroos.zdb.errors import StorageError
 from zeroos.zdb.namespace import NamespaceSettings
 
+from .tarantool_util import HAVE_TARANTOOL, shared_tarantool
+
 MIB = 1024 * 1024
 
 
@@ -55,10 +57,20 @@ def _embedded_files(root: Path, name: str) -> int:
     return sum(1 for f in os.listdir(root / "data" / name) if f.startswith("zdb-data-"))
 
 
+def _tarantool(root: Path, datasize: int) -> Engine:
+    from zeroos.zdb.tarantool import TarantoolEngine
+
+    # one shared instance; the root names the database, so a reopen finds the same namespaces
+    return TarantoolEngine(shared_tarantool().address, str(root), keydir=str(root / "index"))
+
+
 ENGINES = [
     pytest.param(EngineKind("embedded", _embedded, _embedded_files), id="embedded"),
-    # pytest.param(EngineKind("tarantool", _tarantool), id="tarantool",
-    #              marks=pytest.mark.skipif(not HAVE_TARANTOOL, reason="no tarantool")),
+    pytest.param(
+        EngineKind("tarantool", _tarantool),
+        id="tarantool",
+        marks=pytest.mark.skipif(not HAVE_TARANTOOL, reason="no tarantool"),
+    ),
 ]
 
 
@@ -575,3 +587,15 @@ def test_store_behaves_like_a_dict_across_reopen(kind: EngineKind) -> None:
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         ),
     )
+
+
+def test_seq_ids_are_not_reused_after_deleting_the_last(harness: Harness) -> None:
+    store = harness.store("seq", NamespaceSettings(mode="seq"))
+    for i in range(3):
+        store.put(store.next_id.to_bytes(8, "little"), b"v%d" % i, i)
+    assert store.delete((2).to_bytes(8, "little"), 10)
+    assert store.next_id == 3
+    harness.engine.flush()  # type: ignore[union-attr]
+    store = harness.reopen().open("seq")  # type: ignore[assignment]
+    assert store is not None
+    assert store.next_id == 3

@@ -20,6 +20,8 @@ from .test_commands import (
     unique,
 )
 
+pytestmark = pytest.mark.both_engines
+
 FROZEN = "Namespace is temporarily frozen (read-write disabled)"
 LOCKED = "Namespace is temporarily locked (read-only)"
 NS_GONE = "Your active namespace is not available anymore (probably removed)."
@@ -184,6 +186,7 @@ def test_deleted_namespace_disconnects_its_other_clients(zdb_shared):
 # -- NSINFO -----------------------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only  # files on disk
 def test_nsinfo_field_order_matches_0db(zdb_factory):
     server = zdb_factory("--admin", "secret")
     with Raw(server.port) as admin, Raw(server.port) as user:

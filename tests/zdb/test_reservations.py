@@ -11,6 +11,8 @@ from tests.zdb.rawsock import RawConn, encode
 from zeroos.zdb.chain.leaf import Leaf
 from zeroos.zdb.chain.signing import sign_auth
 
+pytestmark = pytest.mark.both_engines
+
 ADMIN = "admin-secret"
 
 

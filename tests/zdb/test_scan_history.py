@@ -10,6 +10,8 @@ import redis
 
 from .test_commands import NIL, OK, Raw, attach, cli, encode, err, new_namespace, parse, plain
 
+pytestmark = pytest.mark.both_engines
+
 NO_MORE = "No more data"
 
 

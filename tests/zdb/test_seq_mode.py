@@ -6,6 +6,8 @@ import pytest
 
 from .test_commands import NIL, OK, Raw, attach, bulk, cli, err, new_namespace, nsinfo, plain
 
+pytestmark = pytest.mark.both_engines
+
 ONLY_UPDATE = "Invalid key, only update authorized"
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from ..zdb.commands import Commands
 from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
+from ..zdb.engine import Engine
 from ..zdb.errors import ZdbError
 from ..zdb.server import ServerConfig, run
 from .util import SIZE, setup_logging
@@ -89,6 +90,27 @@ def _loopback(address: str) -> bool:
     show_default=True,
     help="Seconds an expired reservation stays read-only before its data is released.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["embedded", "tarantool"]),
+    default="embedded",
+    show_default=True,
+    help="Where namespaces live: local files, or a Tarantool replica set.",
+)
+@click.option(
+    "--tarantool",
+    "tarantool_addresses",
+    metavar="HOST:PORT[,...]",
+    help="Members of the Tarantool replica set (--engine tarantool).",
+)
+@click.option("--tarantool-db", default="", help="Database name inside Tarantool (default: '').")
+@click.option(
+    "--tarantool-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds any Tarantool call may take before the client gets an error.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def serve(
     listen: str,
@@ -104,13 +126,53 @@ def serve(
     synctime: float,
     no_chain: bool,
     grace: float,
+    engine: str,
+    tarantool_addresses: str | None,
+    tarantool_db: str,
+    tarantool_timeout: float,
     verbose: bool,
 ) -> None:
     """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM)."""
     setup_logging(verbose)
     if sync and synctime:
         raise click.UsageError("--sync and --synctime exclude each other: choose one")
-    engine = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
+    store: Engine
+    if engine == "tarantool":
+        if not tarantool_addresses:
+            raise click.UsageError("--engine tarantool needs --tarantool HOST:PORT[,...]")
+        from ..zdb.tarantool import TarantoolEngine
+
+        os.makedirs(indexdir, exist_ok=True)  # the server's signing key lives here
+        store = TarantoolEngine(
+            tarantool_addresses,
+            tarantool_db,
+            keydir=os.path.abspath(indexdir),
+            chain=not no_chain,
+            timeout=tarantool_timeout,
+        )
+        where = f"tarantool={store.location}"
+    else:
+        if tarantool_addresses:
+            raise click.UsageError("--tarantool needs --engine tarantool")
+        embedded = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
+        store = embedded
+        where = f"data={embedded.datadir} index={embedded.indexdir}"
+    _serve(store, where, listen, port, socket_path, mode, admin, maxsize, sync, synctime, grace)
+
+
+def _serve(
+    engine: Engine,
+    where: str,
+    listen: str,
+    port: int,
+    socket_path: str | None,
+    mode: str | None,
+    admin: str | None,
+    maxsize: int,
+    sync: bool,
+    synctime: float,
+    grace: float,
+) -> None:
     try:
         commands = Commands(
             engine,
@@ -128,7 +190,7 @@ def serve(
         log.warning(
             "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
         )
-    log.info("event=starting data=%s index=%s", engine.datadir, engine.indexdir)
+    log.info("event=starting %s", where)
     config = ServerConfig(
         listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime
     )
@@ -301,3 +363,74 @@ def anchor(
             ) as source:
                 head = do_anchor(source, to)
             click.echo(f"anchored namespace={name} size={head.size} root={head.root.hex()}")
+
+
+@zdb.group()
+def tarantool() -> None:
+    """Run local Tarantool instances for `zos zdb serve --engine tarantool`."""
+
+
+@tarantool.command("start")
+@click.option("--dir", "folder", required=True, help="Directory of the instance's files.")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="Port to listen on.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--replica-of",
+    metavar="HOST:PORT[,...]",
+    default="",
+    help="Join these members as a read-only replica.",
+)
+@click.option(
+    "--peers",
+    metavar="HOST:PORT[,...]",
+    default="",
+    help="Other members to connect to (the first instance names its future replicas).",
+)
+@click.option(
+    "--quorum", type=click.IntRange(min=1), help="Copies a write needs (default: a majority)."
+)
+def tarantool_start(
+    folder: str, port: int, listen: str, replica_of: str, peers: str, quorum: int | None
+) -> None:
+    """Start a Tarantool instance in the background, configured for zero-db."""
+    from ..zdb.tarantool.instance import start
+
+    split = [a.strip() for a in replica_of.split(",") if a.strip()]
+    more = [a.strip() for a in peers.split(",") if a.strip()]
+    instance = start(folder, port, host=listen, replica_of=split, peers=more, quorum=quorum)
+    instance.proc = None  # it keeps running after we exit
+    click.echo(f"tarantool listening on {instance.address} (pid {instance.pid}, dir {folder})")
+
+
+@tarantool.command("stop")
+@click.option("--dir", "folder", required=True, help="Directory of the instance's files.")
+def tarantool_stop(folder: str) -> None:
+    """Stop the instance started in DIR."""
+    from ..zdb.tarantool.instance import stop
+
+    if not stop(folder):
+        raise ZdbError(f"no tarantool instance runs from {folder}")
+    click.echo("stopped")
+
+
+@zdb.command()
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    help="DIR (with data/ and index/) or tarantool://HOST:PORT[/db].",
+)
+@click.option("--to", "target", required=True, help="DIR or tarantool://HOST:PORT[,...][/db].")
+@click.option("-n", "--namespace", "names", multiple=True, help="Only this namespace (repeatable).")
+@click.option("--key-dir", help="Folder of the signing key (default: the embedded side's index).")
+def migrate(source: str, target: str, names: tuple[str, ...], key_dir: str | None) -> None:
+    """Copy namespaces (current values and chain) between engines; the server must be stopped."""
+    from ..zdb.migrate import Location
+    from ..zdb.migrate import migrate as run_migrate
+
+    setup_logging()
+    done = run_migrate(Location.parse(source), Location.parse(target), list(names) or None, key_dir)
+    table = Table("namespace", "keys")
+    for name, count in done:
+        table.add_row(name, str(count))
+    Console().print(table)

@@ -156,6 +156,9 @@ class Engine(ABC):
 
     # the server's signing key; None when the chain is off (--no-chain)
     identity: Identity | None = None
+    # True when a flush costs a network round trip (Tarantool): the server then gathers the
+    # batches of every connection that ran in one loop iteration into one flush
+    group_commit: bool = False
 
     @abstractmethod
     def namespaces(self) -> list[str]: ...

@@ -148,7 +148,7 @@ class Connection(asyncio.Protocol):
         if not out:
             return
         server = self.server
-        if server.config.sync:
+        if server.group:
             if self._held is None:
                 self._held = out
                 server.hold(self)
@@ -244,6 +244,8 @@ class ZdbServer:
         self._sync_timer: asyncio.TimerHandle | None = None
         self._tick_timer: asyncio.TimerHandle | None = None
         self.addresses: list[str] = []
+        # replies wait for one flush (or fsync) of every connection's writes of this iteration
+        self.group = config.sync or self.engine.group_commit
 
     def hold(self, conn: Connection) -> None:
         if not self._held:

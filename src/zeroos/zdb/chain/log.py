@@ -23,6 +23,7 @@ import struct
 import time
 from array import array
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from crc32c import crc32c
 
@@ -59,6 +60,32 @@ _sha256 = __import__("hashlib").sha256
 Pending = tuple[int, bytes, bytes, int]  # (flags, key, value hash, timestamp_us)
 
 
+class ChainFile(Protocol):
+    """Where one of the log's three files lives: an append-only byte string.
+
+    The embedded engine uses :class:`~zeroos.zdb.embedded.files.AppendFile` (a local file);
+    the Tarantool engine keeps the bytes in a replicated space (tarantool/engine.py).
+    """
+
+    path: str
+
+    @property
+    def size(self) -> int: ...
+
+    def append(self, data: bytes) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ChainFiles = Callable[[str], ChainFile]  # file name -> the file
+
+
 def read_leaf_records(buf: bytes) -> tuple[list[int], int]:
     """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
     offsets: list[int] = []
@@ -80,10 +107,24 @@ def leaf_key(raw: bytes) -> tuple[int, bytes]:
     return raw[1], raw[pos + 1 : pos + 1 + raw[pos]]
 
 
+def _local_files(folder: str) -> ChainFiles:
+    def make(name: str) -> ChainFile:
+        return AppendFile(os.path.join(folder, name))
+
+    return make
+
+
 class ChainLog:
     """The Merkle log of one namespace."""
 
-    def __init__(self, folder: str, namespace: str, identity: Identity) -> None:
+    def __init__(
+        self,
+        folder: str,
+        namespace: str,
+        identity: Identity,
+        files: ChainFiles | None = None,
+    ) -> None:
+        """Open the log in ``folder`` (local files), or through ``files`` when given."""
         self.folder = folder
         self.namespace = namespace
         self.identity = identity
@@ -101,10 +142,12 @@ class ChainLog:
         self.boundary_base = 0
         self.data_since_boundary = 0
         try:
-            os.makedirs(folder, exist_ok=True)
-            self._leaves = AppendFile(os.path.join(folder, LEAVES_FILE))
-            self._hashes = AppendFile(os.path.join(folder, HASHES_FILE))
-            self._heads = AppendFile(os.path.join(folder, HEADS_FILE))
+            if files is None:
+                os.makedirs(folder, exist_ok=True)
+                files = _local_files(folder)
+            self._leaves = files(LEAVES_FILE)
+            self._hashes = files(HASHES_FILE)
+            self._heads = files(HEADS_FILE)
             self._load()
         except OSError as exc:
             raise StorageError(f"cannot open the chain of namespace '{namespace}': {exc}") from exc
@@ -379,4 +422,12 @@ class ChainLog:
 
 ChainFactory = Callable[[str, str], ChainLog]
 
-__all__ = ["CHAIN_FILES", "ChainFactory", "ChainLog", "leaf_key", "read_leaf_records"]
+__all__ = [
+    "CHAIN_FILES",
+    "ChainFactory",
+    "ChainFile",
+    "ChainFiles",
+    "ChainLog",
+    "leaf_key",
+    "read_leaf_records",
+]
