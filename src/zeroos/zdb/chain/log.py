@@ -86,18 +86,23 @@ class ChainFile(Protocol):
 ChainFiles = Callable[[str], ChainFile]  # file name -> the file
 
 
-def read_leaf_records(buf: bytes) -> tuple[list[int], int]:
+def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
     """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
-    offsets: list[int] = []
+    offsets = array("Q")  # not a list: a million int objects would stay as fragmented heap
+    add = offsets.append
     pos, end = 0, len(buf)
     unpack = _REC.unpack_from
-    while pos + _REC.size <= end:
-        crc, length = unpack(buf, pos)
-        nxt = pos + _REC.size + length
-        if nxt > end or length == 0 or crc32c(buf[pos + 4 : nxt]) != crc:
-            break
-        offsets.append(pos)
-        pos = nxt
+    view = memoryview(buf)
+    try:
+        while pos + _REC.size <= end:
+            crc, length = unpack(buf, pos)
+            nxt = pos + _REC.size + length
+            if nxt > end or length == 0 or crc32c(view[pos + 4 : nxt]) != crc:
+                break
+            add(pos)
+            pos = nxt
+    finally:
+        view.release()
     return offsets, pos
 
 
@@ -159,9 +164,22 @@ class ChainLog:
         if valid != self._leaves.size:
             self._leaves.truncate(valid)
             self.repaired += 1
-        self._offsets = array("Q", offsets)
-        for i in range(len(offsets)):
-            self._account(i, self.leaf(i))
+        self._offsets = offsets
+        # one pass over the buffer for the SET/DEL leaves (all but a few): what _account does
+        latest = self.latest
+        start = _REC.size
+        key_at = start + HEAD.size
+        data = 0
+        for i, off in enumerate(offsets):
+            if buf[off + start + 1] in DATA_OPS:
+                p = off + key_at + 1 + buf[off + key_at]
+                latest[buf[p + 1 : p + 1 + buf[p]]] = i
+                data += 1
+            else:
+                self.data_since_boundary += data
+                data = 0
+                self._account(i, self.leaf(i))
+        self.data_since_boundary += data
         n = len(offsets)
         have = self._hashes.size // 32
         if have > n or self._hashes.size % 32:
