@@ -14,6 +14,8 @@ import redis
 from .conftest import ZdbProcess
 from .test_commands import OK, REDIS_CLI, Raw, attach, bulk, cli, err, new_namespace, nsinfo, plain
 
+pytestmark = pytest.mark.both_engines
+
 ADMIN = "secret"
 NO_CHALLENGE = "No CHALLENGE requested, secure authentication not available"
 READ_ONLY = "Namespace is in read-only mode"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.both_engines
+
 
 def test_ping_set_get_with_redis_py(zdb):
     client = zdb.client()

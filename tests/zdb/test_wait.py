@@ -10,6 +10,8 @@ import pytest
 
 from .test_commands import REDIS_CLI, Raw, attach, bulk, err, new_namespace, plain
 
+pytestmark = pytest.mark.both_engines
+
 UNKNOWN = "Unknown command to watch"
 
 
