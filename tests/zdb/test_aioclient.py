@@ -31,6 +31,8 @@ from zeroos.zdb import (
 from zeroos.zdb.aioclient import AsyncZdbConnection
 from zeroos.zdb.client import encode_key
 
+pytestmark = pytest.mark.both_engines
+
 ADMIN = "secret"
 
 

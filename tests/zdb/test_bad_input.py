@@ -15,6 +15,8 @@ import pytest
 from .conftest import ZdbProcess
 from .rawsock import Closed, RawConn, alive, encode, is_error, rss_kib
 
+pytestmark = pytest.mark.both_engines
+
 MIB = 1024 * 1024
 MAX_BULK = 8 * MIB
 DRAIN = 2.0  # server.DRAIN_SECONDS: how long a closing connection's input is still read
