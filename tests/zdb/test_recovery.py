@@ -40,7 +40,7 @@ def index_records(root: Path, ns: str = "default") -> list[tuple[int, tuple]]:
     out = []
     for fid in file_ids(folder, "zdb-index-"):
         buf = (folder / index_name(fid)).read_bytes()
-        records, _ = parse_records(buf, fid, "")
+        records, _ = parse_records(buf)
         out.extend((fid, rec) for rec in records)
     return out
 

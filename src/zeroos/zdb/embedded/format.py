@@ -37,7 +37,11 @@ NO_PREV: Final = 0xFFFFFFFFFFFFFFFF
 MAX_FILES: Final = 0xFFFF
 MAX_FILE_OFFSET: Final = 0xFFFFFFFF
 
-_u16 = struct.Struct("<H").pack
+# the headers without their CRC: what the CRC covers, packed once per write
+DATA_BODY: Final = struct.Struct("<BBIQQ").pack
+INDEX_BODY: Final = struct.Struct("<BBIIQ").pack
+U16: Final = struct.Struct("<H").pack
+U32: Final = struct.Struct("<I").pack
 
 
 def data_name(fileid: int) -> str:
@@ -48,31 +52,15 @@ def index_name(fileid: int) -> str:
     return f"zdb-index-{fileid:05d}"
 
 
-def location(entrylen: int, fileid: int, offset: int) -> int:
-    """Pack where an entry lives into one int: it is the value kept per key in memory."""
-    return (entrylen << 48) | (fileid << 32) | offset
-
-
-def unpack_location(loc: int) -> tuple[int, int, int]:
-    """Return (entrylen, fileid, offset) of a packed location."""
-    return loc >> 48, (loc >> 32) & 0xFFFF, loc & 0xFFFFFFFF
-
-
-def short_location(fileid: int, offset: int) -> int:
-    """The location form stored in an entry's ``prev`` field (no length)."""
-    return (fileid << 32) | offset
-
-
 def encode_entry(flags: int, key: bytes, value: bytes, timestamp_us: int, prev: int) -> bytes:
-    body = DATA_HEADER.pack(0, flags, len(key), len(value), timestamp_us, prev)[4:] + key + value
-    return crc32c(body).to_bytes(4, "little") + body
+    body = DATA_BODY(flags, len(key), len(value), timestamp_us, prev) + key + value
+    return U32(crc32c(body)) + body
 
 
 def encode_record(flags: int, key: bytes, offset: int, entrylen: int, timestamp_us: int) -> bytes:
-    reclen = INDEX_OVERHEAD + len(key)
-    body = INDEX_HEADER.pack(0, flags, len(key), offset, entrylen, timestamp_us)[4:] + key
-    body += _u16(reclen)
-    return crc32c(body).to_bytes(4, "little") + body
+    body = INDEX_BODY(flags, len(key), offset, entrylen, timestamp_us) + key
+    body += U16(INDEX_OVERHEAD + len(key))
+    return U32(crc32c(body)) + body
 
 
 def entry_valid(entry: bytes | memoryview) -> bool:

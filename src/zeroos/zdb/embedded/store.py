@@ -17,9 +17,11 @@ from ..errors import CorruptData, StorageError
 from ..namespace import NamespaceSettings
 from .files import AppendFile, ReadOnlyFiles
 from .format import (
+    DATA_BODY,
     DATA_HEADER,
     DATA_HEADER_SIZE,
     FLAG_DELETED,
+    INDEX_BODY,
     INDEX_HEADER,
     INDEX_HEADER_SIZE,
     INDEX_OVERHEAD,
@@ -27,11 +29,12 @@ from .format import (
     MAX_FILE_OFFSET,
     MAX_FILES,
     NO_PREV,
+    U16,
+    U32,
     data_name,
     encode_record,
     entry_valid,
     index_name,
-    short_location,
 )
 
 if TYPE_CHECKING:
@@ -40,10 +43,6 @@ if TYPE_CHECKING:
 SETTINGS_FILE = "zdb-namespace.json"
 _CURSOR = struct.Struct("<HI")
 _SCAN_CHUNK = 64 * 1024
-_DATA_BODY = struct.Struct("<BBIQQ").pack  # DATA_HEADER without its CRC
-_INDEX_BODY = struct.Struct("<BBIIQ").pack  # INDEX_HEADER without its CRC
-_u16 = struct.Struct("<H").pack
-_u32 = struct.Struct("<I").pack
 
 # An index record as parsed: (flags, key, offset, entrylen, timestamp_us, position, reclen)
 Record = tuple[int, bytes, int, int, int, int, int]
@@ -97,7 +96,7 @@ def index_valid_end(buf: bytes) -> int:
     return pos
 
 
-def parse_records(buf: bytes, fileid: int, path: str) -> tuple[list[Record], int]:
+def parse_records(buf: bytes) -> tuple[list[Record], int]:
     """Parse an index file; return its valid records and where the valid part ends."""
     records: list[Record] = []
     append = records.append
@@ -483,8 +482,8 @@ class EmbeddedStore(Store):
         # the hot path of SET: entry and record encoding inlined (layouts in format.py)
         keylen = len(key)
         vallen = len(value)
-        head = _DATA_BODY(flags, keylen, vallen, ts, prev)
-        crc = _u32(crc32c(value, crc32c(key, crc32c(head))))
+        head = DATA_BODY(flags, keylen, vallen, ts, prev)
+        crc = U32(crc32c(value, crc32c(key, crc32c(head))))
         entrylen = DATA_HEADER_SIZE + keylen + vallen
         data = self._data
         if data.size + entrylen > self._datasize and data.size:
@@ -494,10 +493,8 @@ class EmbeddedStore(Store):
             offset = data.append_parts(crc, head, key, value)  # no copy of a big value
         else:
             offset = data.append(crc + head + key + value)
-        body = (
-            _INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + _u16(INDEX_OVERHEAD + keylen)
-        )
-        self._index.append(_u32(crc32c(body)) + body)
+        body = INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + U16(INDEX_OVERHEAD + keylen)
+        self._index.append(U32(crc32c(body)) + body)
         keys = self._keys
         old = keys.get(key)
         if old is not None:
@@ -604,7 +601,7 @@ class EmbeddedStore(Store):
         size = self._index_len(fileid)
         while pos < size:
             buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
-            records, used = parse_records(buf, fileid, "")
+            records, used = parse_records(buf)
             for rec in records:
                 if rec[2] == target:
                     return _CURSOR.pack(fileid, pos + rec[5])
@@ -634,7 +631,7 @@ class EmbeddedStore(Store):
                 size = self._index_len(fileid)
                 while pos < size and len(found) < limit:
                     buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
-                    records, used = parse_records(buf, fileid, "")
+                    records, used = parse_records(buf)
                     if used == 0:
                         raise StorageError(f"index of namespace '{self.name}' is damaged")
                     for rec in records:
@@ -732,4 +729,4 @@ class EmbeddedStore(Store):
         shutil.rmtree(self._indexdir, ignore_errors=True)
 
 
-__all__ = ["EmbeddedStore", "parse_records", "short_location"]
+__all__ = ["EmbeddedStore", "parse_records"]
