@@ -184,15 +184,11 @@ class Connection(asyncio.Protocol):
             return
         self._draining = True
         self._unpark()
-        loop = asyncio.get_running_loop()
-        if self._held is None:
+        if self._held is None:  # held replies still wait for the group fsync: no EOF yet
             with contextlib.suppress(OSError, RuntimeError):
                 if transport.can_write_eof():
                     transport.write_eof()
-            loop.call_later(DRAIN_SECONDS, transport.close)
-        else:
-            # replies are waiting for the group fsync; close after they went out
-            loop.call_later(DRAIN_SECONDS, transport.close)
+        asyncio.get_running_loop().call_later(DRAIN_SECONDS, transport.close)
 
     # -- WAIT -------------------------------------------------------------------------------
     def _park(self, waiter: Waiter) -> None:
