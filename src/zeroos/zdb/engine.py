@@ -142,6 +142,13 @@ class Store(ABC):
     def history(self, key: bytes, cursor: bytes | None) -> Version | None:
         """The version of key at cursor (the current one when cursor is None)."""
 
+    def chain_leaf(self, key: bytes) -> int | None:
+        """Index of the chain leaf of the key's current version (its SET or DEL), or None."""
+        if self.chain is None:
+            return None
+        self.chain.commit()  # the log learns the indices of queued leaves when it commits
+        return self.chain.latest.get(key)
+
     @abstractmethod
     def clear(self) -> None:
         """Drop every key (FLUSH)."""
@@ -156,8 +163,9 @@ class Engine(ABC):
 
     # the server's signing key; None when the chain is off (--no-chain)
     identity: Identity | None = None
-    # True when a flush costs a network round trip (Tarantool): the server then gathers the
-    # batches of every connection that ran in one loop iteration into one flush
+    # True when a flush costs a network round trip (Tarantool). The server now gathers the
+    # batches of every connection that ran in one loop iteration into one flush for every
+    # engine; the flag stays for what else may want to know it.
     group_commit: bool = False
 
     @abstractmethod
