@@ -20,9 +20,12 @@ from zeroos.zdb import (
     VerificationError,
 )
 from zeroos.zdb.chain.anchor import anchor, read_anchors
+from zeroos.zdb.chain.leaf import OP_DEL, OP_SET
 from zeroos.zdb.chain.log import CHAIN_FILES
 from zeroos.zdb.chain.signing import KEY_FILE
 from zeroos.zdb.chain.verify import server_public_key, verify_offline, verify_online
+
+from .rawsock import RawConn
 
 pytestmark = pytest.mark.both_engines
 
@@ -82,6 +85,46 @@ def test_proofs_verify_for_every_key_after_random_workloads(zdb, tmp_path):
     assert report.live_keys == len(model)
 
 
+def _proof_leaves(port: int, keys: list[bytes]) -> dict[bytes, object]:
+    """Each key's CHAIN PROOF leaf (index, op), or the error line."""
+    out: dict[bytes, object] = {}
+    with RawConn(port) as conn:
+        assert conn.call("SELECT", "proofs", "secret") == b"OK"
+        for key in keys:
+            reply = conn.call("CHAIN", "PROOF", key)
+            out[key] = (reply[0], reply[1][1]) if isinstance(reply, list) else str(reply)
+    return out
+
+
+@pytest.mark.embedded_only  # files on disk
+def test_proofs_of_live_and_deleted_keys_survive_restart_and_flush(zdb_factory):
+    server = zdb_factory()
+    keys = [b"key-%d" % i for i in range(60)] + [b"never"]
+    with Client(port=server.port) as client:
+        client.nsnew("proofs")
+        client.nsset("proofs", "password", "secret")
+        client.nsset("proofs", "public", False)
+        client.select("proofs", "secret")
+        model = _workload(client, random.Random(8))
+    before = _proof_leaves(server.port, keys)
+    deleted = [k for k, v in before.items() if isinstance(v, tuple) and v[1] == OP_DEL]
+    assert deleted
+    assert all(before[k][1] == OP_SET for k in model)  # type: ignore[index]
+    assert before[b"never"] == "Key not found"
+    server.restart()
+    assert _proof_leaves(server.port, keys) == before
+    server.kill()
+    server.start()
+    assert _proof_leaves(server.port, keys) == before
+    with Client(port=server.port) as client:
+        client.select("proofs", "secret")
+        client.flush()
+    after = _proof_leaves(server.port, keys)
+    assert set(after.values()) == {"Key not found"}
+    server.restart()
+    assert _proof_leaves(server.port, keys) == after
+
+
 @pytest.mark.embedded_only  # files on disk
 def test_heads_survive_restart_and_kill(zdb_factory, tmp_path):
     server = zdb_factory()
@@ -97,8 +140,9 @@ def test_heads_survive_restart_and_kill(zdb_factory, tmp_path):
     server.kill()
     server.start()
     with Client(port=server.port, chain_state=state) as client:
-        for key, value in model.items():
-            assert client.verified_get(key) == value
+        # deleted keys too: their DEL leaf is found again after the restart
+        for key in [*(b"key-%d" % i for i in range(60)), b"after-restart"]:
+            assert client.verified_get(key) == model.get(key)
         assert client.chain_head().size == before.size + 1
     server.stop()
     assert verify_offline(str(server.datadir), str(server.indexdir), "default").heads >= 2

@@ -405,8 +405,7 @@ class Commands:
             return self._head(log.head())
         if sub == b"PROOF":
             key = _key(args[1:])
-            log.commit()
-            index = log.latest.get(key)
+            index = store.chain_leaf(key)
             if index is None:
                 raise ReplyError("Key not found")
             head = log.head()

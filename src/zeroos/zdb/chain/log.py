@@ -128,8 +128,16 @@ class ChainLog:
         namespace: str,
         identity: Identity,
         files: ChainFiles | None = None,
+        *,
+        track_latest: bool = True,
     ) -> None:
-        """Open the log in ``folder`` (local files), or through ``files`` when given."""
+        """Open the log in ``folder`` (local files), or through ``files`` when given.
+
+        With ``track_latest`` false, :attr:`latest` stays empty: the store keeps each key's
+        leaf index itself (the embedded store packs it into the key's location), which saves
+        a second key -> int map in memory; it learns the indices from :meth:`add` and, on
+        open, from :meth:`key_leaves`.
+        """
         self.folder = folder
         self.namespace = namespace
         self.identity = identity
@@ -139,6 +147,7 @@ class ChainLog:
         self.repaired = 0  # leaves or hashes repaired on open
         self._offsets = array("Q")
         self.latest: dict[bytes, int] = {}  # key -> index of its newest SET/DEL leaf
+        self._track = track_latest
         self._levels: list[bytearray] = []
         self._head: SignedHead | None = None
         self._synced: dict[str, int] = {}
@@ -170,10 +179,12 @@ class ChainLog:
         start = _REC.size
         key_at = start + HEAD.size
         data = 0
+        track = self._track
         for i, off in enumerate(offsets):
             if buf[off + start + 1] in DATA_OPS:
-                p = off + key_at + 1 + buf[off + key_at]
-                latest[buf[p + 1 : p + 1 + buf[p]]] = i
+                if track:
+                    p = off + key_at + 1 + buf[off + key_at]
+                    latest[buf[p + 1 : p + 1 + buf[p]]] = i
                 data += 1
             else:
                 self.data_since_boundary += data
@@ -213,7 +224,8 @@ class ChainLog:
     def _account(self, index: int, raw: bytes) -> None:
         op, key = leaf_key(raw)
         if op in DATA_OPS:
-            self.latest[key] = index
+            if self._track:
+                self.latest[key] = index
             self.data_since_boundary += 1
         elif op in (OP_FLUSH, OP_RELEASE, OP_COMPACT):
             self.boundary = index
@@ -261,6 +273,24 @@ class ChainLog:
         for i in range(start, self.size):
             yield i, self.leaf(i)
 
+    def key_leaves(self) -> Iterator[tuple[int, int, bytes]]:
+        """(index, op, key) of every SET, DEL, FLUSH and RELEASE leaf, oldest first.
+
+        What a store that keeps the leaf indices itself replays on open: one pass over the
+        leaves file, decoding only op and key.
+        """
+        self.commit()
+        buf = self._leaves.read(0, self._leaves.size)
+        start = _REC.size
+        key_at = start + HEAD.size
+        for i, off in enumerate(self._offsets):
+            op = buf[off + start + 1]
+            if op in DATA_OPS:
+                p = off + key_at + 1 + buf[off + key_at]
+                yield i, op, buf[p + 1 : p + 1 + buf[p]]
+            elif op in (OP_FLUSH, OP_RELEASE):
+                yield i, op, b""
+
     def subtree(self, a: int, b: int) -> bytes:
         n = b - a
         if n == 1:
@@ -298,9 +328,11 @@ class ChainLog:
         return out
 
     # -- writing ----------------------------------------------------------------------------
-    def add(self, deleted: bool, key: bytes, value: bytes, timestamp_us: int) -> None:
-        """Queue the leaf of one SET or DEL (committed with the batch)."""
-        self.pending.append((1 if deleted else 0, key, _sha256(value).digest(), timestamp_us))
+    def add(self, deleted: bool, key: bytes, value: bytes, timestamp_us: int) -> int:
+        """Queue the leaf of one SET or DEL (committed with the batch); return its index."""
+        pending = self.pending
+        pending.append((1 if deleted else 0, key, _sha256(value).digest(), timestamp_us))
+        return len(self._offsets) + len(pending) - 1
 
     def commit(self) -> None:
         pending = self.pending
@@ -312,7 +344,7 @@ class ChainLog:
         leaves = bytearray()
         hashes = bytearray()
         offsets = self._offsets
-        latest = self.latest
+        latest = self.latest if self._track else None
         ns = self._ns
         pack = HEAD.pack
         for flags, key, vhash, ts in pending:
@@ -328,7 +360,8 @@ class ChainLog:
             offsets.append(base + len(leaves))
             leaves += crc32c(body).to_bytes(4, "little")
             leaves += body
-            latest[key] = n
+            if latest is not None:
+                latest[key] = n
             n += 1
         self.data_since_boundary += n - n0
         self._append(n0, bytes(leaves), bytes(hashes))

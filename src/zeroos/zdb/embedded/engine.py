@@ -97,7 +97,8 @@ class EmbeddedEngine(Engine):
             return None
         from ..chain.log import ChainLog  # the log writes through embedded.files
 
-        return lambda folder, name: ChainLog(folder, name, identity)
+        # the store keeps each key's leaf index in its own map (store.py: chain_leaf)
+        return lambda folder, name: ChainLog(folder, name, identity, track_latest=False)
 
     def namespaces(self) -> list[str]:
         names = [

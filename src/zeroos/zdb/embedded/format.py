@@ -34,6 +34,14 @@ INDEX_TRAILER: Final = struct.Struct("<H")
 INDEX_OVERHEAD: Final = INDEX_HEADER_SIZE + INDEX_TRAILER.size
 
 NO_PREV: Final = 0xFFFFFFFFFFFFFFFF
+
+# An entry's location in memory is one int: ``entrylen << 48 | fileid << 32 | offset`` (entrylen
+# a u32; the low 48 bits are what ``prev`` holds on disk) and, with a chain,
+# ``(leaf + 1) << LEAF_SHIFT`` above it: the index of the chain leaf of the key's current
+# version, so CHAIN PROOF needs no key -> leaf map of its own (0: not known). The hot paths
+# unpack it inline.
+LEAF_SHIFT: Final = 80
+LOC_MASK: Final = (1 << LEAF_SHIFT) - 1
 MAX_FILES: Final = 0xFFFF
 MAX_FILE_OFFSET: Final = 0xFFFFFFFF
 

@@ -26,6 +26,8 @@ from .format import (
     INDEX_HEADER_SIZE,
     INDEX_OVERHEAD,
     INDEX_TRAILER,
+    LEAF_SHIFT,
+    LOC_MASK,
     MAX_FILE_OFFSET,
     MAX_FILES,
     NO_PREV,
@@ -180,7 +182,8 @@ class EmbeddedStore(Store):
         self._dirty = False
         # files sealed by a rotation whose last appends the next sync() must still fsync
         self._sealed_unsynced: list[str] = []
-        self._keys: dict[bytes, int] = {}
+        self._keys: dict[bytes, int] = {}  # key -> location (format.py: LEAF_SHIFT)
+        self._dels: dict[bytes, int] = {}  # deleted key -> its DEL leaf, with a chain
         self._sealed = ReadOnlyFiles()
         self._disk_data = 0  # bytes in sealed data files
         self._disk_index = 0
@@ -209,6 +212,7 @@ class EmbeddedStore(Store):
             self._load()
             if self._chain is not None:
                 self._reconcile_chain()
+                self._load_leaves()
         except OSError as exc:  # a folder gone (a disk not mounted), no permission, EIO
             raise StorageError(f"cannot open namespace '{name}': {exc}") from exc
         finally:
@@ -288,7 +292,7 @@ class EmbeddedStore(Store):
                 max_seq = max(max_seq, int.from_bytes(key, "little"))
             old = keys.get(key)
             if old is not None:
-                payload -= (old >> 48) - overhead - keylen
+                payload -= ((old >> 48) & 0xFFFFFFFF) - overhead - keylen
             if flags & FLAG_DELETED:
                 if old is not None:
                     del keys[key]
@@ -379,6 +383,31 @@ class EmbeddedStore(Store):
             self.faults.index_faults += 1
         chain.commit()
 
+    def _load_leaves(self) -> None:
+        """Learn each key's current chain leaf (after the chain matches the data)."""
+        chain = self._chain
+        if chain is None:
+            return
+        keys, dels = self._keys, self._dels
+        for i, op, key in chain.key_leaves():
+            if op == OP_SET:
+                loc = keys.get(key)
+                if loc is not None:
+                    keys[key] = (loc & LOC_MASK) | ((i + 1) << LEAF_SHIFT)
+                dels.pop(key, None)
+            elif op == OP_DEL:
+                if key not in keys:
+                    dels[key] = i
+            else:  # FLUSH or RELEASE: every key before it is gone
+                dels.clear()
+
+    def chain_leaf(self, key: bytes) -> int | None:
+        loc = self._keys.get(key)
+        if loc is None:
+            return self._dels.get(key)
+        leaf = loc >> LEAF_SHIFT
+        return leaf - 1 if leaf else None
+
     def _leaf_of(self, fid: int, rec: Record, seq: int) -> Leaf:
         flags, key, offset, entrylen, rts = rec[0], rec[1], rec[2], rec[3], rec[4]
         raw = self._read(fid, offset, entrylen)
@@ -422,7 +451,7 @@ class EmbeddedStore(Store):
         return self._sealed.read(os.path.join(self._datadir, data_name(fileid)), offset, length)
 
     def _entry(self, loc: int, key: bytes) -> bytes:
-        entrylen = loc >> 48
+        entrylen = (loc >> 48) & 0xFFFFFFFF
         fileid = (loc >> 32) & 0xFFFF
         offset = loc & 0xFFFFFFFF
         raw = self._read(fileid, offset, entrylen)
@@ -440,9 +469,9 @@ class EmbeddedStore(Store):
             return None
         fileid = (loc >> 32) & 0xFFFF
         if fileid == self._active:
-            raw = self._data.read(loc & 0xFFFFFFFF, loc >> 48)
+            raw = self._data.read(loc & 0xFFFFFFFF, (loc >> 48) & 0xFFFFFFFF)
         else:
-            raw = self._read(fileid, loc & 0xFFFFFFFF, loc >> 48)
+            raw = self._read(fileid, loc & 0xFFFFFFFF, (loc >> 48) & 0xFFFFFFFF)
         start = DATA_HEADER_SIZE + len(key)
         if (
             crc32c(raw[4:]) != int.from_bytes(raw[:4], "little")
@@ -476,7 +505,7 @@ class EmbeddedStore(Store):
     # -- writing ----------------------------------------------------------------------------
     def stored_size(self, key: bytes) -> int | None:
         loc = self._keys.get(key)
-        return None if loc is None else (loc >> 48) - DATA_HEADER_SIZE - len(key)
+        return None if loc is None else ((loc >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - len(key)
 
     def _append(self, flags: int, key: bytes, value: bytes, ts: int, prev: int) -> None:
         # the hot path of SET: entry and record encoding inlined (layouts in format.py)
@@ -498,19 +527,27 @@ class EmbeddedStore(Store):
         keys = self._keys
         old = keys.get(key)
         if old is not None:
-            self._payload -= (old >> 48) - DATA_HEADER_SIZE - keylen
-        if flags & FLAG_DELETED:
+            self._payload -= ((old >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - keylen
+        loc = (entrylen << 48) | (self._active << 32) | offset
+        chain = self._chain
+        deleted = flags & FLAG_DELETED
+        if chain is not None:
+            leaf = chain.add(bool(deleted), key, value, ts)
+            if deleted:
+                self._dels[key] = leaf
+            else:
+                loc |= (leaf + 1) << LEAF_SHIFT
+                if self._dels:
+                    self._dels.pop(key, None)
+        if deleted:
             keys.pop(key, None)
         else:
-            keys[key] = (entrylen << 48) | (self._active << 32) | offset
+            keys[key] = loc
             self._payload += vallen
             if keylen == 8 and self.settings.mode == "seq":
                 seq = int.from_bytes(key, "little")
                 if seq > self._max_seq:
                     self._max_seq = seq
-        chain = self._chain
-        if chain is not None:
-            chain.add(bool(flags & FLAG_DELETED), key, value, ts)
         if not self._dirty:
             self._dirty = True
             self._on_dirty(self)
@@ -588,7 +625,8 @@ class EmbeddedStore(Store):
         flags, key, offset, entrylen = rec[0], rec[1], rec[2], rec[3]
         if flags & FLAG_DELETED:
             return False
-        return self._keys.get(key) == (entrylen << 48) | (fileid << 32) | offset
+        loc = self._keys.get(key)
+        return loc is not None and loc & LOC_MASK == (entrylen << 48) | (fileid << 32) | offset
 
     def cursor_of(self, key: bytes) -> bytes | None:
         loc = self._keys.get(key)
@@ -700,6 +738,7 @@ class EmbeddedStore(Store):
                 if entry.startswith(("zdb-data-", "zdb-index-")):
                     os.unlink(os.path.join(folder, entry))
         self._keys = {}
+        self._dels = {}
         self._disk_data = self._disk_index = self._payload = 0
         self._max_seq = -1
         self._active = 0
