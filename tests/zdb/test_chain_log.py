@@ -5,8 +5,17 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 from zeroos.zdb.chain.leaf import Leaf
-from zeroos.zdb.chain.log import HASHES_FILE, LEAVES_FILE, ChainLog
+from zeroos.zdb.chain.log import (
+    BLOCKS_FILE,
+    HASHES_FILE,
+    LEAVES_FILE,
+    ChainLog,
+    read_leaf_records,
+    record_end,
+)
 from zeroos.zdb.chain.merkle import MemoryTree, verify_consistency, verify_inclusion
 from zeroos.zdb.chain.signing import Identity
 
@@ -57,3 +66,66 @@ def test_reopen_keeps_the_tree_and_repairs_torn_tails(tmp_path):
     assert again.head() == head  # the persisted head is served again
     assert again.repaired >= 2
     again.close()
+
+
+def _leaves_from_file(folder) -> list[bytes]:
+    with open(os.path.join(folder, LEAVES_FILE), "rb") as fh:
+        buf = fh.read()
+    offsets, _ = read_leaf_records(buf)
+    return [buf[off + 6 : record_end(buf, off)] for off in offsets]
+
+
+def test_every_leaf_is_reached_from_the_sparse_marks(tmp_path):
+    log = ChainLog(str(tmp_path), "ns", Identity.generate())
+    rng = random.Random(2)
+    for i in range(700):  # keys of every length: records of different sizes between marks
+        log.add(False, rng.randbytes(rng.randrange(1, 256)), b"v%d" % i, i)
+        if rng.random() < 0.1:
+            log.commit()
+    log.commit()
+    expected = _leaves_from_file(tmp_path)
+    assert [log.leaf(i) for i in range(log.size)] == expected
+    assert [raw for _, raw in log.leaves(630)] == expected[630:]
+    for bad in (-1, log.size):
+        with pytest.raises(IndexError):
+            log.leaf(bad)
+    tree = MemoryTree([log.leaf_hash(i) for i in range(log.size)])
+    for size in (640, 513, 256, 64, 63, 1, 0):  # cut across marks and blocks
+        log.truncate(size)
+        assert log.size == size
+        assert [log.leaf(i) for i in range(size)] == expected[:size]
+        assert log.root() == tree.root(size)
+    log.add(False, b"again", b"v", 1)
+    log.commit()
+    assert Leaf.decode(log.leaf(0)).key == b"again"
+    log.close()
+
+
+@pytest.mark.parametrize("damage", ["missing", "flipped", "stale", "longer"])
+def test_the_block_cache_is_checked_and_rebuilt(tmp_path, damage):
+    identity = Identity.generate()
+    log = ChainLog(str(tmp_path / "a"), "ns", identity)
+    _fill(log, 1300)
+    root = log.root()
+    log.close()
+    blocks = tmp_path / "a" / BLOCKS_FILE
+    assert blocks.stat().st_size == 1300 // 256 * 36
+    if damage == "missing":
+        blocks.unlink()
+    elif damage == "flipped":
+        raw = bytearray(blocks.read_bytes())
+        raw[2 * 36 + 5] ^= 1
+        blocks.write_bytes(bytes(raw))
+    elif damage == "stale":  # another log's cache: same length, other roots
+        other = ChainLog(str(tmp_path / "b"), "ns", identity)
+        for i in range(1300):
+            other.add(False, b"x%d" % i, b"other", i)
+        other.close()
+        blocks.write_bytes((tmp_path / "b" / BLOCKS_FILE).read_bytes())
+    else:  # more blocks than leaves (a log cut while the cache was not)
+        blocks.write_bytes(blocks.read_bytes() * 2)
+    again = ChainLog(str(tmp_path / "a"), "ns", identity)
+    assert again.root() == root
+    assert again.root(1024) == MemoryTree([again.leaf_hash(i) for i in range(1024)]).root(1024)
+    again.close()
+    assert blocks.stat().st_size == 1300 // 256 * 36

@@ -5,12 +5,18 @@ Files, in the namespace's index folder (all append-only, written through mmap li
 - ``zdb-chain-leaves``: ``crc32c u32 | len u16 | leaf`` records (layout in leaf.py);
 - ``zdb-chain-hashes``: the leaf hashes, 32 bytes each, leaf ``i`` at ``32 * i``;
 - ``zdb-chain-heads``: every signed head given out: ``size u64 | timestamp_us u64 | root 32
-  | signature 64 | public key 32``.
+  | signature 64 | public key 32``;
+- ``zdb-chain-blocks`` (local files only): a cache of the roots of the aligned 256-leaf
+  blocks, ``root 32 | crc32c u32`` each, the CRC taken over the root and the block's last leaf
+  hash, so a stale or torn record is recomputed from the hashes on open instead of trusted.
+  It saves hashing every leaf again on each start.
 
 Writes of keys only queue ``(flags, key, value hash, timestamp)``; :meth:`ChainLog.commit`
 turns a whole batch into leaves and updates the tree once (the server commits before it sends
 a batch's replies). Hashes of aligned perfect subtrees of 256 leaves and up are kept in memory,
 so a root or a proof costs O(log n) cached nodes plus at most a few hundred leaf hashes.
+Only every 64th leaf's offset is kept in memory (8 bytes per leaf would be most of a key's
+cost); reaching a leaf walks at most 63 length prefixes from the nearest mark.
 
 A torn tail of the leaves file is cut; the hashes file is repaired from the leaves. The data
 side (what the store holds) is reconciled by the store, see :meth:`ChainLog.data_leaves_tail`.
@@ -48,9 +54,13 @@ from .signing import Identity, SignedHead
 LEAVES_FILE = "zdb-chain-leaves"
 HASHES_FILE = "zdb-chain-hashes"
 HEADS_FILE = "zdb-chain-heads"
+BLOCKS_FILE = "zdb-chain-blocks"  # a cache, rebuilt when missing: not one of CHAIN_FILES
 CHAIN_FILES = (LEAVES_FILE, HASHES_FILE, HEADS_FILE)
 BLOCK_BITS = 8
 BLOCK = 1 << BLOCK_BITS  # leaves under the smallest cached subtree
+MARK_BITS = 6
+MARK_MASK = (1 << MARK_BITS) - 1  # the offset of one leaf in 64 is kept in memory
+BLOCK_RECORD = 36
 HEAD_RECORD = struct.Struct(">QQ32s64s32s")
 TAIL_CHECK = 64  # leaf hashes re-checked against their leaves on open
 _REC = struct.Struct("<IH")
@@ -86,10 +96,8 @@ class ChainFile(Protocol):
 ChainFiles = Callable[[str], ChainFile]  # file name -> the file
 
 
-def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
-    """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
-    offsets = array("Q")  # not a list: a million int objects would stay as fragmented heap
-    add = offsets.append
+def iter_leaf_records(buf: bytes) -> Iterator[int]:
+    """Offsets of the valid leaf records at the start of a leaves file, in order."""
     pos, end = 0, len(buf)
     unpack = _REC.unpack_from
     view = memoryview(buf)
@@ -99,11 +107,21 @@ def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
             nxt = pos + _REC.size + length
             if nxt > end or length == 0 or crc32c(view[pos + 4 : nxt]) != crc:
                 break
-            add(pos)
+            yield pos
             pos = nxt
     finally:
         view.release()
-    return offsets, pos
+
+
+def record_end(buf: bytes, offset: int) -> int:
+    """Where the leaf record at offset ends."""
+    return offset + _REC.size + int.from_bytes(buf[offset + 4 : offset + 6], "little")
+
+
+def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
+    """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
+    offsets = array("Q", iter_leaf_records(buf))  # an array: no million int objects
+    return offsets, record_end(buf, offsets[-1]) if offsets else 0
 
 
 def leaf_key(raw: bytes) -> tuple[int, bytes]:
@@ -145,7 +163,9 @@ class ChainLog:
         self._ns = bytes((len(ns),)) + ns
         self.pending: list[Pending] = []
         self.repaired = 0  # leaves or hashes repaired on open
-        self._offsets = array("Q")
+        self._marks = array("Q")  # offset of leaf 64 * i
+        self._size = 0
+        self._blocks: ChainFile | None = None
         self.latest: dict[bytes, int] = {}  # key -> index of its newest SET/DEL leaf
         self._track = track_latest
         self._levels: list[bytearray] = []
@@ -159,6 +179,7 @@ class ChainLog:
             if files is None:
                 os.makedirs(folder, exist_ok=True)
                 files = _local_files(folder)
+                self._blocks = files(BLOCKS_FILE)
             self._leaves = files(LEAVES_FILE)
             self._hashes = files(HASHES_FILE)
             self._heads = files(HEADS_FILE)
@@ -169,18 +190,19 @@ class ChainLog:
     # -- opening ----------------------------------------------------------------------------
     def _load(self) -> None:
         buf = self._leaves.read(0, self._leaves.size)
-        offsets, valid = read_leaf_records(buf)
-        if valid != self._leaves.size:
-            self._leaves.truncate(valid)
-            self.repaired += 1
-        self._offsets = offsets
-        # one pass over the buffer for the SET/DEL leaves (all but a few): what _account does
+        # one pass over the buffer: marks, and the SET/DEL leaves (all but a few) counted or
+        # mapped here; the other leaves go through _account
+        marks = self._marks
         latest = self.latest
         start = _REC.size
         key_at = start + HEAD.size
         data = 0
         track = self._track
-        for i, off in enumerate(offsets):
+        i = -1
+        off = 0
+        for i, off in enumerate(iter_leaf_records(buf)):
+            if not i & MARK_MASK:
+                marks.append(off)
             if buf[off + start + 1] in DATA_OPS:
                 if track:
                     p = off + key_at + 1 + buf[off + key_at]
@@ -189,9 +211,15 @@ class ChainLog:
             else:
                 self.data_since_boundary += data
                 data = 0
-                self._account(i, self.leaf(i))
+                end = record_end(buf, off)
+                self._account(i, buf[off + start : end])
         self.data_since_boundary += data
-        n = len(offsets)
+        n = self._size = i + 1
+        valid = record_end(buf, off) if n else 0
+        del buf
+        if valid != self._leaves.size:
+            self._leaves.truncate(valid)
+            self.repaired += 1
         have = self._hashes.size // 32
         if have > n or self._hashes.size % 32:
             have = min(have, n)
@@ -203,7 +231,7 @@ class ChainLog:
                 have = i
                 break
         if have < n:
-            self._hashes.append(b"".join(merkle.leaf_hash(self.leaf(i)) for i in range(have, n)))
+            self._hashes.append(b"".join(merkle.leaf_hash(raw) for _, raw in self._walk(have)))
             self.repaired += n - have
         self._rebuild_levels()
         # after a crash the space reserved ahead reads as zeros: no head is all zeros
@@ -238,12 +266,34 @@ class ChainLog:
 
     def _rebuild_levels(self) -> None:
         self._levels = []
-        for b in range(self.size // BLOCK):
+        blocks = self._blocks
+        cached = 0
+        if blocks is not None:
+            # the cached block roots that still match the hashes file; the rest is recomputed
+            want = self.size // BLOCK
+            have = min(blocks.size // BLOCK_RECORD, want)
+            raw = blocks.read(0, have * BLOCK_RECORD)
+            for b in range(have):
+                rec = raw[b * BLOCK_RECORD : (b + 1) * BLOCK_RECORD]
+                last = self._hashes.read(((b + 1) * BLOCK - 1) * 32, 32)
+                if crc32c(last, crc32c(rec[:32])) != int.from_bytes(rec[32:], "little"):
+                    break
+                self._push_node(rec[:32])
+                cached += 1
+            if blocks.size != cached * BLOCK_RECORD:
+                blocks.truncate(cached * BLOCK_RECORD)
+        for b in range(cached, self.size // BLOCK):
             self._push_block(b)
 
     def _push_block(self, b: int) -> None:
         buf = self._hashes.read(b * BLOCK * 32, BLOCK * 32)
         node = merkle.perfect_root([buf[i : i + 32] for i in range(0, len(buf), 32)])
+        if self._blocks is not None:
+            check = crc32c(buf[-32:], crc32c(node))
+            self._blocks.append(node + check.to_bytes(4, "little"))
+        self._push_node(node)
+
+    def _push_node(self, node: bytes) -> None:
         levels = self._levels
         lvl = 0
         while True:
@@ -259,19 +309,38 @@ class ChainLog:
     # -- reading ----------------------------------------------------------------------------
     @property
     def size(self) -> int:
-        return len(self._offsets)
+        return self._size
+
+    def _offset(self, index: int) -> int:
+        if not 0 <= index < self._size:
+            raise IndexError(f"leaf {index} is not in a log of {self._size}")
+        off = self._marks[index >> MARK_BITS]
+        read = self._leaves.read
+        for _ in range(index & MARK_MASK):
+            off += _REC.size + int.from_bytes(read(off + 4, 2), "little")
+        return off
 
     def leaf(self, index: int) -> bytes:
-        off = self._offsets[index]
-        (length,) = struct.unpack_from("<H", self._leaves.read(off + 4, 2))
+        off = self._offset(index)
+        length = int.from_bytes(self._leaves.read(off + 4, 2), "little")
         return self._leaves.read(off + _REC.size, length)
 
     def leaf_hash(self, index: int) -> bytes:
         return self._hashes.read(index * 32, 32)
 
+    def _walk(self, start: int) -> Iterator[tuple[int, bytes]]:
+        if start >= self._size:
+            return
+        off = self._offset(start)
+        read = self._leaves.read
+        for i in range(start, self._size):
+            length = int.from_bytes(read(off + 4, 2), "little")
+            yield i, read(off + _REC.size, length)
+            off += _REC.size + length
+
     def leaves(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        for i in range(start, self.size):
-            yield i, self.leaf(i)
+        self.commit()
+        return self._walk(start)
 
     def key_leaves(self) -> Iterator[tuple[int, int, bytes]]:
         """(index, op, key) of every SET, DEL, FLUSH and RELEASE leaf, oldest first.
@@ -283,13 +352,15 @@ class ChainLog:
         buf = self._leaves.read(0, self._leaves.size)
         start = _REC.size
         key_at = start + HEAD.size
-        for i, off in enumerate(self._offsets):
+        off = 0
+        for i in range(self._size):  # checked on open: only the lengths are read here
             op = buf[off + start + 1]
             if op in DATA_OPS:
                 p = off + key_at + 1 + buf[off + key_at]
                 yield i, op, buf[p + 1 : p + 1 + buf[p]]
             elif op in (OP_FLUSH, OP_RELEASE):
                 yield i, op, b""
+            off += start + (buf[off + 4] | buf[off + 5] << 8)
 
     def subtree(self, a: int, b: int) -> bytes:
         n = b - a
@@ -332,7 +403,7 @@ class ChainLog:
         """Queue the leaf of one SET or DEL (committed with the batch); return its index."""
         pending = self.pending
         pending.append((1 if deleted else 0, key, _sha256(value).digest(), timestamp_us))
-        return len(self._offsets) + len(pending) - 1
+        return self._size + len(pending) - 1
 
     def commit(self) -> None:
         pending = self.pending
@@ -343,7 +414,7 @@ class ChainLog:
         base = self._leaves.size
         leaves = bytearray()
         hashes = bytearray()
-        offsets = self._offsets
+        marks = self._marks
         latest = self.latest if self._track else None
         ns = self._ns
         pack = HEAD.pack
@@ -357,19 +428,21 @@ class ChainLog:
             )
             hashes += _sha256(b"\x00" + leaf).digest()
             body = _u16le(len(leaf)) + leaf
-            offsets.append(base + len(leaves))
+            if not n & MARK_MASK:
+                marks.append(base + len(leaves))
             leaves += crc32c(body).to_bytes(4, "little")
             leaves += body
             if latest is not None:
                 latest[key] = n
             n += 1
         self.data_since_boundary += n - n0
-        self._append(n0, bytes(leaves), bytes(hashes))
+        self._append(n0, n, bytes(leaves), bytes(hashes))
 
-    def _append(self, n0: int, leaves: bytes, hashes: bytes) -> None:
+    def _append(self, n0: int, n: int, leaves: bytes, hashes: bytes) -> None:
         self._leaves.append(leaves)
         self._hashes.append(hashes)
-        for b in range(n0 // BLOCK, self.size // BLOCK):
+        self._size = n
+        for b in range(n0 // BLOCK, n // BLOCK):
             self._push_block(b)
 
     def event(self, op: int, key: bytes, value: bytes = b"", extra: bytes | None = None) -> Leaf:
@@ -387,9 +460,10 @@ class ChainLog:
         raw = leaf.encode()
         body = _u16le(len(raw)) + raw
         n0 = self.size
-        self._offsets.append(self._leaves.size)
+        if not n0 & MARK_MASK:
+            self._marks.append(self._leaves.size)
         self._account(n0, raw)
-        self._append(n0, crc32c(body).to_bytes(4, "little") + body, merkle.leaf_hash(raw))
+        self._append(n0, n0 + 1, crc32c(body).to_bytes(4, "little") + body, merkle.leaf_hash(raw))
         self.sync()
         return leaf
 
@@ -405,13 +479,16 @@ class ChainLog:
         self.commit()
         if size >= self.size:
             return
-        self._leaves.truncate(self._offsets[size])
+        self._leaves.truncate(self._offset(size))
         self._hashes.truncate(size * 32)
-        del self._offsets[size:]
+        del self._marks[(size + MARK_MASK) >> MARK_BITS :]
+        self._size = size
         self.latest.clear()
         self.boundary, self.boundary_base, self.data_since_boundary = -1, 0, 0
-        for i in range(size):
-            self._account(i, self.leaf(i))
+        for i, raw in self._walk(0):
+            self._account(i, raw)
+        if self._blocks is not None:
+            self._blocks.truncate(min(self._blocks.size, size // BLOCK * BLOCK_RECORD))
         self._rebuild_levels()
         self._head = None
         self.repaired += 1
@@ -460,14 +537,17 @@ class ChainLog:
     def sync(self) -> None:
         """Make the log durable (only the files that grew since the last sync)."""
         self.commit()
-        for f in (self._leaves, self._hashes, self._heads):
+        for f in (self._leaves, self._hashes, self._heads):  # the blocks cache needs no sync
             if self._synced.get(f.path) != f.size:
                 f.sync()
                 self._synced[f.path] = f.size
 
+    def _cache_files(self) -> tuple[ChainFile, ...]:
+        return () if self._blocks is None else (self._blocks,)
+
     def close(self) -> None:
         self.commit()
-        for f in (self._leaves, self._hashes, self._heads):
+        for f in (self._leaves, self._hashes, self._heads, *self._cache_files()):
             f.close()
 
 
