@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from zeroos.zdb.chain.leaf import OP_FLUSH
+from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import EmbeddedEngine
 from zeroos.zdb.embedded.format import DATA_HEADER_SIZE, data_name, index_name
-from zeroos.zdb.embedded.store import parse_records
+from zeroos.zdb.embedded.store import FLUSH_MARKER, TRASH_PREFIX, parse_records
 from zeroos.zdb.namespace import NamespaceSettings
 
 from .rawsock import Closed, RawConn, encode, is_error
@@ -369,6 +371,10 @@ def test_flipped_byte_in_a_value_is_never_served(zdb):
         write_ops(conn, [(b"key05", b"rewritten")])
         assert conn.call("GET", b"key05") == b"rewritten"
         assert conn.call("CHECK", b"key05") == 1
+        # the same value again, same length: compared with a damaged entry, so written
+        assert conn.call("SET", b"key07", model[b"key07"]) == b"key07"
+        assert conn.call("GET", b"key07") == model[b"key07"]
+        assert conn.call("CHECK", b"key07") == 1
 
 
 def test_flipped_byte_in_an_older_version_is_never_served(zdb):
@@ -587,3 +593,54 @@ def test_missing_default_data_folder_stops_the_start_with_one_line(zdb):
     text = zdb.log.read_bytes()[offset:].decode()
     assert "Traceback" not in text
     assert "error: cannot open namespace 'default'" in text
+
+
+@pytest.mark.parametrize("event_written", [False, True])
+def test_flush_cut_short_by_a_crash_is_finished_on_open(tmp_path, event_written):
+    data, index = str(tmp_path / "data"), str(tmp_path / "index")
+    engine = EmbeddedEngine(data, index, MIB)
+    store = engine.create("ns", NamespaceSettings(password="x", public=False))
+    for i in range(300):
+        store.put(b"k%d" % i, b"v" * 5000, i)  # over 1 MiB: two file pairs
+    engine.flush()
+    assert store.chain is not None
+    size = store.chain.size
+    folder = tmp_path / "index" / "ns"
+    if event_written:
+        store.chain.event(OP_FLUSH, b"")
+    engine.close()
+    # the crash: the marker was written, one file of the pair is gone, the other is not
+    (folder / FLUSH_MARKER).write_text(str(size))
+    os.unlink(folder / index_name(0))
+    engine = EmbeddedEngine(data, index, MIB)
+    store = engine.open("ns")
+    assert store is not None
+    assert store.chain is not None
+    assert store.entries == 0
+    assert store.get(b"k299") is None
+    assert store.chain.size == size + 1  # exactly one FLUSH leaf, whoever wrote it
+    assert store.chain.leaf(size)[1] == OP_FLUSH
+    assert not (folder / FLUSH_MARKER).exists()
+    store.put(b"after", b"flush", 1)
+    engine.close()
+    report = verify_offline(data, index, "ns")
+    assert report.live_keys == 1
+
+
+def test_nsdel_cut_short_by_a_crash_leaves_no_namespace_and_no_data(tmp_path):
+    data, index = str(tmp_path / "data"), str(tmp_path / "index")
+    engine = EmbeddedEngine(data, index)
+    store = engine.create("ns", NamespaceSettings())
+    store.put(b"old", b"value", 1)
+    engine.close()
+    # the crash: the index folder went to the trash (the namespace is gone), the data stayed
+    os.rename(tmp_path / "index" / "ns", tmp_path / "index" / f"{TRASH_PREFIX}ns~dead")
+    engine = EmbeddedEngine(data, index)
+    assert "ns" not in engine.namespaces()
+    assert not [e for e in os.listdir(index) if e.startswith(TRASH_PREFIX)]
+    again = engine.create("ns", NamespaceSettings())
+    assert again.get(b"old") is None
+    assert again.entries == 0
+    engine.drop("ns")
+    assert os.listdir(data) == ["default"] or "ns" not in os.listdir(data)
+    engine.close()

@@ -287,9 +287,11 @@ class Commands:
             if store.chain is not None:
                 store.chain.event(OP_EXPIRE, b"expiry", extra=b"%d" % s.expiry)
         if s.state == "expired" and now >= s.expiry + self.grace:
+            # the data goes first (FLUSH is crash-safe); a crash before the RELEASE leaf only
+            # means the next tick releases again
+            store.clear()
             if store.chain is not None:
                 store.chain.event(OP_RELEASE, b"expiry", extra=b"%d" % s.expiry)
-            store.clear()
             s.state = "released"
             store.save_settings()
 
@@ -888,8 +890,13 @@ class Commands:
         if old_size is not None:
             if settings.worm:
                 raise ReplyError("Namespace is protected by worm mode")
-            if old_size == len(value) and store.get(key) == value:
-                return NIL
+            if old_size == len(value):
+                try:
+                    same = store.get(key) == value
+                except CorruptData:
+                    same = False  # a damaged value gets replaced: SET is how a user repairs it
+                if same:
+                    return NIL
         if settings.maxsize and store.data_size + len(value) > settings.maxsize + (old_size or 0):
             raise ReplyError(NO_SPACE)
         store.put(key, value, timestamp_us)

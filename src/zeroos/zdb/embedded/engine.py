@@ -13,7 +13,7 @@ from ..engine import Engine
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
 from .compact import finish_compactions
-from .store import EmbeddedStore
+from .store import EmbeddedStore, empty_trash, move_to_trash
 
 DEFAULT_DATASIZE = 256 * 1024 * 1024
 MAX_DATASIZE = 0xFFFFFFFF
@@ -85,6 +85,8 @@ class EmbeddedEngine(Engine):
         self._dirty: list[EmbeddedStore] = []  # writes buffered in memory
         self._unsynced: set[EmbeddedStore] = set()  # written to the kernel, not yet fsynced
         finish_compactions(self.datadir, self.indexdir)
+        for folder in (self.datadir, self.indexdir):
+            empty_trash(folder)
 
     def _paths(self, name: str) -> tuple[str, str]:
         if not valid_name(name):
@@ -126,6 +128,8 @@ class EmbeddedEngine(Engine):
         datadir, indexdir = self._paths(name)
         if os.path.isdir(indexdir):
             raise StorageError(f"namespace '{name}' already exists")
+        # data without an index folder is what a crashed NSDEL left: never the new one's
+        move_to_trash(datadir)
         store = EmbeddedStore(
             name,
             datadir,

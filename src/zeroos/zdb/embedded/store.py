@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from ..chain.log import ChainFactory
 
 SETTINGS_FILE = "zdb-namespace.json"
+# written (durably) before FLUSH removes files, removed after: its presence on open means a
+# FLUSH was cut short, and it holds the chain's size when that FLUSH started
+FLUSH_MARKER = "zdb-flushing"
+# a dropped namespace's folders are renamed to this prefix before they are deleted; "~" is
+# not allowed in namespace names, so what carries it is never mistaken for a namespace
+TRASH_PREFIX = "~trash~"
 _CURSOR = struct.Struct("<HI")
 _SCAN_CHUNK = 64 * 1024
 
@@ -64,6 +70,25 @@ def write_json_atomic(path: str, data: dict[str, object]) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def move_to_trash(folder: str) -> None:
+    """Take a folder away at once (one rename, made durable), then delete it."""
+    parent, name = os.path.split(folder)
+    trash = os.path.join(parent, f"{TRASH_PREFIX}{name}~{os.urandom(4).hex()}")
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return
+    _fsync_path(parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def empty_trash(parent: str) -> None:
+    """Delete what a crash left of dropped namespaces (on start)."""
+    for entry in os.listdir(parent):
+        if entry.startswith(TRASH_PREFIX):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def _fsync_path(path: str) -> None:
@@ -209,6 +234,7 @@ class EmbeddedStore(Store):
         new = not os.path.exists(settings_path)
         self.chain = self._chain = chain(indexdir, name) if chain is not None else None
         try:
+            self._finish_flush()
             self._load()
             if self._chain is not None:
                 self._reconcile_chain()
@@ -225,6 +251,28 @@ class EmbeddedStore(Store):
                 self._chain.event(OP_CREATE, b"namespace", extra=text.encode())
 
     # -- opening and recovery -------------------------------------------------------------
+    def _finish_flush(self) -> None:
+        """Complete a FLUSH that a crash cut short: its files go, its chain event is written."""
+        marker = os.path.join(self._indexdir, FLUSH_MARKER)
+        try:
+            with open(marker, encoding="ascii") as fh:
+                text = fh.read().strip()
+        except FileNotFoundError:
+            return
+        self._remove_files()
+        chain = self._chain
+        if chain is not None and text.isdigit() and chain.size <= int(text):
+            chain.event(OP_FLUSH, b"")
+        os.unlink(marker)
+        _fsync_path(self._indexdir)
+
+    def _remove_files(self) -> None:
+        for folder in (self._datadir, self._indexdir):
+            for entry in os.listdir(folder):
+                if entry.startswith(("zdb-data-", "zdb-index-")):
+                    os.unlink(os.path.join(folder, entry))
+            _fsync_path(folder)
+
     def _fileids(self) -> list[int]:
         ids: set[int] = set()
         for folder, prefix in ((self._datadir, "zdb-data-"), (self._indexdir, "zdb-index-")):
@@ -732,11 +780,17 @@ class EmbeddedStore(Store):
 
     # -- whole namespace --------------------------------------------------------------------
     def clear(self) -> None:
+        # a crash part way must not bring back some files, nor leave the chain without its
+        # FLUSH: the marker makes the next open finish the job (_finish_flush)
+        chain = self._chain
+        marker = os.path.join(self._indexdir, FLUSH_MARKER)
+        with open(marker, "w", encoding="ascii") as fh:
+            fh.write(str(chain.size if chain is not None else 0))
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_path(self._indexdir)
         self._close_files()
-        for folder in (self._datadir, self._indexdir):
-            for entry in os.listdir(folder):
-                if entry.startswith(("zdb-data-", "zdb-index-")):
-                    os.unlink(os.path.join(folder, entry))
+        self._remove_files()
         self._keys = {}
         self._dels = {}
         self._disk_data = self._disk_index = self._payload = 0
@@ -744,8 +798,10 @@ class EmbeddedStore(Store):
         self._active = 0
         self._data = AppendFile(os.path.join(self._datadir, data_name(0)))
         self._index = AppendFile(os.path.join(self._indexdir, index_name(0)))
-        if self._chain is not None:
-            self._chain.event(OP_FLUSH, b"")
+        if chain is not None:
+            chain.event(OP_FLUSH, b"")  # durable before the marker goes
+        os.unlink(marker)
+        _fsync_path(self._indexdir)
 
     def save_settings(self) -> None:
         write_json_atomic(self._settings_path, self.settings.to_dict())
@@ -764,8 +820,9 @@ class EmbeddedStore(Store):
 
     def remove(self) -> None:
         self.close()
-        shutil.rmtree(self._datadir, ignore_errors=True)
-        shutil.rmtree(self._indexdir, ignore_errors=True)
+        # the index folder first: without it the namespace is gone, whatever happens next
+        move_to_trash(self._indexdir)
+        move_to_trash(self._datadir)
 
 
-__all__ = ["EmbeddedStore", "parse_records"]
+__all__ = ["EmbeddedStore", "empty_trash", "move_to_trash", "parse_records"]
