@@ -644,3 +644,26 @@ def test_nsdel_cut_short_by_a_crash_leaves_no_namespace_and_no_data(tmp_path):
     engine.drop("ns")
     assert os.listdir(data) == ["default"] or "ns" not in os.listdir(data)
     engine.close()
+
+
+def test_a_chain_event_makes_the_data_before_it_durable_first(tmp_path, monkeypatch):
+    engine = EmbeddedEngine(str(tmp_path / "data"), str(tmp_path / "index"))
+    store = engine.create("ns", NamespaceSettings())
+    store.put(b"k", b"v", 1)
+    engine.flush()
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    assert store.chain is not None
+    store.chain.event(OP_FLUSH, b"")  # any event: NSSET, RESERVE, EXPIRE...
+    names = [os.path.basename(path) for path in synced]
+    # a power cut can't keep the event and lose the entries its earlier leaves stand for
+    assert names.index(data_name(0)) < names.index("zdb-chain-leaves")
+    assert names.index(index_name(0)) < names.index("zdb-chain-leaves")
+    monkeypatch.undo()
+    engine.close()

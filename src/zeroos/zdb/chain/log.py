@@ -168,6 +168,9 @@ class ChainLog:
         self._blocks: ChainFile | None = None
         self.latest: dict[bytes, int] = {}  # key -> index of its newest SET/DEL leaf
         self._track = track_latest
+        # called before an event is made durable: the store syncs the data the earlier
+        # leaves stand for, so a power cut can't keep an event and lose what came before it
+        self.before_event: Callable[[], None] | None = None
         self._levels: list[bytearray] = []
         self._head: SignedHead | None = None
         self._synced: dict[str, int] = {}
@@ -448,6 +451,8 @@ class ChainLog:
     def event(self, op: int, key: bytes, value: bytes = b"", extra: bytes | None = None) -> Leaf:
         """Append a namespace event (creation, settings, reservation, flush), durably."""
         self.commit()
+        if self.before_event is not None:
+            self.before_event()
         leaf = Leaf(
             op,
             self.size,

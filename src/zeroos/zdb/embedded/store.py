@@ -239,6 +239,7 @@ class EmbeddedStore(Store):
             if self._chain is not None:
                 self._reconcile_chain()
                 self._load_leaves()
+                self._chain.before_event = self._sync_files
         except OSError as exc:  # a folder gone (a disk not mounted), no permission, EIO
             raise StorageError(f"cannot open namespace '{name}': {exc}") from exc
         finally:
@@ -631,9 +632,8 @@ class EmbeddedStore(Store):
             self._chain.commit()
         self._dirty = False
 
-    def sync(self) -> None:
-        if self._chain is not None:
-            self._chain.sync()
+    def _sync_files(self) -> None:
+        """Make the data and index files durable (what the chain's leaves stand for)."""
         self._data.sync()
         self._index.sync()
         if self._sealed_unsynced:
@@ -641,6 +641,11 @@ class EmbeddedStore(Store):
             for path in (*self._sealed_unsynced, self._datadir, self._indexdir):
                 _fsync_path(path)
             self._sealed_unsynced = []
+
+    def sync(self) -> None:
+        if self._chain is not None:
+            self._chain.sync()
+        self._sync_files()
         self._dirty = False
 
     # -- walking ----------------------------------------------------------------------------
