@@ -6,8 +6,10 @@ import os
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from zeroos.zdb.chain.leaf import Leaf
+from zeroos.zdb.chain.leaf import OP_DEL, OP_SET, Leaf, value_hash
 from zeroos.zdb.chain.log import (
     BLOCKS_FILE,
     HASHES_FILE,
@@ -18,6 +20,8 @@ from zeroos.zdb.chain.log import (
 )
 from zeroos.zdb.chain.merkle import MemoryTree, verify_consistency, verify_inclusion
 from zeroos.zdb.chain.signing import Identity
+from zeroos.zdb.embedded import EmbeddedEngine
+from zeroos.zdb.namespace import NamespaceSettings
 
 
 def _fill(log: ChainLog, count: int, batch: int = 37) -> None:
@@ -129,3 +133,71 @@ def test_the_block_cache_is_checked_and_rebuilt(tmp_path, damage):
     assert again.root(1024) == MemoryTree([again.leaf_hash(i) for i in range(1024)]).root(1024)
     again.close()
     assert blocks.stat().st_size == 1300 // 256 * 36
+
+
+_KEYS = st.sampled_from([b"a", b"b", b"c", b"d", b"e" * 200, b"\x00\xff"])
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), _KEYS, st.binary(max_size=300)),
+        st.tuples(st.just("del"), _KEYS, st.just(b"")),
+        st.tuples(st.just("commit"), st.just(b""), st.just(b"")),
+        st.tuples(st.just("reopen"), st.just(b""), st.just(b"")),
+        st.tuples(st.just("flush"), st.just(b""), st.just(b"")),
+    ),
+    max_size=400,
+)
+
+
+def _check_every_key(store, model: dict[bytes, bytes | None]) -> None:
+    log = store.chain
+    root = log.root()
+    for key in {b"a", b"b", b"c", b"d", b"e" * 200, b"\x00\xff"}:
+        index = store.chain_leaf(key)
+        if key not in model:
+            assert index is None
+            continue
+        leaf = Leaf.decode(log.leaf(index))
+        assert leaf.key == key
+        value = model[key]
+        if value is None:
+            assert leaf.op == OP_DEL
+        else:
+            assert leaf.op == OP_SET
+            assert leaf.value_hash == value_hash(value)
+            assert store.get(key) == value
+        verify_inclusion(index, log.size, log.leaf_hash(index), log.inclusion(index), root)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_OPS)
+def test_each_keys_leaf_is_proven_after_random_workloads(tmp_path_factory, ops):
+    """Property: after any mix of SET, DEL, FLUSH, commits and reopenings, every key's leaf
+    is its newest SET (with its value's hash) or DEL, and its inclusion proof verifies."""
+    root = tmp_path_factory.mktemp("chain")
+    data, index = str(root / "data"), str(root / "index")
+    engine = EmbeddedEngine(data, index)
+    store = engine.create("ns", NamespaceSettings())
+    model: dict[bytes, bytes | None] = {}  # None: deleted (its DEL leaf stands)
+    for ts, (op, key, value) in enumerate(ops, 1):
+        if op == "set":
+            store.put(key, value, ts)
+            model[key] = value
+        elif op == "del" and store.delete(key, ts):
+            model[key] = None
+        elif op == "commit":
+            engine.flush()
+        elif op == "flush":
+            store.clear()
+            model.clear()
+        elif op == "reopen":
+            engine.close()
+            engine = EmbeddedEngine(data, index)
+            store = engine.open("ns")
+        if op in ("commit", "reopen"):
+            _check_every_key(store, model)
+    engine.flush()
+    _check_every_key(store, model)
+    engine.close()
+    engine = EmbeddedEngine(data, index)
+    _check_every_key(engine.open("ns"), model)
+    engine.close()
