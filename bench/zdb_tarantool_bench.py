@@ -133,20 +133,36 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(proc)
         tt = start(root / "tt", free_port())
         instances.append(tt)
+        secret = ("--tarantool-password-file", str(tt.secret))
         proc, servers["tarantool"] = zdb(
-            root / "zt", *extra, "--engine", "tarantool", "--tarantool", tt.address
+            root / "zt", *extra, "--engine", "tarantool", "--tarantool", tt.address, *secret
         )
         procs.append(proc)
         if args.replicas:
             ports = [free_port() for _ in range(3)]
             addrs = [f"{HOST}:{p}" for p in ports]
-            instances.append(start(root / "r0", ports[0], peers=addrs[1:]))
+            leader = start(root / "r0", ports[0], peers=addrs[1:], password_file=tt.secret)
+            instances.append(leader)
             for i in (1, 2):
                 peers = [a for j, a in enumerate(addrs) if j not in (0, i)]
-                instances.append(start(root / f"r{i}", ports[i], replica_of=addrs[:1], peers=peers))
-            wait_connected(addrs)
+                instances.append(
+                    start(
+                        root / f"r{i}",
+                        ports[i],
+                        replica_of=addrs[:1],
+                        peers=peers,
+                        password_file=tt.secret,
+                    )
+                )
+            wait_connected(addrs, leader.credentials())
             proc, servers["tarantool x3"] = zdb(
-                root / "zr", *extra, "--engine", "tarantool", "--tarantool", ",".join(addrs)
+                root / "zr",
+                *extra,
+                "--engine",
+                "tarantool",
+                "--tarantool",
+                ",".join(addrs),
+                *secret,
             )
             procs.append(proc)
         tests = [("SET", 1, requests), ("GET", 1, requests), ("SET", 16, piped), ("GET", 16, piped)]

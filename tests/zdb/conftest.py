@@ -51,8 +51,14 @@ class ZdbProcess:
         ]
         if self.engine == "tarantool":
             # each server root is its own database in the session's Tarantool instance
-            cmd += ["--engine", "tarantool", "--tarantool", shared_tarantool().address]
-            cmd += ["--tarantool-db", str(self.root)]
+            shared = shared_tarantool()
+            cmd += ["--engine", "tarantool", "--tarantool", shared.address]
+            cmd += [
+                "--tarantool-db",
+                str(self.root),
+                "--tarantool-password-file",
+                str(shared.secret),
+            ]
         logfile = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=logfile)
         logfile.close()

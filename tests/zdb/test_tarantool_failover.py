@@ -6,6 +6,8 @@ Real Tarantool processes (started through `zos zdb tarantool start`'s code) and 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import redis
+import tarantool
 
 from zeroos.zdb.chain.verify import verify_online
 from zeroos.zdb.client import Client
-from zeroos.zdb.tarantool.instance import free_port, start
+from zeroos.zdb.tarantool.auth import PASSWORD_ENV
+from zeroos.zdb.tarantool.instance import Instance, free_port, start
 
 from .conftest import ZdbProcess
-from .tarantool_util import HAVE_TARANTOOL, replica_set
+from .tarantool_util import HAVE_TARANTOOL, replica_set, shared_tarantool, start_instance
 
 pytestmark = pytest.mark.skipif(not HAVE_TARANTOOL, reason="no tarantool")
 
@@ -96,11 +100,15 @@ def test_killing_the_leader_loses_no_acknowledged_write(tmp_path: Path) -> None:
         zdb.stop()
         for member in members:
             member.stop()
+    # the members replicate as zdb, with its password in their configuration: not in a log
+    password = members[0].credentials().password
+    for log in [zdb.log, *(m.dir / "tarantool.log" for m in members)]:
+        assert password not in log.read_text(errors="replace"), log
 
 
 def test_tarantool_down_is_one_error_line_then_recovers(tmp_path: Path) -> None:
     port = free_port()
-    instance = start(tmp_path / "tt", port)
+    instance = start_instance(tmp_path / "tt", port)
     zdb = _server(tmp_path / "zdb", instance.address)
     try:
         conn = redis.Redis(port=zdb.port, socket_timeout=30)
@@ -110,7 +118,7 @@ def test_tarantool_down_is_one_error_line_then_recovers(tmp_path: Path) -> None:
         with pytest.raises(redis.ResponseError, match=r"^Internal Error: tarantool: "):
             conn.set(b"k2", b"v2")
         assert conn.ping()  # the server keeps serving
-        instance = start(tmp_path / "tt", port)
+        instance = start_instance(tmp_path / "tt", port)
         assert conn.get(b"k") == b"v"
         assert conn.set(b"k2", b"v2") == b"k2"
         assert conn.get(b"k2") == b"v2"
@@ -140,9 +148,19 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
         conn.delete(b"k2")
         conn.execute_command("NSNEW", "other")
         emb.stop()
+        secret = str(tmp_path / "tt" / "zdb-tarantool.secret")  # made by `tarantool start`
         url = f"tarantool://127.0.0.1:{port}/moved"
         subprocess.run(
-            [*zos, "migrate", "--from", str(tmp_path / "emb"), "--to", url],
+            [
+                *zos,
+                "migrate",
+                "--from",
+                str(tmp_path / "emb"),
+                "--to",
+                url,
+                "--tarantool-password-file",
+                secret,
+            ],
             capture_output=True,
             timeout=120,
             check=True,
@@ -155,6 +173,8 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
             f"127.0.0.1:{port}",
             "--tarantool-db",
             "moved",
+            "--tarantool-password-file",
+            secret,
         ).start()
         conn = tt.client()
         assert conn.get(b"k1") == b"again"
@@ -175,6 +195,8 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
                 str(tmp_path / "back"),
                 "--key-dir",
                 str(tmp_path / "emb" / "index"),
+                "--tarantool-password-file",
+                secret,
             ],
             capture_output=True,
             timeout=120,
@@ -189,3 +211,182 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
         subprocess.run(
             [*zos, "tarantool", "stop", "--dir", str(tmp_path / "tt")], timeout=60, check=False
         )
+
+
+ZOS_SERVE = [sys.executable, "-m", "zeroos.cli.main", "zdb", "serve", "--port", "0"]
+
+
+def _serve_fails(root: Path, *args: str) -> str:
+    """Run `zos zdb serve` expecting it to stop at once; its output."""
+    out = subprocess.run(
+        [*ZOS_SERVE, "--index", str(root / "index"), "--engine", "tarantool", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0, out
+    text = out.stdout + out.stderr
+    assert "Traceback" not in text, text
+    return text
+
+
+def test_guest_and_wrong_passwords_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    instance = start(tmp_path / "tt", free_port())  # its own random password, made at start
+    try:
+        assert instance.secret.stat().st_mode & 0o777 == 0o600
+        password = instance.credentials().password
+        guest = tarantool.Connection(instance.host, instance.port, fetch_schema=False)
+        try:
+            with pytest.raises(tarantool.error.DatabaseError, match="denied for user 'guest'"):
+                guest.call("zdb_status")
+            with pytest.raises(tarantool.error.DatabaseError, match="denied"):
+                guest.eval("return box.space.zdb_ns:select()")
+        finally:
+            guest.close()
+        text = _serve_fails(tmp_path, "--tarantool", instance.address)
+        lines = [line for line in text.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, text
+        assert "refused zero-db" in lines[0], text
+        assert "--tarantool-password-file" in lines[0], text
+        wrong = f"zdb:not-{password}@{instance.address}"
+        text = _serve_fails(tmp_path, "--tarantool", wrong)
+        assert "Incorrect password" in text, text
+        assert password not in text, text
+        # the password before the address, then in the environment
+        for args in (
+            ["--tarantool", f"zdb:{password}@{instance.address}"],
+            ["--tarantool", instance.address],
+        ):
+            zdb = ZdbProcess(tmp_path / "zdb", "--engine", "tarantool", *args).start()
+            monkeypatch.setenv(PASSWORD_ENV, password)
+            try:
+                conn = zdb.client()
+                conn.set(b"k", b"v")
+                assert conn.get(b"k") == b"v"
+            finally:
+                zdb.stop()
+            assert password not in zdb.log.read_text(errors="replace")
+    finally:
+        instance.stop()
+
+
+def test_second_server_on_one_database_is_refused(tmp_path: Path) -> None:
+    first = ZdbProcess(tmp_path / "db", engine="tarantool").start()
+    try:
+        second = ZdbProcess(tmp_path / "db", engine="tarantool")
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="exited with 1") as info:
+            second.start()
+        assert time.monotonic() - t0 < 15
+        lines = [line for line in str(info.value).splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, info.value
+        assert "is in use by another zero-db" in lines[0], lines
+        assert "stop it, or serve another --tarantool-db" in lines[0], lines
+        # a server killed with -9 leaves its lease: a new one on this host takes it at once
+        first.kill()
+        first.start()
+        first.client().set(b"k", b"v")
+        # a server whose lease was taken (it could not renew it in time) stops writing
+        admin = _admin(shared_tarantool())
+        try:
+            admin.eval(
+                "box.space.zdb_lease:replace{...,'elsewhere:1:x',require('fiber').time()+60}",
+                [str(tmp_path / "db")],
+            )
+            with pytest.raises(redis.ResponseError, match=r"tarantool: lease lost: another"):
+                first.client().set(b"k2", b"v2")
+            admin.eval("box.space.zdb_lease:delete{...}", [str(tmp_path / "db")])
+        finally:
+            admin.close()
+    finally:
+        first.stop()
+    # a clean stop releases it
+    again = ZdbProcess(tmp_path / "db", engine="tarantool").start()
+    assert again.client().get(b"k") == b"v"
+    again.stop()
+
+
+def _admin(member: Instance) -> tarantool.Connection:
+    creds = member.credentials()
+    return tarantool.Connection(
+        member.host,
+        member.port,
+        user=creds.user,
+        password=creds.password,
+        socket_timeout=10,
+        fetch_schema=False,
+    )
+
+
+def test_read_only_replica_is_one_error_line(tmp_path: Path) -> None:
+    leader, replica = replica_set(tmp_path, size=2)
+    zdb = _server(tmp_path / "zdb", leader.address)  # the replica is not named
+    try:
+        conn = redis.Redis(port=zdb.port, socket_timeout=30)
+        conn.set_response_callback("SET", lambda r, **kw: r)
+        assert conn.set(b"k", b"v") == b"k"
+        # a switchover zero-db is not told about: the old leader now replicates the new one
+        new, old = _admin(replica), _admin(leader)
+        try:
+            new.eval("box.cfg{read_only = false, replication = {}}")
+            old.eval("box.cfg{read_only = true}")
+            old.call("zdb_follow", replica.address)
+            deadline = time.monotonic() + 20
+            while not old.call("zdb_status").data[0][4] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            new.close()
+            old.close()
+        t0 = time.monotonic()
+        with pytest.raises(redis.ResponseError) as info:
+            conn.set(b"k2", b"v2")
+        assert time.monotonic() - t0 < 15
+        assert str(info.value) == (
+            f"Internal Error: tarantool: {leader.address} is a read-only replica of "
+            f"{replica.address}, which is not among {leader.address}: name the leader in "
+            "--tarantool"
+        )
+        assert conn.ping()  # the server keeps serving, and every command gets the line at once
+        t0 = time.monotonic()
+        with pytest.raises(redis.ResponseError, match="is a read-only replica of"):
+            conn.get(b"k")
+        assert time.monotonic() - t0 < 15
+    finally:
+        zdb.stop()
+        leader.stop()
+        replica.stop()
+
+
+def test_every_call_is_bounded_by_the_timeout(tmp_path: Path) -> None:
+    # a frozen instance (SIGSTOP) accepts connections but never answers: one error line
+    instance = start_instance(tmp_path / "tt", free_port())
+    zdb = ZdbProcess(
+        tmp_path / "zdb",
+        "--engine",
+        "tarantool",
+        "--tarantool",
+        instance.address,
+        "--tarantool-timeout",
+        "1",
+    ).start()
+    try:
+        conn = redis.Redis(port=zdb.port, socket_timeout=30)
+        conn.set_response_callback("SET", lambda r, **kw: r)
+        assert conn.set(b"k", b"v") == b"k"
+        os.kill(instance.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(redis.ResponseError, match=r"^Internal Error: tarantool: "):
+                conn.set(b"k2", b"v2")
+            assert time.monotonic() - t0 < 10
+        finally:
+            os.kill(instance.pid, signal.SIGCONT)
+        assert conn.set(b"k3", b"v3") == b"k3"
+        assert conn.get(b"k3") == b"v3"
+    finally:
+        zdb.stop()
+        instance.stop()

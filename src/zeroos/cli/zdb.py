@@ -105,6 +105,12 @@ def _loopback(address: str) -> bool:
 )
 @click.option("--tarantool-db", default="", help="Database name inside Tarantool (default: '').")
 @click.option(
+    "--tarantool-password-file",
+    metavar="FILE",
+    help="Password of Tarantool's zdb user (the instance's DIR/zdb-tarantool.secret); "
+    "or user:password@ before the addresses, or $ZOS_TARANTOOL_PASSWORD.",
+)
+@click.option(
     "--tarantool-timeout",
     type=click.FloatRange(min=0.1),
     default=10.0,
@@ -129,6 +135,7 @@ def serve(
     engine: str,
     tarantool_addresses: str | None,
     tarantool_db: str,
+    tarantool_password_file: str | None,
     tarantool_timeout: float,
     verbose: bool,
 ) -> None:
@@ -149,11 +156,12 @@ def serve(
             keydir=os.path.abspath(indexdir),
             chain=not no_chain,
             timeout=tarantool_timeout,
+            password_file=tarantool_password_file,
         )
         where = f"tarantool={store.location}"
     else:
-        if tarantool_addresses:
-            raise click.UsageError("--tarantool needs --engine tarantool")
+        if tarantool_addresses or tarantool_password_file:
+            raise click.UsageError("--tarantool options need --engine tarantool")
         embedded = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
         store = embedded
         where = f"data={embedded.datadir} index={embedded.indexdir}"
@@ -389,17 +397,40 @@ def tarantool() -> None:
 @click.option(
     "--quorum", type=click.IntRange(min=1), help="Copies a write needs (default: a majority)."
 )
+@click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Password of the zdb user (a replica needs its leader's DIR/zdb-tarantool.secret); "
+    "default: the one kept in DIR, made at the first start.",
+)
 def tarantool_start(
-    folder: str, port: int, listen: str, replica_of: str, peers: str, quorum: int | None
+    folder: str,
+    port: int,
+    listen: str,
+    replica_of: str,
+    peers: str,
+    quorum: int | None,
+    password_file: str | None,
 ) -> None:
     """Start a Tarantool instance in the background, configured for zero-db."""
     from ..zdb.tarantool.instance import start
 
     split = [a.strip() for a in replica_of.split(",") if a.strip()]
     more = [a.strip() for a in peers.split(",") if a.strip()]
-    instance = start(folder, port, host=listen, replica_of=split, peers=more, quorum=quorum)
+    instance = start(
+        folder,
+        port,
+        host=listen,
+        replica_of=split,
+        peers=more,
+        quorum=quorum,
+        password_file=password_file,
+    )
     instance.proc = None  # it keeps running after we exit
-    click.echo(f"tarantool listening on {instance.address} (pid {instance.pid}, dir {folder})")
+    click.echo(
+        f"tarantool listening on {instance.address} (pid {instance.pid}, dir {folder}; "
+        f"user zdb, password in {instance.secret})"
+    )
 
 
 @tarantool.command("stop")
@@ -423,13 +454,27 @@ def tarantool_stop(folder: str) -> None:
 @click.option("--to", "target", required=True, help="DIR or tarantool://HOST:PORT[,...][/db].")
 @click.option("-n", "--namespace", "names", multiple=True, help="Only this namespace (repeatable).")
 @click.option("--key-dir", help="Folder of the signing key (default: the embedded side's index).")
-def migrate(source: str, target: str, names: tuple[str, ...], key_dir: str | None) -> None:
+@click.option(
+    "--tarantool-password-file",
+    metavar="FILE",
+    help="Password of Tarantool's zdb user (or user:password@ in the URL, or "
+    "$ZOS_TARANTOOL_PASSWORD).",
+)
+def migrate(
+    source: str,
+    target: str,
+    names: tuple[str, ...],
+    key_dir: str | None,
+    tarantool_password_file: str | None,
+) -> None:
     """Copy namespaces (current values and chain) between engines; the server must be stopped."""
     from ..zdb.migrate import Location
     from ..zdb.migrate import migrate as run_migrate
 
     setup_logging()
-    done = run_migrate(Location.parse(source), Location.parse(target), list(names) or None, key_dir)
+    src = Location.parse(source, tarantool_password_file)
+    dst = Location.parse(target, tarantool_password_file)
+    done = run_migrate(src, dst, list(names) or None, key_dir)
     table = Table("namespace", "keys")
     for name, count in done:
         table.add_row(name, str(count))

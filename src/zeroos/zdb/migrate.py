@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .chain.leaf import OP_COMPACT
 from .chain.log import CHAIN_FILES, ChainLog
@@ -21,30 +21,38 @@ from .engine import Engine, Store
 from .errors import StorageError
 from .tarantool.engine import TarantoolChainFile, TarantoolEngine, TarantoolStore
 
-_URL = re.compile(r"^tarantool://([^/]+)(?:/(.*))?$")
+_URL = re.compile(r"^tarantool://([^/]+)(?:/(.*))?$")  # a password holds no "/" (token_urlsafe)
 
 
 @dataclass(frozen=True)
 class Location:
     """Where namespaces live: an embedded data/index folder pair, or a Tarantool database."""
 
-    tarantool: str | None = None  # HOST:PORT[,HOST:PORT...]
+    tarantool: str | None = field(default=None, repr=False)  # [user:pw@]HOST:PORT[,...]
     db: str = ""
     datadir: str = ""
     indexdir: str = ""
+    password_file: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Location:
+    def parse(cls, text: str, password_file: str | None = None) -> Location:
         match = _URL.match(text)
         if match:
-            return cls(tarantool=match.group(1), db=match.group(2) or "")
+            return cls(match.group(1), match.group(2) or "", password_file=password_file)
         if text.startswith("tarantool:"):
-            raise StorageError(f"invalid location {text!r}: expected tarantool://HOST:PORT[/db]")
+            # not the text itself: it may hold a password
+            raise StorageError("invalid location: expected tarantool://[user:pw@]HOST:PORT[/db]")
         return cls(datadir=os.path.join(text, "data"), indexdir=os.path.join(text, "index"))
 
     def open(self, keydir: str, chain: bool = True) -> Engine:
         if self.tarantool is not None:
-            return TarantoolEngine(self.tarantool, self.db, keydir=keydir, chain=chain)
+            return TarantoolEngine(
+                self.tarantool,
+                self.db,
+                keydir=keydir,
+                chain=chain,
+                password_file=self.password_file,
+            )
         return EmbeddedEngine(self.datadir, self.indexdir, chain=chain)
 
 

@@ -5,8 +5,9 @@ Tarantool 2.6.0 (Debian 12) has synchronous replication (``replication_synchro_q
 failover is done here: when the leader cannot be reached (or answers read-only), every member
 is asked for its state; if one is writable it is the leader; if none is, and a majority of the
 set answers, the member with the largest vclock (it holds every write a quorum acknowledged)
-is promoted (``box.cfg{read_only=false}`` + ``box.ctl.clear_synchro_queue()``). Every call has
-a timeout; every failure becomes one :class:`StorageError` line.
+is promoted (``box.cfg{read_only=false}``), unless a member follows a live leader that is not
+among the addresses given (promoting it would make two leaders). Every call has a timeout;
+every failure becomes one :class:`StorageError` line, with no password in it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +24,14 @@ import tarantool
 from tarantool.error import DatabaseError, Error, NetworkError
 
 from ..errors import StorageError
+from .auth import PASSWORD_ENV, SECRET_FILE, Credentials
 from .instance import parse_addresses
 
 log = logging.getLogger("zeroos.zdb")
 
 ER_READONLY = 7
+# refusals of who we are: access denied, no such user, wrong password
+ER_REFUSED = {42, 45, 47}
 _LUA_WHERE = re.compile(r"^\S+\.lua:\d+: ")
 
 
@@ -39,55 +44,105 @@ class Cluster:
         *,
         timeout: float = 10.0,
         connect_timeout: float = 1.0,
+        credentials: Credentials | None = None,
     ) -> None:
         self.addresses = parse_addresses(addresses) if isinstance(addresses, str) else addresses
+        self.credentials = credentials
+        self._refused = ""  # why the last member that refused us did (no password in it)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._conn: tarantool.Connection | None = None
         self.leader: str = ""
         self.failovers = 0
         self.on_failover: Callable[[], None] | None = None
+        self._lost = False  # a failover=False call dropped the connection
         self._lock = threading.Lock()
 
     @property
     def names(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self.addresses)
 
+    def _refusal(self, address: str, exc: BaseException) -> bool:
+        """Remember (and tell) whether a member refused our user or password."""
+        cause = exc.args[0] if isinstance(exc, NetworkError) and exc.args else exc
+        if (
+            not isinstance(cause, DatabaseError)
+            or not cause.args
+            or cause.args[0] not in ER_REFUSED
+        ):
+            return False
+        message = cause.args[1] if len(cause.args) > 1 else ""
+        if isinstance(message, bytes):
+            message = message.decode(errors="replace")
+        self._refused = f"{address} refused zero-db: {message}"
+        return True
+
     def _connect(self, host: str, port: int, timeout: float) -> tarantool.Connection | None:
+        creds = self.credentials
         try:
             return tarantool.Connection(
                 host,
                 port,
+                user=creds.user if creds is not None else None,
+                password=creds.password if creds is not None else None,
                 encoding=None,
                 socket_timeout=timeout,
                 connection_timeout=self.connect_timeout,
                 reconnect_max_attempts=0,
                 fetch_schema=False,
             )
-        except (Error, OSError):
+        except (Error, OSError) as exc:
+            self._refusal(f"{host}:{port}", exc)
             return None
 
-    def _status(self, conn: tarantool.Connection) -> tuple[bool, int] | None:
+    def _status(
+        self, address: str, conn: tarantool.Connection
+    ) -> tuple[bool, int, list[str]] | None:
         try:
-            ro, vclock, _id, _status = conn.call("zdb_status").data[0]
-        except (Error, OSError, ValueError, TypeError):
+            ro, vclock, _id, _status, *rest = conn.call("zdb_status").data[0]
+        except (Error, OSError, ValueError, TypeError) as exc:
+            self._refusal(address, exc)
             return None
-        return bool(ro), sum(int(v) for v in (vclock or {}).values())
+        follows = [_text(f) for f in rest[0]] if rest else []
+        return bool(ro), sum(int(v) for v in (vclock or {}).values()), follows
+
+    def _outside(self, follows: list[str]) -> str | None:
+        """A leader a member follows that is not among our addresses, if any."""
+        ours = {_resolve(h, p) for h, p in self.addresses}
+        for address in follows:
+            host, _, port = address.rpartition(":")
+            if port.isdigit() and _resolve(host, int(port)) not in ours:
+                return address
+        return None
 
     def _find_leader(self) -> None:
-        probes: list[tuple[str, tarantool.Connection, bool, int]] = []
+        probes: list[tuple[str, tarantool.Connection, bool, int, list[str]]] = []
+        self._refused = ""
         try:
             for host, port in self.addresses:
                 conn = self._connect(host, port, self.timeout)
                 if conn is None:
                     continue
-                status = self._status(conn)
+                status = self._status(f"{host}:{port}", conn)
                 if status is None:
                     conn.close()
                     continue
                 probes.append((f"{host}:{port}", conn, *status))
+            if not probes and self._refused:
+                raise StorageError(
+                    f"tarantool: {self._refused} (give zero-db the instance's password: "
+                    f"--tarantool-password-file DIR/{SECRET_FILE} or {PASSWORD_ENV})"
+                )
             writable = [p for p in probes if not p[2]]
             if not writable:
+                for p in probes:
+                    leader = self._outside(p[4])
+                    if leader is not None:
+                        # its leader is alive: promoting it would make a second one
+                        raise StorageError(
+                            f"tarantool: {p[0]} is a read-only replica of {leader}, which is "
+                            f"not among {self.names}: name the leader in --tarantool"
+                        )
                 need = len(self.addresses) // 2 + 1
                 if len(probes) < need:
                     raise StorageError(
@@ -131,9 +186,19 @@ class Cluster:
                 self._conn.close()
             self._conn = None
 
-    def call(self, func: str, *args: Any) -> list[Any]:
-        """Call a function of init.lua on the leader (failing over once when it is gone)."""
+    def call(self, func: str, *args: Any, failover: bool = True) -> list[Any]:
+        """Call a function of init.lua on the leader (failing over once when it is gone).
+
+        ``failover=False``: a failure is only reported (for calls from another thread than
+        the one serving, which alone may reload what a failover makes stale: its next call
+        does, when this one lost the connection).
+        """
         with self._lock:
+            if not failover and self._conn is None:
+                raise StorageError(f"tarantool: no leader connected among {self.names}")
+            if failover and self._lost:
+                self._lost = False
+                self._failed_over("the connection was lost by another call")
             for attempt in (0, 1):
                 conn = self._leader()
                 try:
@@ -145,24 +210,44 @@ class Cluster:
                     message = exc.args[1] if len(exc.args) > 1 else str(exc)
                     if isinstance(message, bytes):
                         message = message.decode(errors="replace")
-                    if code == ER_READONLY:
-                        reason = f"{self.leader} is a read-only replica"
-                    else:
+                    if code != ER_READONLY:
                         message = _LUA_WHERE.sub("", message)  # "init.lua:104: " prefixes
                         raise StorageError(f"tarantool: {message}") from exc
+                    if not failover:
+                        raise StorageError(f"tarantool: {self.leader} is read-only") from exc
+                    reason = f"{self.leader} is a read-only replica"
                 except (Error, OSError) as exc:
                     reason = f"{self.leader}: {exc}"
+                # a late reply would be read as the next call's: the connection goes
                 self._drop()
-                self.failovers += 1
-                log.warning("event=tarantool_failover reason=%r", reason)
-                if self.on_failover is not None:
-                    self.on_failover()
+                if not failover:
+                    self._lost = True
+                    raise StorageError(f"tarantool: {reason}")
+                self._failed_over(reason)
                 if attempt:
                     raise StorageError(f"tarantool: {reason}")
             raise StorageError("tarantool: unreachable")  # not reached
 
+    def _failed_over(self, reason: str) -> None:
+        self.failovers += 1
+        log.warning("event=tarantool_failover reason=%r", reason)
+        if self.on_failover is not None:
+            self.on_failover()
+
     def close(self) -> None:
         self._drop()
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _resolve(host: str, port: int) -> tuple[str, int]:
+    # "localhost:3301" and "127.0.0.1:3301" name one member
+    try:
+        return socket.gethostbyname(host), port
+    except OSError:
+        return host, port
 
 
 __all__ = ["Cluster"]

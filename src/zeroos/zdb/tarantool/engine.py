@@ -1,24 +1,31 @@
 """The Tarantool engine: namespaces kept in the spaces of a (replicated) Tarantool.
 
-Spaces (init.lua; all vinyl, all ``is_sync``, so a commit returns only once the replica set's
-quorum holds it): ``zdb_ns`` (namespaces and their settings), ``zdb_data`` (every version of
-every key: ``nsid, id, key, value, timestamp, flags, prev``; ``prev`` links a version to the one
-before, which is what HISTORY walks), ``zdb_keys`` (the current version of each live key, by key
-and by id: SCAN walks it in write order) and ``zdb_chain`` (the bytes of each namespace's Merkle
-log, so the chain lives with the data on every copy).
+Spaces (init.lua; all vinyl; a commit returns only once the replica set's quorum holds it,
+which init.lua waits for itself as 2.6.0's ``is_sync`` stalls): ``zdb_ns`` (namespaces and
+their settings), ``zdb_data`` (every version of every key: ``nsid, id, key, value, timestamp,
+flags, prev``; ``prev`` links a version to the one before, which is what HISTORY walks),
+``zdb_keys`` (the current version of each live key, by key and by id: SCAN walks it in write
+order) and ``zdb_chain`` (the bytes of each namespace's Merkle log, so the chain lives with the
+data on every copy).
 
 One zero-db server writes to a replica set at a time. It keeps a mirror of each open
 namespace's key index in memory (sizes, versions, counts; the chain's hashes) and queues the
 writes of a batch of commands; :meth:`TarantoolEngine.flush` sends the batch as one
 transaction before the batch's replies go out (the server groups the batches of every
 connection into one flush: ``group_commit``). After a failover the mirrors are reloaded from
-the new leader.
+the new leader. A lease record (``zdb_lease``: owner, expiry), taken at start and renewed by a
+thread, keeps a second zero-db off the same database: two would overwrite each other's ids.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
 from typing import Any
 
 from crc32c import crc32c
@@ -29,6 +36,7 @@ from ..chain.signing import Identity
 from ..engine import Engine, EntryInfo, Faults, Store, Version
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
+from .auth import resolve
 from .cluster import Cluster
 
 log = logging.getLogger("zeroos.zdb")
@@ -43,6 +51,7 @@ CACHE_VALUE = 16 * 1024  # bigger values are not cached
 SCAN_CURSOR = 6  # version id (4 bytes) + check (2)
 MAX_VERSIONS = 1 << 32  # versions a namespace can write (SCAN cursors hold 4 bytes of id)
 HISTORY_CURSOR = 8  # version id (6 bytes) + check (2)
+LEASE_SECONDS = 10.0  # how long a zero-db that stopped renewing keeps its database
 
 
 def _check(raw: bytes) -> int:
@@ -359,7 +368,7 @@ class TarantoolStore(Store):
         if engine._stale:
             engine.refresh()
         engine.flush()
-        engine.call("zdb_ns_clear", self.nsid, False)
+        engine.call("zdb_ns_clear", self.nsid, False, engine.db, engine.owner)
         self._keys = {}
         self._cache, self._cached = {}, 0
         self._payload = self._disk = self._index = 0
@@ -392,10 +401,15 @@ class TarantoolEngine(Engine):
         keydir: str | None = None,
         chain: bool = True,
         timeout: float = 10.0,
+        password_file: str | Path | None = None,
     ) -> None:
-        self.cluster = Cluster(addresses, timeout=timeout)
+        if not isinstance(addresses, str):
+            addresses = ",".join(f"{h}:{p}" for h, p in addresses)
+        plain, credentials = resolve(addresses, password_file)
+        self.cluster = Cluster(plain, timeout=timeout, credentials=credentials)
         self.cluster.on_failover = self._failed_over
         self.db = db
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._stores: dict[str, TarantoolStore] = {}
         self._ops: list[tuple[Any, ...]] = []
         self._dirty: set[TarantoolStore] = set()
@@ -406,7 +420,14 @@ class TarantoolEngine(Engine):
             self.identity = Identity.load_or_create(keydir)
         else:
             self.identity = None
-        self.call("zdb_ns_list", db)  # fails now, clearly, when no member answers
+        try:
+            self._take_lease()  # fails now, clearly, when no member answers or another runs
+        except BaseException:
+            self.cluster.close()
+            raise
+        self._stop_renewing = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name="zdb-lease", daemon=True)
+        self._renewer.start()
 
     @property
     def location(self) -> str:
@@ -414,6 +435,37 @@ class TarantoolEngine(Engine):
 
     def _failed_over(self) -> None:
         self._stale = True
+
+    # -- one zero-db per database -----------------------------------------------------------
+    def _take_lease(self) -> None:
+        ok, *holder = self.cluster.call("zdb_lease", self.db, self.owner, LEASE_SECONDS, None)[0]
+        if not ok and _gone(_text(holder[0])):
+            # a zero-db of this host that died (kill -9) need not be waited for
+            ok, *holder = self.cluster.call(
+                "zdb_lease", self.db, self.owner, LEASE_SECONDS, holder[0]
+            )[0]
+        if not ok:
+            host, _, rest = _text(holder[0]).partition(":")
+            pid = rest.partition(":")[0]
+            which = f"database '{self.db}'" if self.db else "the default database"
+            raise StorageError(
+                f"tarantool: {which} is in use by another zero-db (pid {pid} on "
+                f"{host}, its lease ends in {float(holder[1]):.0f}s unless renewed): stop it, "
+                "or serve another --tarantool-db"
+            )
+
+    def _renew(self) -> None:
+        # failover=False: a failover reloads the mirrors, which only the serving thread may do
+        while not self._stop_renewing.wait(LEASE_SECONDS / 3):
+            try:
+                ok, *holder = self.cluster.call(
+                    "zdb_lease", self.db, self.owner, LEASE_SECONDS, None, failover=False
+                )[0]
+            except StorageError as exc:
+                log.warning("event=tarantool_lease_not_renewed error=%r", str(exc))
+                continue
+            if not ok:
+                log.error("event=tarantool_lease_lost holder=%s", _text(holder[0]))
 
     def call(self, func: str, *args: Any) -> list[Any]:
         result = self.cluster.call(func, *args)
@@ -467,7 +519,8 @@ class TarantoolEngine(Engine):
         if not valid_name(name):
             raise StorageError(f"invalid namespace name {name!r}")
         self.flush()
-        nsid = self.call1("zdb_ns_create", self.db, name, json.dumps(settings.to_dict()))
+        settings_text = json.dumps(settings.to_dict())
+        nsid = self.call1("zdb_ns_create", self.db, name, settings_text, self.owner)
         if nsid is None:
             raise StorageError(f"namespace '{name}' already exists")
         store = self.open(name)
@@ -484,7 +537,7 @@ class TarantoolEngine(Engine):
         store = self._stores.pop(name, None)
         if store is not None:
             self._dirty.discard(store)
-        self.call("zdb_ns_drop", self.db, name)
+        self.call("zdb_ns_drop", self.db, name, self.owner)
 
     def flush(self) -> None:
         """Send the queued writes as one transaction; returns once a quorum holds them."""
@@ -500,7 +553,7 @@ class TarantoolEngine(Engine):
             return
         self._ops = []
         try:
-            self.cluster.call("zdb_apply", ops)
+            self.cluster.call("zdb_apply", ops, self.db, self.owner)
         except StorageError:
             # the batch may or may not be committed: the mirrors are reloaded before any use
             self._stale = True
@@ -512,11 +565,32 @@ class TarantoolEngine(Engine):
         self.flush()  # a synchronous commit is already on a quorum of copies
 
     def close(self) -> None:
+        self._stop_renewing.set()
+        self._renewer.join()
         try:
             self.flush()
         finally:
             self._stores.clear()
+            try:
+                self.cluster.call("zdb_unlease", self.db, self.owner, failover=False)
+            except StorageError as exc:  # it expires by itself
+                log.warning("event=tarantool_lease_not_released error=%r", str(exc))
             self.cluster.close()
+
+
+def _gone(owner: str) -> bool:
+    """Whether a lease owner (host:pid:...) was a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 __all__ = ["TarantoolChainFile", "TarantoolEngine", "TarantoolStore"]

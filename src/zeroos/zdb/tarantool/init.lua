@@ -17,6 +17,26 @@ local replica_of = split(os.getenv('ZDB_TT_REPLICA_OF'))
 local peers = split(os.getenv('ZDB_TT_PEERS'))
 local quorum = tonumber(os.getenv('ZDB_TT_QUORUM') or '1')
 local synchro_timeout = tonumber(os.getenv('ZDB_TT_SYNCHRO_TIMEOUT') or '5')
+local USER = 'zdb'
+local function read_secret(path)
+    local fh = assert(io.open(path, 'r'), 'cannot read the password file ' .. path)
+    local text = fh:read('*a')
+    fh:close()
+    return (string.gsub(text, '%s+$', ''))
+end
+local password = read_secret(assert(os.getenv('ZDB_TT_SECRET'), 'ZDB_TT_SECRET is not set'))
+
+-- members replicate as zero-db's user: guest may do nothing
+local function uri(address)
+    return USER .. ':' .. password .. '@' .. address
+end
+
+local function uris(addresses)
+    local out = {}
+    for i, a in ipairs(addresses) do out[i] = uri(a) end
+    return out
+end
+
 local restarted = #fio.glob(fio.pathjoin(dir, '*.snap')) > 0
 local member = #replica_of > 0 or #peers > 0
 -- a member of a replica set that restarts never takes writes by itself: zero-db promotes the
@@ -29,9 +49,9 @@ local read_only = #replica_of > 0 or (restarted and member)
 -- zero-db points the members at a new leader after a failover (zdb_follow).
 local replication = nil
 if #replica_of > 0 then
-    replication = replica_of
+    replication = uris(replica_of)
 elseif restarted and #peers > 0 then
-    replication = peers
+    replication = uris(peers)
 end
 
 box.cfg {
@@ -49,10 +69,13 @@ box.cfg {
     memtx_max_tuple_size = 16 * 1024 * 1024,
 }
 
--- local trust: the instance listens where `zos zdb tarantool start` was told to (loopback by
--- default); guest may run zero-db's functions
+-- zero-db connects (and the members replicate) as USER, with the password kept in the
+-- instance's folder; guest loses what earlier versions of this script granted it
 local function schema()
-    box.schema.user.grant('guest', 'super', nil, nil, { if_not_exists = true })
+    box.schema.user.create(USER, { password = password, if_not_exists = true })
+    box.schema.user.passwd(USER, password)
+    box.schema.user.grant(USER, 'super', nil, nil, { if_not_exists = true })
+    box.schema.user.revoke('guest', 'super', nil, nil, { if_exists = true })
     local opts = { engine = 'vinyl', if_not_exists = true }
     local ns = box.schema.space.create('zdb_ns', opts)
     ns:format({ { 'db', 'string' }, { 'name', 'string' }, { 'nsid', 'unsigned' },
@@ -70,6 +93,9 @@ local function schema()
     -- nsid, file, offset, bytes
     chain:create_index('primary',
         { parts = { 1, 'unsigned', 2, 'string', 3, 'unsigned' }, if_not_exists = true })
+    -- db, owner (host:pid:random), expiry (this leader's clock): one zero-db per database
+    local lease = box.schema.space.create('zdb_lease', { if_not_exists = true })
+    lease:create_index('primary', { parts = { 1, 'string' }, if_not_exists = true })
 end
 
 -- Copies: a write is acknowledged once `quorum` members hold it. Tarantool 2.6.0's own
@@ -121,8 +147,8 @@ local MAX_ID = 9007199254740991
 
 function zdb_follow(leader)
     local now = box.cfg.replication or {}
-    if #now ~= 1 or now[1] ~= leader then
-        box.cfg { replication = { leader } }
+    if #now ~= 1 or now[1] ~= uri(leader) then
+        box.cfg { replication = { uri(leader) } }
     end
     return true
 end
@@ -135,8 +161,16 @@ function zdb_upstreams()
     return follow >= want
 end
 
+-- the upstreams a member follows tell whether its leader is alive (and where)
 function zdb_status()
-    return { box.info.ro, box.info.vclock, box.info.id, box.info.status }
+    local follows = {}
+    for _, r in pairs(box.info.replication) do
+        local up = r.upstream
+        if r.id ~= box.info.id and up ~= nil and up.status == 'follow' and up.peer ~= nil then
+            follows[#follows + 1] = (string.gsub(up.peer, '^.*@', ''))
+        end
+    end
+    return { box.info.ro, box.info.vclock, box.info.id, box.info.status, follows }
 end
 
 function zdb_promote()
@@ -182,7 +216,37 @@ local function apply(ops)
     end
 end
 
-function zdb_apply(ops)
+local function holds_lease(db, owner)
+    local row = box.space.zdb_lease:get { db }
+    if row ~= nil and row[2] ~= owner then
+        error(string.format("lease lost: another zero-db (%s) serves database '%s' now", row[2], db), 0)
+    end
+end
+
+-- one zero-db per database: the running one renews its lease; another may take it only once
+-- it expired (or, `steal`, from an owner its caller saw die)
+function zdb_lease(db, owner, ttl, steal)
+    local now = fiber.time()
+    local row = box.space.zdb_lease:get { db }
+    if row ~= nil and row[2] ~= owner and row[2] ~= steal and row[3] > now then
+        return { false, row[2], row[3] - now }
+    end
+    box.space.zdb_lease:replace { db, owner, now + ttl }
+    wait_quorum()
+    return { true }
+end
+
+function zdb_unlease(db, owner)
+    local row = box.space.zdb_lease:get { db }
+    if row ~= nil and row[2] == owner then
+        box.space.zdb_lease:delete { db }
+        wait_quorum()
+    end
+    return true
+end
+
+function zdb_apply(ops, db, owner)
+    if owner ~= nil then holds_lease(db, owner) end
     box.begin()
     local ok, err = pcall(apply, ops)
     if not ok then
@@ -205,7 +269,8 @@ function zdb_ns_get(db, name)
     return box.space.zdb_ns:get { db, name }
 end
 
-function zdb_ns_create(db, name, settings)
+function zdb_ns_create(db, name, settings, owner)
+    if owner ~= nil then holds_lease(db, owner) end
     if box.space.zdb_ns:get { db, name } ~= nil then
         return nil
     end
@@ -231,7 +296,8 @@ local function wipe_rows(space, nsid, keyparts)
     end
 end
 
-function zdb_ns_clear(nsid, chain_too)
+function zdb_ns_clear(nsid, chain_too, db, owner)
+    if owner ~= nil then holds_lease(db, owner) end
     wipe_rows(box.space.zdb_keys, nsid, 2)
     wipe_rows(box.space.zdb_data, nsid, 2)
     if chain_too then
@@ -241,7 +307,8 @@ function zdb_ns_clear(nsid, chain_too)
     return true
 end
 
-function zdb_ns_drop(db, name)
+function zdb_ns_drop(db, name, owner)
+    if owner ~= nil then holds_lease(db, owner) end
     local row = box.space.zdb_ns:get { db, name }
     if row == nil then return false end
     zdb_ns_clear(row[3], true)

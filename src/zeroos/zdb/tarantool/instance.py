@@ -13,6 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..errors import StorageError
+from .auth import SECRET_FILE, USER, Credentials, instance_secret, read_secret
 
 PID_FILE = "zdb-tarantool.pid"
 LOG_FILE = "tarantool.log"
@@ -55,6 +56,14 @@ class Instance:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def secret(self) -> Path:
+        """The file holding the password of the instance's zero-db user (mode 0600)."""
+        return self.dir / SECRET_FILE
+
+    def credentials(self) -> Credentials:
+        return Credentials(USER, read_secret(self.secret))
 
     def alive(self) -> bool:
         if self.proc is not None:
@@ -106,6 +115,7 @@ def start(
     synchro_timeout: float = 5.0,
     timeout: float = 60.0,
     binary: str = "tarantool",
+    password_file: str | Path | None = None,
 ) -> Instance:
     """Start a Tarantool instance for zero-db in ``dir`` and wait until it answers.
 
@@ -113,9 +123,13 @@ def start(
     read-only replica. ``peers``: the other members of the set, for the first instance (it
     then knows it is a member: restarted, it waits read-only until zero-db promotes a leader).
     ``quorum``: copies a write needs before it is acknowledged (default: a majority).
+    ``password_file``: the password of the zero-db user (a replica needs its leader's);
+    by default the one kept in ``dir``, made at the first start. Guest may do nothing.
     """
     folder = Path(dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    # the Lua reads the file itself: the password stays out of the environment and argv
+    secret = instance_secret(folder, password_file, replica=bool(replica_of))
     members = [a for a in [*(replica_of or []), *(peers or [])] if a]
     size = 1 + len(members)
     env = dict(os.environ)
@@ -127,6 +141,7 @@ def start(
         ZDB_TT_QUORUM=str(quorum or size // 2 + 1),
         ZDB_TT_SYNCHRO_TIMEOUT=str(synchro_timeout),
         ZDB_TT_READ_ONLY="1" if replica_of else "0",
+        ZDB_TT_SECRET=str(secret),
     )
     log = open(folder / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -179,7 +194,7 @@ def free_port() -> int:
 __all__ = ["Instance", "lua_script", "parse_address", "parse_addresses", "start", "stop"]
 
 
-def wait_connected(addresses: list[str], timeout: float = 30.0) -> None:
+def wait_connected(addresses: list[str], credentials: Credentials, timeout: float = 30.0) -> None:
     """Wait until every member follows all its upstreams (a replica set is ready)."""
     import tarantool
 
@@ -189,7 +204,13 @@ def wait_connected(addresses: list[str], timeout: float = 30.0) -> None:
         host, port = parse_address(pending[0])
         try:
             conn = tarantool.Connection(
-                host, port, socket_timeout=2, connection_timeout=1, fetch_schema=False
+                host,
+                port,
+                user=credentials.user,
+                password=credentials.password,
+                socket_timeout=2,
+                connection_timeout=1,
+                fetch_schema=False,
             )
             try:
                 ready = bool(conn.call("zdb_upstreams").data[0])
