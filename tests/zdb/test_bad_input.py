@@ -23,8 +23,9 @@ DRAIN = 2.0  # server.DRAIN_SECONDS: how long a closing connection's input is st
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZdbProcess]:
-    srv = ZdbProcess(tmp_path_factory.mktemp("zdb-bad-input")).start()
+def server(tmp_path_factory: pytest.TempPathFactory, zdb_engine: str) -> Iterator[ZdbProcess]:
+    root = tmp_path_factory.mktemp(f"zdb-bad-input-{zdb_engine}")
+    srv = ZdbProcess(root, engine=zdb_engine).start()
     yield srv
     assert srv.stop() == 0
 
@@ -99,17 +100,26 @@ CLOSING = {
 }
 
 
-@pytest.mark.parametrize("data", list(CLOSING.values()), ids=list(CLOSING))
-def test_malformed_input_gets_an_error_line_then_the_connection_closes(server, data):
-    with RawConn(server.port) as conn:
-        conn.send(data)
-        reply = conn.reply(timeout=5)
-        assert is_error(reply), reply
-        # a good command after it is not run: the stream is not trusted any more
-        conn.send(encode("SET", "after-malformed", "x"))
-        assert_closes(conn)
+def test_malformed_input_gets_an_error_line_then_the_connection_closes(server):
+    # every case on its own connection at once: each close comes after the server's drain
+    # time, so waiting for them one after the other would cost that time per case
+    conns = {name: RawConn(server.port) for name in CLOSING}
+    try:
+        for name, conn in conns.items():
+            conn.send(CLOSING[name])
+        for name, conn in conns.items():
+            reply = conn.reply(timeout=5)
+            assert is_error(reply), (name, reply)
+            # a good command after it is not run: the stream is not trusted any more
+            conn.send(encode("SET", f"after-{name}", "x"))
+        for name, conn in conns.items():
+            assert conn.closed_within(DRAIN + 3), f"{name}: the connection should have closed"
+    finally:
+        for conn in conns.values():
+            conn.close()
     with RawConn(server.port) as probe:
-        assert probe.call("EXISTS", "after-malformed") == 0
+        for name in CLOSING:
+            assert probe.call("EXISTS", f"after-{name}") == 0, name
 
 
 def test_inline_command_gets_0db_error_line(server):
@@ -121,14 +131,20 @@ def test_inline_command_gets_0db_error_line(server):
 
 def test_random_junk_gets_an_error_line_then_close(server):
     rng = random.Random("junk")
-    for _ in range(20):
-        junk = bytes([rng.choice(b"\x00\x01ABCxyz\r\n\t \x7f\xfe")]) + rng.randbytes(
-            rng.randrange(0, 300)
-        )
-        with RawConn(server.port) as conn:
+    conns = [RawConn(server.port) for _ in range(20)]
+    try:
+        for conn in conns:  # all at once, as above
+            junk = bytes([rng.choice(b"\x00\x01ABCxyz\r\n\t \x7f\xfe")]) + rng.randbytes(
+                rng.randrange(0, 300)
+            )
             conn.send(junk)
+        for conn in conns:
             assert is_error(conn.reply(timeout=5))
+        for conn in conns:
             assert_closes(conn)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 # -- bad but well-framed: error line, the connection stays usable ---------------------------

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from .conftest import ZdbProcess
 from .rawsock import RawConn, encode
 
+pytestmark = pytest.mark.both_engines
+
 COMMANDS = [
     b"PING",
     b"TIME",
@@ -121,8 +123,9 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, int | None]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZdbProcess]:
-    srv = ZdbProcess(tmp_path_factory.mktemp("zdb-fuzz"), "--datasize", "1M").start()
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory, zdb_engine: str) -> Iterator[ZdbProcess]:
+    root = tmp_path_factory.mktemp(f"zdb-fuzz-{zdb_engine}")
+    srv = ZdbProcess(root, "--datasize", "1M", engine=zdb_engine).start()
     yield srv
     srv.stop()
 
