@@ -9,7 +9,7 @@ import pytest
 
 from zeroos.identity import InvalidToken, MissingScope, Verifier
 
-from .conftest import login
+from .conftest import Actor, login
 
 
 def claims(token: str) -> dict:
@@ -315,3 +315,34 @@ def test_restart_keeps_data_and_keys(start_id):
             "keeper"
         ]
         login(http, "keeper", "password123")
+
+
+def test_delete_user(http, new_user, org_name):
+    owner, bob, admin_target = new_user(), new_user(), new_user()
+    g = org_name()
+    owner.call("POST", "/api/organizations", json={"globalid": g})
+    owner.call("POST", f"/api/organizations/{g}/members", json={"searchstring": bob.name})
+    bob.call("POST", f"/api/users/{bob.name}/organizations/{g}/roles/member")
+    r = bob.call("POST", f"/api/users/{bob.name}/apikeys", json={"label": "ci"})
+    grant = {
+        "grant_type": "client_credentials",
+        "client_id": bob.name,
+        "client_secret": r.json()["secret"],
+    }
+    assert http.post("/v1/oauth/access_token", data=grant).status_code == 200
+    # the last owner of an organisation stays until it has another owner or is gone
+    assert owner.call("DELETE", f"/api/users/{owner.name}").status_code == 409
+    assert bob.call("DELETE", f"/api/users/{bob.name}").status_code == 204
+    assert bob.call("GET", f"/api/users/{bob.name}").status_code == 401
+    assert http.post("/v1/oauth/access_token", data=grant).status_code == 401
+    assert bob.name not in owner.call("GET", f"/api/organizations/{g}").json()["members"]
+    # the name is free again, and the old account's token does not open the new one
+    old_token = bob.token
+    time.sleep(1.05)  # tokens and accounts carry whole seconds
+    again = Actor(http, bob.name)
+    assert again.call("GET", f"/api/users/{bob.name}").status_code == 200
+    headers = {"Authorization": f"bearer {old_token}"}
+    assert http.get(f"/api/users/{bob.name}", headers=headers).status_code == 401
+    assert owner.call("DELETE", f"/api/organizations/{g}").status_code == 204
+    assert owner.call("DELETE", f"/api/users/{owner.name}").status_code == 204
+    assert http.delete(f"/api/users/{admin_target.name}").status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zeroos.identity
 
 EXPECTED = {
+    "AsyncVerifier",
     "BadRequest",
     "Conflict",
     "Forbidden",

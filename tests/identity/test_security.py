@@ -134,6 +134,7 @@ def _routes(w):
     return [
         ("GET", f"/api/users/{u}", None, self_admin),
         ("GET", f"/api/users/{u}/info", None, self_admin),
+        ("DELETE", f"/api/users/{u}", None, self_admin),
         ("PUT", f"/api/users/{u}/password", pw, self_),
         ("POST", f"/api/users/{u}/emailaddresses", {"label": "e2", "emailaddress": "a@b.c"}, self_),
         ("DELETE", f"/api/users/{u}/emailaddresses/e1", None, self_),

@@ -103,6 +103,11 @@ def test_serve_cli_and_restart(tmp_path):
         assert _zos(env, "login", "-u", "cliuser").returncode == 0
         tree = json.loads(_zos(env, "org", "show", "cliorg", "--tree").stdout)
         assert tree["children"][0]["globalid"] == "cliorg.sub"
+        assert _zos(env, "user", "register", "clitwo").returncode == 0
+        assert _zos(env, "login", "-u", "clitwo").returncode == 0
+        r = _zos(env, "user", "delete", "clitwo", "--yes")
+        assert r.returncode == 0, r.stderr
+        assert "no longer exists" in _zos(env, "user", "show").stderr
         assert _zos(env, "logout").returncode == 0
         r = _zos(env, "whoami")
         assert r.returncode == 1

@@ -279,6 +279,15 @@ def user_show(url: str | None, username: str | None) -> None:
     _out(api.call("GET", f"/api/users/{api.me(username)}"))
 
 
+@user.command("delete")
+@_url
+@click.argument("username")
+@click.confirmation_option(prompt="Delete this account, its API keys and its roles?")
+def user_delete(url: str | None, username: str) -> None:
+    """Delete a user (yourself, or anyone as an admin)."""
+    Api(url).call("DELETE", f"/api/users/{username}")
+
+
 @identity.group()
 def org() -> None:
     """Organisations (sub-organisations are named parent.child)."""

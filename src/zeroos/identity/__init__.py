@@ -1,6 +1,7 @@
 """zero-id: users, organisations, API keys and ES384 JWTs (ItsYou.Online's model), in zero-db.
 
-Other parts check bearer tokens with :class:`Verifier` (``zeroos.identity.verify``)::
+Other parts check bearer tokens with :class:`Verifier` (``zeroos.identity.verify``; asyncio
+services: :class:`AsyncVerifier`)::
 
     from zeroos.identity import Verifier
 
@@ -21,9 +22,10 @@ from .errors import (
     Throttled,
     Unauthorized,
 )
-from .verify import MissingScope, Verifier, require_scope
+from .verify import AsyncVerifier, MissingScope, Verifier, require_scope
 
 __all__ = [
+    "AsyncVerifier",
     "BadRequest",
     "Conflict",
     "Forbidden",

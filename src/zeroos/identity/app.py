@@ -7,13 +7,11 @@ Callers prove who they are with ``Authorization: bearer <JWT>`` (or ItsYou.Onlin
 import logging
 import time
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import BadRequest, IdentityError, InvalidToken
@@ -43,10 +41,17 @@ from .models import (
     UserOrganizations,
     UserView,
 )
+from .oauth import (
+    MAX_BODY,
+    QUERY_LIMITS,
+    TOKEN_PATH,
+    TokenEndpoint,
+    error_response,
+    invalid_response,
+)
 from .service import Identity, Principal
 
 log = logging.getLogger("zeroos.identity")
-MAX_BODY = 64 * 1024
 
 UserPath = Annotated[str, Path(pattern=USERNAME_PATTERN, max_length=30)]
 OrgPath = Annotated[str, Path(pattern=GLOBALID_PATTERN, max_length=GLOBALID_MAX)]
@@ -58,27 +63,19 @@ _auth_header = APIKeyHeader(
 )
 
 
-def _error(exc: IdentityError) -> JSONResponse:
-    headers = {}
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    retry = getattr(exc, "retry_after", None)
-    if retry is not None:
-        headers["Retry-After"] = str(retry)
-    return JSONResponse(
-        {"error": exc.code, "error_description": exc.message}, exc.status, headers=headers
-    )
-
-
 class _Guard:
-    """Refuse oversized bodies before they are read; log each request's path and time.
+    """Refuse oversized bodies before they are read; log each request's path and time; hand
+    ``POST /v1/oauth/access_token`` to ``token`` (see :mod:`zeroos.identity.oauth`).
 
-    A plain ASGI middleware: Starlette's @app.middleware("http") wraps every request in an
-    extra task and memory streams, which doubled the cost of small requests.
+    A plain ASGI app around FastAPI's: Starlette's @app.middleware("http") wraps every request
+    in an extra task and memory streams, which doubled the cost of small requests, and FastAPI's
+    own middleware stack (error, telemetry and body-limit layers) is not needed for the token
+    endpoint, which answers its errors itself.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, token: ASGIApp) -> None:
         self.app = app
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,12 +84,15 @@ class _Guard:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > MAX_BODY:
-                    response = _error(BadRequest(f"request body over {MAX_BODY} bytes"))
+                    response = error_response(BadRequest(f"request body over {MAX_BODY} bytes"))
                     await response(scope, receive, send)
                     return
                 break
+        app = self.app
+        if scope["path"] == TOKEN_PATH and scope["method"] == "POST":
+            app = self.token
         if not log.isEnabledFor(logging.DEBUG):
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         start = time.perf_counter()
         status = 0
@@ -103,7 +103,7 @@ class _Guard:
                 status = message["status"]
             await send(message)
 
-        await self.app(scope, receive, send_status)
+        await app(scope, receive, send_status)
         # the path only: query strings may hold secrets
         log.debug(
             "event=request method=%s path=%s status=%d ms=%.1f",
@@ -114,7 +114,14 @@ class _Guard:
         )
 
 
-def create_app(identity: Identity) -> FastAPI:
+def create_app(identity: Identity) -> ASGIApp:
+    """zero-id's ASGI app: FastAPI's routes behind :class:`_Guard`."""
+    token = TokenEndpoint(identity)
+    return _Guard(create_api(identity, token), token)
+
+
+def create_api(identity: Identity, token: TokenEndpoint) -> FastAPI:
+    """The FastAPI app with every route (the token endpoint's for its OpenAPI description)."""
     app = FastAPI(
         title="zero-id",
         version="1",
@@ -125,7 +132,7 @@ def create_app(identity: Identity) -> FastAPI:
 
     @app.exception_handler(IdentityError)
     async def _identity_error(request: Request, exc: IdentityError) -> JSONResponse:
-        return _error(exc)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,12 +141,7 @@ def create_app(identity: Identity) -> FastAPI:
         for err in exc.errors()[:10]:
             where = ".".join(str(p) for p in err.get("loc", ()))
             problems.append({"loc": where, "msg": str(err.get("msg", "invalid"))})
-        text = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems)
-        return JSONResponse(
-            {"error": "invalid_request", "error_description": text, "detail": problems}, 422
-        )
-
-    app.add_middleware(_Guard)
+        return invalid_response(problems)
 
     def caller(
         authorization: Annotated[str | None, Depends(_auth_header)] = None,
@@ -189,9 +191,15 @@ def create_app(identity: Identity) -> FastAPI:
 
     # -- OAuth ----------------------------------------------------------------------------
     @app.post(
-        "/v1/oauth/access_token",
+        TOKEN_PATH,
         tags=["oauth"],
-        responses={401: {}, 422: {}, 429: {}},
+        response_model=AccessToken,
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            401: {},
+            422: {},
+            429: {},
+        },
         openapi_extra={
             "requestBody": {
                 "required": False,
@@ -201,52 +209,29 @@ def create_app(identity: Identity) -> FastAPI:
     )
     async def access_token(
         request: Request,
-        grant_type: Annotated[str | None, Query(max_length=40)] = None,
-        client_id: Annotated[str | None, Query(max_length=200)] = None,
-        client_secret: Annotated[str | None, Query(max_length=200)] = None,
-        username: Annotated[str | None, Query(max_length=200)] = None,
-        password: Annotated[str | None, Query(max_length=200)] = None,
-        scope: Annotated[str | None, Query(max_length=2000)] = None,
-    ) -> AccessToken:
+        grant_type: Annotated[str | None, Query(max_length=QUERY_LIMITS["grant_type"])] = None,
+        client_id: Annotated[str | None, Query(max_length=QUERY_LIMITS["client_id"])] = None,
+        client_secret: Annotated[
+            str | None, Query(max_length=QUERY_LIMITS["client_secret"])
+        ] = None,
+        username: Annotated[str | None, Query(max_length=QUERY_LIMITS["username"])] = None,
+        password: Annotated[str | None, Query(max_length=QUERY_LIMITS["password"])] = None,
+        scope: Annotated[str | None, Query(max_length=QUERY_LIMITS["scope"])] = None,
+        response_type: Annotated[
+            str | None, Query(max_length=QUERY_LIMITS["response_type"])
+        ] = None,
+        aud: Annotated[str | None, Query(max_length=QUERY_LIMITS["aud"])] = None,
+    ) -> Response:
         """Anyone. `grant_type=client_credentials` (client_id = username or globalid,
         client_secret = an API key's secret) or `grant_type=password` (username, password).
-        Parameters come as a form body or in the query string."""
-        params: dict[str, str] = {}
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("application/x-www-form-urlencoded"):
-            body = (await request.body()).decode("utf-8", errors="replace")
-            params.update(parse_qsl(body, max_num_fields=20))
-        given = {
-            "grant_type": grant_type,
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "username": username,
-            "password": password,
-            "scope": scope,
-        }
-        for key, value in given.items():
-            if value is not None:
-                params[key] = value
-        for key, value in params.items():
-            if len(value) > 2000:
-                raise BadRequest(f"{key} is too long")
-        address = request.client.host if request.client else "?"
-        grant = params.get("grant_type")
-        if grant == "client_credentials":
-            cid, secret = params.get("client_id"), params.get("client_secret")
-            if not cid or not secret:
-                raise BadRequest("client_credentials needs client_id and client_secret")
-            return await run_in_threadpool(
-                ids.client_credentials, cid, secret, params.get("scope"), address
-            )
-        if grant == "password":
-            user, pw = params.get("username"), params.get("password")
-            if not user or not pw:
-                raise BadRequest("the password grant needs username and password")
-            return await run_in_threadpool(
-                ids.password_grant, user, pw, params.get("client_id"), params.get("scope"), address
-            )
-        raise BadRequest("grant_type must be client_credentials or password")
+        Parameters come as a form body or in the query string. With `response_type=id_token`
+        and a `scope` (and optionally `aud`), the answer is the JWT alone, as text."""
+        # served by _Guard's hand-off to TokenEndpoint; this declaration describes the route
+        # in the OpenAPI document (and answers the same if it is ever reached)
+        answer, id_token = await token.grant(request.scope, request.receive)
+        if id_token:
+            return PlainTextResponse(answer.access_token)
+        return JSONResponse(answer.model_dump())
 
     jwt_doc = (
         "A caller with a bearer token of ours (no audience): a JWT with the asked `scope` "
@@ -300,6 +285,12 @@ def create_app(identity: Identity) -> FastAPI:
     def get_user(username: UserPath, who: Caller) -> UserView:
         """The user themself, admins."""
         return ids.get_user(who, username)
+
+    @app.delete("/api/users/{username}", status_code=204, tags=["users"])
+    def delete_user(username: UserPath, who: Caller) -> None:
+        """The user themself, admins: the account, its API keys, roles and invitations (not
+        while it is the last owner of an organisation)."""
+        ids.delete_user(who, username)
 
     @app.get("/api/users/{username}/info", tags=["users"])
     def user_info(username: UserPath, who: Caller) -> UserInfo:
@@ -503,4 +494,4 @@ def create_app(identity: Identity) -> FastAPI:
     return app
 
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["MAX_BODY", "create_api", "create_app"]

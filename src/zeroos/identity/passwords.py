@@ -57,11 +57,17 @@ class Hasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    def _tag(self, key_id: str, stored: str, secret: str) -> bytes:
+        text = f"{key_id}\0{stored}\0{secret}".encode()
+        return hmac.new(self._cache_key, text, hashlib.sha256).digest()
+
+    def known(self, key_id: str, stored: str, secret: str) -> bool:
+        """Whether this secret already verified against this stored hash (no argon2 run)."""
+        return self._cached(self._tag(key_id, stored, secret))
+
     def verify_cached(self, key_id: str, stored: str, secret: str) -> bool:
         """Like :meth:`verify`, remembering a success for this exact stored hash."""
-        tag = hmac.new(
-            self._cache_key, f"{key_id}\0{stored}\0{secret}".encode(), hashlib.sha256
-        ).digest()
+        tag = self._tag(key_id, stored, secret)
         if self._cached(tag):
             return True
         # one argon2 run per key at a time: a burst of grants waits for the first one

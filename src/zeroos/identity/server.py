@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import re
@@ -166,6 +167,9 @@ class IdentityServer:
         return int(self.sock.getsockname()[1])
 
     def run(self) -> None:
+        # what exists now (FastAPI's routes and models) lives as long as the server: keep the
+        # collector from walking it again on every full collection under load
+        gc.freeze()
         self.server.run(sockets=[self.sock])
 
     def start(self, timeout: float = 20.0) -> IdentityServer:

@@ -8,11 +8,12 @@ a moment ago no longer opens anything, whatever a token still says.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from .errors import BadRequest, Conflict, Forbidden, InvalidClient, InvalidToken, NotFound
 from .models import (
@@ -40,6 +41,7 @@ from .tokens import DEFAULT_TTL, MAX_VALIDITY, KeyRing, decode, make_claims
 FULL: Final = "user:admin"  # ItsYou.Online's scope for full control of one's own account
 MEMBEROF: Final = "user:memberof:"
 _MAX_SCOPES: Final = 50
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,14 @@ def split_list(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def audiences(text: str | None) -> list[str]:
+    """The ``aud`` of a JWT from a comma-separated list, checked."""
+    aud = split_list(text)
+    if len(aud) > 10 or any(len(a) > 200 for a in aud):
+        raise BadRequest("at most 10 audiences of at most 200 characters")
+    return aud
+
+
 class Identity:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -131,8 +141,12 @@ class Identity:
         )
         scope = frozenset(claims.get("scope", []))
         if isinstance(claims.get("username"), str):
-            if self.store.user(claims["username"]) is None:
+            user = self.store.user(claims["username"])
+            if user is None:
                 raise InvalidToken("the token's user no longer exists")
+            if claims["iat"] < user.created:
+                # a deleted account's token must not open a new account of the same name
+                raise InvalidToken("the token is older than its user's account")
             return Principal("user", claims["username"], scope, claims)
         if isinstance(claims.get("globalid"), str):
             if self.store.org(claims["globalid"]) is None:
@@ -141,16 +155,10 @@ class Identity:
         raise InvalidToken("token names neither a user nor an organisation")
 
     def _user(self, username: str) -> UserRecord:
-        user = self.store.user(username)
-        if user is None:
-            raise NotFound(f"user '{username}' not found")
-        return user
+        return _found(self.store.user(username), "user", username)
 
     def _org(self, globalid: str) -> OrgRecord:
-        org = self.store.org(globalid)
-        if org is None:
-            raise NotFound(f"organization '{globalid}' not found")
-        return org
+        return _found(self.store.org(globalid), "organization", globalid)
 
     def is_site_admin(self, caller: Principal | None) -> bool:
         if caller is None or not caller.full:
@@ -275,6 +283,25 @@ class Identity:
                 attrs[label] = value
             self.store.put_user(user)
         return _view(user)
+
+    def delete_user(self, caller: Principal | None, username: str) -> None:
+        """The user themself or a site admin: the account goes with its API keys, roles and
+        invitations; refused while it is the last owner of a root organisation."""
+        self.require_self(caller, username, admin=True)
+        with self.store.lock:
+            user = self._user(username)
+            orgs = {g: self.store.org(g) for g in {*user.organizations, *user.invitations}}
+            for globalid, org in orgs.items():
+                if org is not None and org.owners == [username] and parent(globalid) is None:
+                    raise Conflict(f"{username} is the last owner of '{globalid}'")
+            for org in orgs.values():
+                if org is not None:
+                    _drop(org, username)
+                    org.invitations.pop(username, None)
+                    self.store.put_org(org)
+            for keyid in user.apikeys.values():
+                self.store.delete_apikey(keyid)
+            self.store.delete_user(username)
 
     def set_admin(self, caller: Principal | None, username: str, admin: bool) -> UserView:
         self.require_admin(caller)
@@ -531,61 +558,101 @@ class Identity:
 
     # -- grants ---------------------------------------------------------------------------
     def password_grant(
-        self, username: str, password: str, client_id: str | None, scope: str | None, address: str
+        self,
+        username: str,
+        password: str,
+        client_id: str | None,
+        scope: str | None,
+        address: str,
+        *,
+        audience: list[str] | None = None,
     ) -> AccessToken:
-        """Anyone: a user's name and password give a token with full control (user:admin)."""
+        """Anyone: a user's name and password give a token with full control (user:admin),
+        or with the asked ``scope`` (and ``audience``: a JWT for another service)."""
         self.throttle.check(username, address)
         user = self.store.user(username) if _short(username) else None
         if not self.hasher.verify(user.password_hash if user else None, password) or user is None:
             self._failed(username, address)
             raise InvalidClient("wrong username or password")
         self.throttle.succeeded(username)
-        return self._access_token(user, ("username", username), client_id or username, scope)
+        claims = self._user_claims(user, client_id or username, scope, audience)
+        return self._answer(claims, self.ring.sign(claims))
 
-    def client_credentials(
-        self, client_id: str, secret: str, scope: str | None, address: str
+    async def client_credentials(
+        self,
+        client_id: str,
+        secret: str,
+        scope: str | None,
+        address: str,
+        *,
+        audience: list[str] | None = None,
+        exact_scope: bool = False,
     ) -> AccessToken:
-        """Anyone: a user's or an organisation's API key (client_id = username or globalid)."""
+        """Anyone: a user's or an organisation's API key (client_id = username or globalid).
+        An organisation's key gets its role's scope when none asked for holds, unless
+        ``exact_scope`` (a JWT for another service carries only what was asked).
+
+        Runs on the event loop: the records come from the store's memory and the secret from
+        the hasher's; zero-db and argon2 run in a worker thread, only the first time.
+        """
         self.throttle.check(client_id, address)
         keyid, dot, _ = secret.partition(".")
-        key = self.store.apikey(keyid) if dot and _short(keyid) else None
+        key = await self.store.aapikey(keyid) if dot and _short(keyid) else None
         ok = key is not None and key.owner == client_id
-        if key is None or not ok or not self.hasher.verify_cached(keyid, key.secret_hash, secret):
+        if key is None or not ok or not await self._secret_ok(keyid, key.secret_hash, secret):
             self._failed(client_id, address)
             raise InvalidClient("wrong client_id or client_secret")
         self.throttle.succeeded(client_id)
         if key.kind == "user":
-            user = self._user(key.owner)
-            return self._access_token(user, ("username", key.owner), client_id, scope)
-        self._org(key.owner)
-        granted = self.grant_scopes(None, [f"organization:{key.role}"], split_list(scope), org=True)
-        return self._answer(
-            ("globalid", key.owner), client_id, granted or [f"organization:{key.role}"]
-        )
+            user = _found(await self.store.auser(key.owner), "user", key.owner)
+            claims = self._user_claims(user, client_id, scope, audience)
+        else:
+            _found(await self.store.aorg(key.owner), "organization", key.owner)
+            role = f"organization:{key.role}"
+            granted = self.grant_scopes(None, [role], split_list(scope), org=True)
+            if not granted and not exact_scope:
+                granted = [role]
+            claims = self._claims(("globalid", key.owner), client_id, granted, audience)
+        return self._answer(claims, await self.ring.asign(claims))
+
+    async def _secret_ok(self, keyid: str, stored: str, secret: str) -> bool:
+        if self.hasher.known(keyid, stored, secret):
+            return True
+        return await asyncio.to_thread(self.hasher.verify_cached, keyid, stored, secret)
 
     def _failed(self, name: str, address: str) -> None:
         self.throttle.failed(name, address)
         self.counters["logins_failed"] += 1
 
-    def _access_token(
-        self, user: UserRecord, subject: tuple[str, str], azp: str, scope: str | None
-    ) -> AccessToken:
+    def _user_claims(
+        self, user: UserRecord, azp: str, scope: str | None, audience: list[str] | None
+    ) -> dict[str, Any]:
         requested = split_list(scope)
         granted = self.grant_scopes(user, [FULL], requested) if requested else [FULL]
-        return self._answer(subject, azp, granted)
+        return self._claims(("username", user.username), azp, granted, audience)
 
-    def _answer(self, subject: tuple[str, str], azp: str, scope: list[str]) -> AccessToken:
+    def _claims(
+        self, subject: tuple[str, str], azp: str, scope: list[str], audience: list[str] | None
+    ) -> dict[str, Any]:
         ttl = self.settings.token_ttl
-        claims = make_claims(
-            issuer=self.settings.issuer, subject=subject, scope=scope, azp=azp, validity=ttl
+        return make_claims(
+            issuer=self.settings.issuer,
+            subject=subject,
+            scope=scope,
+            azp=azp,
+            validity=ttl,
+            audience=audience,
         )
+
+    def _answer(self, claims: dict[str, Any], token: str) -> AccessToken:
         self.counters["tokens_issued"] += 1
+        who = "username" if "username" in claims else "globalid"
         return AccessToken(
-            access_token=self.ring.sign(claims),
+            access_token=token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
-            scope=",".join(scope),
-            expires_in=ttl,
-            info={subject[0]: subject[1]},
+            scope=",".join(claims["scope"]),
+            expires_in=self.settings.token_ttl,
+            info={who: claims[who]},
         )
 
     def grant_scopes(
@@ -639,10 +706,7 @@ class Identity:
         caller = self._need_caller(caller)
         requested = split_list(scope)
         granted = self._regrant(caller, requested or list(caller.claims.get("scope", [])))
-        aud = split_list(audience)
-        if len(aud) > 10 or any(len(a) > 200 for a in aud):
-            raise BadRequest("at most 10 audiences of at most 200 characters")
-        return self._jwt(caller, granted, aud, validity or self.settings.token_ttl)
+        return self._jwt(caller, granted, audiences(audience), validity or self.settings.token_ttl)
 
     def refresh(self, caller: Principal | None) -> str:
         """The same JWT, renewed: same audience and lifetime, scopes that are still true."""
@@ -675,6 +739,12 @@ class Identity:
         return self.ring.sign(claims)
 
 
+def _found(record: _R | None, kind: str, name: str) -> _R:
+    if record is None:
+        raise NotFound(f"{kind} '{name}' not found")
+    return record
+
+
 def _short(text: str) -> bool:
     return 0 < len(text) <= 200
 
@@ -690,4 +760,4 @@ def _key_view(key: ApiKeyRecord) -> ApiKeyView:
     return ApiKeyView(label=key.label, client_id=key.owner, role=key.role, created=key.created)
 
 
-__all__ = ["FULL", "Identity", "Principal", "Settings", "ancestors", "split_list"]
+__all__ = ["FULL", "Identity", "Principal", "Settings", "ancestors", "audiences", "split_list"]

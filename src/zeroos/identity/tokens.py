@@ -9,17 +9,22 @@ them, and :class:`SigningKey`'s repr hides them.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm
 
 from .errors import InvalidToken
@@ -30,7 +35,18 @@ DEFAULT_TTL: Final = 24 * 3600  # access tokens and JWTs, unless asked otherwise
 MAX_VALIDITY: Final = 30 * 24 * 3600  # the longest a JWT may live
 _RELOAD_INTERVAL: Final = 1.0  # at most one key ring reload a second on unknown key ids
 
+_ECDSA: Final = ec.ECDSA(hashes.SHA384())
+_COORDINATE: Final = 48  # bytes of r and of s on P-384 (RFC 7518 3.4)
+
 PublicKey = ec.EllipticCurvePublicKey
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -42,6 +58,15 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey(kid={self.kid!r}, retired={self.retired!r})"
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A compact JWS of ``claims``, as ``jwt.encode`` makes it (same header, same JSON)
+        with a fifth of the Python work around the ECDSA step, which runs once per token."""
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}
+        signing_input = _b64(_json(header)) + b"." + _b64(_json(claims))
+        r, s = decode_dss_signature(self.private.sign(signing_input, _ECDSA))
+        raw = r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
+        return (signing_input + b"." + _b64(raw)).decode()
 
     @property
     def public(self) -> PublicKey:
@@ -89,6 +114,7 @@ class KeyRing:
         self._keys: dict[str, SigningKey] = {}
         self._active: SigningKey | None = None
         self._last_reload = 0.0
+        self._signer: ThreadPoolExecutor | None = None
         with store.lock:
             if not self.reload():
                 self._save([SigningKey.generate()])
@@ -149,8 +175,16 @@ class KeyRing:
         return {"keys": [k.jwk() for k in self._keys.values()]}
 
     def sign(self, claims: dict[str, Any]) -> str:
-        key = self.active
-        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+        return self.active.sign(claims)
+
+    async def asign(self, claims: dict[str, Any]) -> str:
+        """:meth:`sign` from the event loop. ECDSA, most of a grant's cost, runs without the
+        GIL: in a worker thread it overlaps with the loop serving other requests (another core),
+        where inline it would stall the loop for its whole length."""
+        if self._signer is None:
+            workers = min(4, os.cpu_count() or 1)
+            self._signer = ThreadPoolExecutor(workers, thread_name_prefix="zeroid-sign")
+        return await asyncio.get_running_loop().run_in_executor(self._signer, self.sign, claims)
 
 
 def make_claims(

@@ -8,10 +8,12 @@
 The JWKS is fetched once and kept; a token signed by a key id not in it triggers one refetch
 (at most every ``min_refresh`` seconds), so key rotation needs no restart. Every HTTP call has
 a timeout. Failures raise :class:`InvalidToken` (answer 401) or :class:`MissingScope` (403).
+:class:`AsyncVerifier` is the same for asyncio services (``await verifier.verify(token)``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable
@@ -22,6 +24,9 @@ from jwt.algorithms import ECAlgorithm
 
 from .errors import Forbidden, InvalidToken
 from .tokens import PublicKey, decode
+
+_DISCOVERY = "/.well-known/openid-configuration"
+_JWKS = "/.well-known/jwks.json"
 
 
 class MissingScope(Forbidden):
@@ -36,8 +41,20 @@ def require_scope(claims: dict[str, Any], *scopes: str) -> None:
         raise MissingScope(f"token lacks scope {', '.join(missing)}")
 
 
-class Verifier:
-    """Verify zero-id JWTs against its published keys; thread-safe."""
+class _Stale(Exception):
+    """The token's key id is unknown and the keys may be fetched again: fetch, then retry."""
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: bearer <JWT>`` (or ``token <JWT>``) header value."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() not in ("bearer", "token") or not token.strip():
+        raise InvalidToken("this needs Authorization: bearer <JWT>")
+    return token.strip()
+
+
+class _Keys:
+    """What both verifiers share: the keys and issuer last fetched, and the checks."""
 
     def __init__(
         self,
@@ -54,9 +71,52 @@ class Verifier:
         self.audience = audience
         self.leeway = leeway
         self.min_refresh = min_refresh
-        self._http = httpx.Client(timeout=timeout)
         self._keys: dict[str, PublicKey] = {}
         self._fetched = float("-inf")
+        self._open(timeout)
+
+    def _open(self, timeout: float) -> None:
+        """Make the HTTP client and the lock around fetches."""
+        raise NotImplementedError
+
+    def _error(self, path: str, exc: Exception) -> InvalidToken:
+        return InvalidToken(f"cannot read zero-id's keys at {self.url}{path}: {exc}")
+
+    def _install(self, jwks: Any) -> None:
+        keys: dict[str, PublicKey] = {}
+        for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+            if jwk.get("alg") != "ES384" or not isinstance(jwk.get("kid"), str):
+                continue
+            key = ECAlgorithm.from_jwk(jwk)
+            if isinstance(key, PublicKey):
+                keys[jwk["kid"]] = key
+        self._keys = keys
+        self._fetched = time.monotonic()
+
+    def _key(self, kid: str) -> PublicKey | None:
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._fetched >= self.min_refresh:
+            raise _Stale(kid)
+        return key
+
+    def _check(
+        self, token: str, scope: str | Iterable[str] | None, *, may_fetch: bool = True
+    ) -> dict[str, Any]:
+        """The checked claims; raises _Stale when ``may_fetch`` and the keys should be fetched."""
+        if self.issuer is None:
+            raise _Stale("issuer") if may_fetch else InvalidToken("zero-id's issuer is unknown")
+        keys = self._key if may_fetch else self._keys.get
+        claims = decode(token, keys, issuer=self.issuer, audience=self.audience, leeway=self.leeway)
+        if scope is not None:
+            require_scope(claims, *([scope] if isinstance(scope, str) else scope))
+        return claims
+
+
+class Verifier(_Keys):
+    """Verify zero-id JWTs against its published keys; thread-safe."""
+
+    def _open(self, timeout: float) -> None:
+        self._http = httpx.Client(timeout=timeout)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -74,50 +134,77 @@ class Verifier:
             response.raise_for_status()
             return response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise InvalidToken(f"cannot read zero-id's keys at {self.url}{path}: {exc}") from exc
+            raise self._error(path, exc) from exc
 
     def refresh(self) -> None:
         """Fetch the JWKS (and the issuer, from the discovery document, when not given)."""
         with self._lock:
             if self.issuer is None:
-                self.issuer = str(self._get("/.well-known/openid-configuration")["issuer"])
-            keys: dict[str, PublicKey] = {}
-            for jwk in self._get("/.well-known/jwks.json").get("keys", []):
-                if jwk.get("alg") != "ES384" or not isinstance(jwk.get("kid"), str):
-                    continue
-                key = ECAlgorithm.from_jwk(jwk)
-                if isinstance(key, PublicKey):
-                    keys[jwk["kid"]] = key
-            self._keys = keys
-            self._fetched = time.monotonic()
-
-    def _key(self, kid: str) -> PublicKey | None:
-        key = self._keys.get(kid)
-        if key is None and time.monotonic() - self._fetched >= self.min_refresh:
-            self.refresh()
-            key = self._keys.get(kid)
-        return key
+                self.issuer = str(self._get(_DISCOVERY)["issuer"])
+            self._install(self._get(_JWKS))
 
     def verify(self, token: str, *, scope: str | Iterable[str] | None = None) -> dict[str, Any]:
         """The token's claims, after checking signature, issuer, expiry, audience and scope."""
-        if self.issuer is None:
+        try:
+            return self._check(token, scope)
+        except _Stale:
             self.refresh()
-        assert self.issuer is not None
-        claims = decode(
-            token, self._key, issuer=self.issuer, audience=self.audience, leeway=self.leeway
-        )
-        if scope is not None:
-            require_scope(claims, *([scope] if isinstance(scope, str) else scope))
-        return claims
+        return self._check(token, scope, may_fetch=False)
 
     def verify_header(
         self, authorization: str | None, *, scope: str | Iterable[str] | None = None
     ) -> dict[str, Any]:
         """Like :meth:`verify`, from an ``Authorization: bearer <JWT>`` header value."""
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        if scheme.lower() not in ("bearer", "token") or not token.strip():
-            raise InvalidToken("this needs Authorization: bearer <JWT>")
-        return self.verify(token.strip(), scope=scope)
+        return self.verify(bearer(authorization), scope=scope)
 
 
-__all__ = ["InvalidToken", "MissingScope", "Verifier", "require_scope"]
+class AsyncVerifier(_Keys):
+    """:class:`Verifier` for asyncio: the same checks and caching, the keys fetched without
+    blocking the event loop, one fetch at a time."""
+
+    def _open(self, timeout: float) -> None:
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self._lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncVerifier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _get(self, path: str) -> Any:
+        try:
+            response = await self._http.get(self.url + path)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._error(path, exc) from exc
+
+    async def refresh(self) -> None:
+        """Fetch the JWKS (and the issuer, from the discovery document, when not given)."""
+        async with self._lock:
+            if self.issuer is None:
+                self.issuer = str((await self._get(_DISCOVERY))["issuer"])
+            self._install(await self._get(_JWKS))
+
+    async def verify(
+        self, token: str, *, scope: str | Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """The token's claims, after checking signature, issuer, expiry, audience and scope."""
+        try:
+            return self._check(token, scope)
+        except _Stale:
+            await self.refresh()
+        return self._check(token, scope, may_fetch=False)
+
+    async def verify_header(
+        self, authorization: str | None, *, scope: str | Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """Like :meth:`verify`, from an ``Authorization: bearer <JWT>`` header value."""
+        return await self.verify(bearer(authorization), scope=scope)
+
+
+__all__ = ["AsyncVerifier", "InvalidToken", "MissingScope", "Verifier", "bearer", "require_scope"]
