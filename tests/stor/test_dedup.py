@@ -41,6 +41,23 @@ def test_dedup_across_files_and_shared_delete(make_stor, cluster):
         assert meta.dbsize() == 0
 
 
+def test_repeats_across_groups_and_batches(make_stor, cluster):
+    # blocks are hashed a group ahead and read in batches of `workers` (4 here): a block that
+    # repeats inside a group, across groups, and inside a read batch is stored and fetched once
+    cfg = config_dict(cluster)
+    stor = make_stor(cfg)
+    a, *rest = _blocks(9)
+    order = [a, rest[0], a, rest[1], rest[2], a, rest[3], rest[4], rest[5], rest[6], a, rest[7], a]
+    data = b"".join(order) + b"tail"
+    meta = stor.put("f", data)
+    assert meta.chunks == len(order) + 1
+    assert _shard_count(cluster, cfg) == (len(rest) + 2) * 6
+    assert stor.read("f") == data
+    with stor.get("f") as stream:
+        assert stream.read(10) == a[:10]  # a raw stream: one block at most per read
+        assert stream.read() == data[10:]
+
+
 def test_convergent_dedups_between_clients(make_stor, cluster):
     pipeline = {
         "block_size": BLOCK,

@@ -101,6 +101,41 @@ def test_corrupt_shard_by_set(make_stor, cluster):
         assert c.get(key) == good
 
 
+@pytest.mark.parametrize("encryption", ["aes-gcm", "convergent", "none"])
+def test_corrupt_data_shards_fall_back_to_parity(make_stor, cluster, encryption):
+    # downloads skip the shard hashes while the block decodes; a flipped data shard must
+    # still be found (tag or block id), set aside by its hash, and replaced by parity
+    enc: dict[str, str] = {"type": encryption}
+    if encryption != "none":
+        enc["private_key"] = KEY
+    cfg = config_dict(
+        cluster,
+        pipeline={
+            "block_size": 65536,
+            "compression": {"type": "none"},
+            "encryption": enc,
+            "distribution": {"data_shards": 4, "parity_shards": 2},
+        },
+    )
+    stor = make_stor(cfg)
+    stor.put("a", DATA)
+    flipped = 0
+    for i in range(len(cluster.servers)):
+        data_keys = [k for k in cluster.keys(i, cfg["namespace"]) if k[-1] < 4]
+        if not data_keys:
+            continue
+        with cluster.client(i, cfg["namespace"]) as c:
+            for key in data_keys:  # at most one shard of a block lives on each server
+                value = c.get(key)
+                assert value is not None
+                c.set(key, value[:-1] + bytes([value[-1] ^ 1]))
+                flipped += 1
+        break
+    assert flipped
+    assert stor.read("a") == DATA
+    assert stor.check("a").bad_shards == flipped
+
+
 def test_corrupt_shard_on_disk(own_cluster):
     cluster = own_cluster(6)
     cfg = config_dict(
@@ -177,7 +212,9 @@ def test_interrupted_upload_is_invisible_and_collected(make_stor, cluster):
             return True
 
         def read(self, n: int = -1) -> bytes:
-            if self.sent > 700_000:  # after a first group of blocks is stored
+            # after the first groups of blocks are stored (two groups of 4 x 64 KiB are in
+            # flight: hashed, then stored)
+            if self.sent > 1_000_000:
                 raise OSError("disk on fire")
             self.sent += n
             return _rng.randbytes(n)

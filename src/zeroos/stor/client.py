@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import struct
 import threading
@@ -36,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal, Self, TypeVar
+from typing import Any, BinaryIO, Literal, Self, TypeVar
 
 from . import chunker
 from .backend import Backend, EncryptedBackend, Metastor, ZdbBackend
@@ -72,6 +73,12 @@ _T = TypeVar("_T")
 CLAIM_TTL = 6 * 3600.0  # seconds an upload's claims protect its blocks without a new claim
 _PAGE = struct.Struct(">I")
 _UID_SIZE = 16
+
+
+def _failed(exc: BaseException) -> Future[Any]:
+    fut: Future[Any] = Future()
+    fut.set_exception(exc)
+    return fut
 
 
 def _shard_digest(data: bytes) -> bytes:
@@ -147,15 +154,17 @@ class StorReader(io.RawIOBase):
         self._window: deque[Future[bytes]] = deque()
         self._buf = memoryview(b"")
         self._progress = progress
-        self._ahead = max(2, stor.config.workers * 2)
+        self._batch = max(1, stor.config.workers)
         self._fill()
 
     def _fill(self) -> None:
-        while len(self._window) < self._ahead:
-            ref = next(self._refs, None)
-            if ref is None:
+        # a batch costs one MGET of records and one MGET per server: keep one more batch in
+        # flight than the one being consumed, so the network never waits for the reader
+        while len(self._window) <= self._batch:
+            refs = builtins.list(itertools.islice(self._refs, self._batch))
+            if not refs:
                 return
-            self._window.append(self._stor._pool.submit(self._stor._fetch_block, ref))
+            self._window.extend(self._stor._fetch_blocks(refs))
 
     def readable(self) -> bool:
         return True
@@ -228,6 +237,9 @@ class Stor:
         self._prefix = config.namespace.encode() + b"/"
         self.meta = Metastor(metas, self._prefix)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="zstor")
+        # network reads that CPU work waits for: a pool of their own, so they never queue
+        # behind the work that waits for them
+        self._io = ThreadPoolExecutor(2 * len(self.backends) or 1, thread_name_prefix="zstor-io")
         self._sweep_lock = threading.Lock()
 
     @classmethod
@@ -247,6 +259,7 @@ class Stor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._io.shutdown(wait=True, cancel_futures=True)
         for backend in self.backends:
             backend.close()
         self.meta.close()
@@ -265,7 +278,12 @@ class Stor:
         return sorted(self.backends, key=score)
 
     def _write_shards(
-        self, obj: bytes, shards: list[bytes], indices: list[int], taken: set[str]
+        self,
+        obj: bytes,
+        shards: list[bytes],
+        digests: list[bytes],
+        indices: list[int],
+        taken: set[str],
     ) -> dict[int, ShardLocation]:
         """Write shards[i] for each i in indices onto distinct backends not in ``taken``."""
         placed: dict[int, ShardLocation] = {}
@@ -287,18 +305,28 @@ class Stor:
                 except (ShardUnavailable, StorFull) as exc:
                     reasons.append(str(exc).split(";")[0])
                     continue
-                placed[index] = ShardLocation(backend.location, _shard_digest(shards[index]))
+                placed[index] = ShardLocation(backend.location, digests[index])
                 break
         return placed
 
     # -- writing ---------------------------------------------------------------------------------
     def _store_block(self, block_id: bytes, data: bytes) -> ChunkRef:
         enc = self.pipeline.encode(block_id, data)
-        variant = hashlib.blake2b(enc.payload, digest_size=OBJ_KEY_SIZE - ID_SIZE).digest()
-        obj = block_id + variant
         dist = self.distribution
         shards = dist.split(enc.payload)
-        placed = self._write_shards(obj, shards, list(range(dist.total)), set())
+        if dist.replication:
+            digests = [_shard_digest(shards[0])] * dist.total
+        else:
+            digests = [_shard_digest(shard) for shard in shards]
+        # the shard digests already bind the payload: hashing them rather than the payload
+        # again saves a pass over every stored byte
+        variant = hashlib.blake2b(
+            b"".join(digests),
+            digest_size=OBJ_KEY_SIZE - ID_SIZE,
+            salt=struct.pack("<IBB", len(enc.payload), enc.compression, enc.encryption),
+        ).digest()
+        obj = block_id + variant
+        placed = self._write_shards(obj, shards, digests, list(range(dist.total)), set())
         record = ObjectMeta(
             obj_key=obj,
             compression=enc.compression,
@@ -351,39 +379,51 @@ class Stor:
                     pages += 1
                     page.clear()
 
+        def store(group: list[tuple[bytes, Future[bytes]]]) -> None:
+            nonlocal claims, total, writing
+            ids = [fut.result() for _, fut in group]
+            # claim before looking up: a concurrent delete's second mark will see it
+            self.meta.set(_claim_key(uid, claims), b"".join(ids))
+            claims += 1
+            known = self.meta.mget([_dedup_key(i) for i in ids])
+            futs: list[Future[ChunkRef]] = []
+            for (block, _), block_id, obj in zip(group, ids, known, strict=True):
+                # the ids already bind each block's bytes: hashing them, not the bytes
+                # again, keeps the whole-file hash free (it was half the upload's CPU)
+                file_hash.update(block_id)
+                file_hash.update(len(block).to_bytes(4, "little"))
+                total += len(block)
+                if obj is not None and len(obj) == OBJ_KEY_SIZE:
+                    done: Future[ChunkRef] = Future()
+                    done.set_result(ChunkRef(obj, len(block)))
+                    futs.append(done)
+                elif block_id in writing:
+                    futs.append(writing[block_id])
+                else:
+                    fut = self._pool.submit(self._store_block, block_id, block)
+                    writing[block_id] = fut
+                    futs.append(fut)
+            window.append(futs)
+            if len(writing) > 4 * group_size:
+                writing = {k: f for k, f in writing.items() if not f.done()}
+
         blocks = chunker.chunks(stream, self.config.datastor.pipeline)
+        # ids are hashed on the pool one group ahead, so hashing overlaps the stores
+        hashing: deque[list[tuple[bytes, Future[bytes]]]] = deque()
         try:
-            while True:
-                group = [b for _, b in zip(range(group_size), blocks, strict=False)]
-                if not group:
-                    break
-                ids = [self.pipeline.block_id(b) for b in group]
-                # claim before looking up: a concurrent delete's second mark will see it
-                self.meta.set(_claim_key(uid, claims), b"".join(ids))
-                claims += 1
-                known = self.meta.mget([_dedup_key(i) for i in ids])
-                futs: list[Future[ChunkRef]] = []
-                for block, block_id, obj in zip(group, ids, known, strict=True):
-                    # the ids already bind each block's bytes: hashing them, not the bytes
-                    # again, keeps the whole-file hash free (it was half the upload's CPU)
-                    file_hash.update(block_id)
-                    file_hash.update(len(block).to_bytes(4, "little"))
-                    total += len(block)
-                    if obj is not None and len(obj) == OBJ_KEY_SIZE:
-                        done: Future[ChunkRef] = Future()
-                        done.set_result(ChunkRef(obj, len(block)))
-                        futs.append(done)
-                    elif block_id in writing:
-                        futs.append(writing[block_id])
-                    else:
-                        fut = self._pool.submit(self._store_block, block_id, block)
-                        writing[block_id] = fut
-                        futs.append(fut)
-                window.append(futs)
-                if len(writing) > 4 * group_size:
-                    writing = {k: f for k, f in writing.items() if not f.done()}
-                while len(window) > 1:
-                    drain_one()
+            more = True
+            while more or hashing:
+                if more:
+                    group = [b for _, b in zip(range(group_size), blocks, strict=False)]
+                    more = bool(group)
+                    if group:
+                        hashing.append(
+                            [(b, self._pool.submit(self.pipeline.block_id, b)) for b in group]
+                        )
+                if hashing and (len(hashing) > 1 or not more):
+                    store(hashing.popleft())
+                    while len(window) > 1:
+                        drain_one()
             while window:
                 drain_one()
             if page:
@@ -403,7 +443,8 @@ class Stor:
             )
             self.meta.set(_file_key(key), meta.encode())  # the commit point
         except BaseException:
-            pending = [f for futs in window for f in futs] + list(writing.values())
+            pending: list[Future[Any]] = [f for futs in window for f in futs]
+            pending += [*writing.values(), *(f for group in hashing for _, f in group)]
             for f in pending:
                 f.cancel()
             # a block write already running must end before gc() can see what it left
@@ -501,19 +542,88 @@ class Stor:
                 f"{len(om.shards)}, {dist.need} needed; restart the missing servers"
             ) from None
 
-    def _fetch_block(self, ref: ChunkRef) -> bytes:
-        om = self._object(ref.obj_key)
+    def _decode(self, om: ObjectMeta, good: dict[int, bytes], size: int) -> bytes:
+        enc = Encoded(om.compression, om.encryption, self._payload(om, good))
+        return self.pipeline.decode(om.block_id, enc, size)
+
+    def _fetch_blocks(self, refs: builtins.list[ChunkRef]) -> builtins.list[Future[bytes]]:
+        """Start fetching blocks: their records in one MGET, then the shards each server holds
+        for them in one MGET per server, all servers at once; each block decodes on the pool."""
+        objs = builtins.list(dict.fromkeys(ref.obj_key for ref in refs))
+        try:
+            records = self.meta.mget([_obj_key(obj) for obj in objs])
+        except StorError as exc:
+            return [_failed(exc) for _ in refs]
+        metas: dict[bytes, ObjectMeta | StorError] = {}
+        wanted: dict[str, builtins.list[tuple[bytes, int]]] = {}
+        for obj, data in zip(objs, records, strict=True):
+            try:
+                if data is None:
+                    raise DataLost(f"object {obj.hex()[:16]} has no record in the metastor")
+                om = ObjectMeta.decode(data)
+            except StorError as exc:
+                metas[obj] = exc
+                continue
+            metas[obj] = om
+            need = 1 if om.replication else om.data_shards
+            for index in self._shard_order(om)[:need]:
+                wanted.setdefault(om.shards[index].location, []).append((obj, index))
+        reads = {loc: self._io.submit(self._read_many, loc, items) for loc, items in wanted.items()}
+        started: dict[tuple[bytes, int], Future[bytes]] = {}
+        out: builtins.list[Future[bytes]] = []
+        for ref in refs:
+            fut = started.get((ref.obj_key, ref.size))
+            if fut is None:
+                om_or_error = metas[ref.obj_key]
+                if isinstance(om_or_error, StorError):
+                    fut = _failed(om_or_error)
+                else:
+                    fut = self._pool.submit(self._fetch_object, om_or_error, ref.size, reads)
+                started[(ref.obj_key, ref.size)] = fut
+            out.append(fut)
+        return out
+
+    def _read_many(
+        self, location: str, items: builtins.list[tuple[bytes, int]]
+    ) -> dict[tuple[bytes, int], bytes]:
+        """The shards (object key, index) that one server returns; missing ones left out."""
+        backend = self._by_location.get(location)
+        if backend is None:
+            return {}
+        try:
+            values = backend.mget([self._shard_key(obj, index) for obj, index in items])
+        except StorError:
+            return {}  # the careful path of each block reads elsewhere
+        return {item: v for item, v in zip(items, values, strict=True) if v is not None}
+
+    def _fetch_object(
+        self,
+        om: ObjectMeta,
+        size: int,
+        reads: dict[str, Future[dict[tuple[bytes, int], bytes]]],
+    ) -> bytes:
         need = 1 if om.replication else om.data_shards
-        good: dict[int, bytes] = {}
+        got: dict[int, bytes] = {}
+        for index in self._shard_order(om)[:need]:
+            fut = reads.get(om.shards[index].location)
+            value = None if fut is None else fut.result().get((om.obj_key, index))
+            if value is not None:
+                got[index] = value
+        if len(got) == need:
+            # no shard hash on this path: any flipped byte fails the AEAD tag or the block id
+            # check of decode, which is one pass over the plaintext instead of one per shard
+            with contextlib.suppress(DecryptionError, DataLost):
+                return self._decode(om, got, size)
+        # the careful path: keep the shards whose hash matches, read others until enough
+        good = {i: v for i, v in got.items() if _shard_digest(v) == om.shards[i].digest}
         for index in self._shard_order(om):
             if len(good) >= need:
                 break
-            value = self._read_shard(om, index)
-            if value is not None:
-                good[index] = value
-        payload = self._payload(om, good)
-        enc = Encoded(om.compression, om.encryption, payload)
-        return self.pipeline.decode(om.block_id, enc, ref.size)
+            if index not in good:
+                value = self._read_shard(om, index)
+                if value is not None:
+                    good[index] = value
+        return self._decode(om, good, size)
 
     def get(self, key: str, *, progress: Progress | None = None) -> StorReader:
         """A readable stream of the file stored under ``key``; close it when done."""
@@ -626,9 +736,9 @@ class Stor:
             # in place first (a corrupt shard, or a wiped server that is back), else elsewhere
             home = self._by_location.get(locations[index].location)
             placed: ShardLocation | None = None
+            digest = _shard_digest(shards[index])
             if home is not None and home.location not in holding:
                 skey = self._shard_key(om.obj_key, index)
-                digest = _shard_digest(shards[index])
                 try:
                     # delete first: zero-db skips a SET whose value matches the checksum it
                     # indexed, which would leave bytes corrupted on its disk in place
@@ -642,7 +752,8 @@ class Stor:
             if placed is None:
                 taken = holding | {locations[index].location}
                 try:
-                    placed = self._write_shards(om.obj_key, shards, [index], taken)[index]
+                    digests = [digest] * len(shards)
+                    placed = self._write_shards(om.obj_key, shards, digests, [index], taken)[index]
                 except StorError:
                     continue
             locations[index] = placed

@@ -34,8 +34,8 @@ class Distribution:
         if self.replication:
             return [payload] * self.total
         size = self.shard_size(len(payload))
-        padded = payload.ljust(size * self.k, b"\0")
-        pieces = [padded[i * size : (i + 1) * size] for i in range(self.k)]
+        # only the short pieces at the end are padded: no copy of the whole payload
+        pieces = [payload[i * size : (i + 1) * size].ljust(size, b"\0") for i in range(self.k)]
         return [bytes(s) for s in zfec.Encoder(self.k, self.total).encode(pieces)]
 
     def join(self, shards: dict[int, bytes], size: int) -> bytes:
@@ -45,7 +45,11 @@ class Distribution:
         if self.replication:
             return next(iter(shards.values()))
         if all(i in shards for i in range(self.k)):
-            return b"".join(shards[i] for i in range(self.k))[:size]
+            # cut the padding off the last piece only: one copy of the payload, not two
+            last = size - len(shards[0]) * (self.k - 1)
+            if last < 0:  # a payload smaller than k - 1 pieces
+                return b"".join(shards[i] for i in range(self.k))[:size]
+            return b"".join([*(shards[i] for i in range(self.k - 1)), shards[self.k - 1][:last]])
         nums = tuple(sorted(shards)[: self.k])
         blocks = tuple(shards[i] for i in nums)
         pieces = zfec.Decoder(self.k, self.total).decode(blocks, nums)

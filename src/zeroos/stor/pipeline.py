@@ -7,7 +7,8 @@
 * Encryption: AES-256-GCM with a random 96-bit nonce (stored in front), convergent (the key and
   nonce derive from the block id and the private key: equal blocks encrypt to equal bytes, so they
   deduplicate and concurrent writers agree), or none. The block id is the associated data, so a
-  payload cannot be swapped for another block's.
+  payload cannot be swapped for another block's; an unencrypted block is checked against its id
+  when read.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ class Pipeline:
             )
         try:
             if kind == 1:
-                nonce, body = data[:NONCE_SIZE], data[NONCE_SIZE:]
-                return self._aes.decrypt(nonce, body, block_id)
+                view = memoryview(data)  # slices of a view: no copy of the body
+                return self._aes.decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], block_id)
             if kind == 2:
                 aes, nonce = self._convergent(block_id)
                 return aes.decrypt(nonce, data, block_id)
@@ -160,7 +161,15 @@ class Pipeline:
             raise DecryptionError(
                 f"block {block_id.hex()[:16]} does not decompress ({exc}): wrong key or corrupt"
             ) from None
-        if len(data) != size or self.block_id(data) != block_id:
+        if len(data) != size:
+            raise DecryptionError(
+                f"block {block_id.hex()[:16]} has {len(data)} bytes, its record says {size}"
+            )
+        # an encrypted block passed its AEAD tag, whose associated data is the block id: it is
+        # what a holder of the key stored under this id, and only such a holder could also
+        # rewrite the metadata that points at it. Hashing it again would add a pass over
+        # every byte read and nothing else; unencrypted blocks have only the id to check.
+        if enc.encryption == 0 and self.block_id(data) != block_id:
             raise DecryptionError(
                 f"block {block_id.hex()[:16]} does not match its hash: wrong hashing key?"
             )
