@@ -65,6 +65,8 @@ HEAD_RECORD = struct.Struct(">QQ32s64s32s")
 TAIL_CHECK = 64  # leaf hashes re-checked against their leaves on open
 _REC = struct.Struct("<IH")
 _u16le = struct.Struct("<H").pack
+_u32le = struct.Struct("<I").pack
+_BYTE = [bytes((i,)) for i in range(256)]
 _sha256 = __import__("hashlib").sha256
 
 Pending = tuple[int, bytes, bytes, int]  # (flags, key, value hash, timestamp_us)
@@ -161,6 +163,9 @@ class ChainLog:
         self.identity = identity
         ns = namespace.encode()
         self._ns = bytes((len(ns),)) + ns
+        # the u16 length of a SET/DEL leaf (no extra) by key length: looked up, not packed
+        fixed = HEAD.size + len(self._ns) + 1 + 32 + 2
+        self._lengths = [_u16le(fixed + k) for k in range(256)]
         self.pending: list[Pending] = []
         self.repaired = 0  # leaves or hashes repaired on open
         self._marks = array("Q")  # offset of leaf 64 * i
@@ -290,7 +295,7 @@ class ChainLog:
 
     def _push_block(self, b: int) -> None:
         buf = self._hashes.read(b * BLOCK * 32, BLOCK * 32)
-        node = merkle.perfect_root([buf[i : i + 32] for i in range(0, len(buf), 32)])
+        node = merkle.packed_root(buf)
         if self._blocks is not None:
             check = crc32c(buf[-32:], crc32c(node))
             self._blocks.append(node + check.to_bytes(4, "little"))
@@ -375,7 +380,7 @@ class ChainLog:
                 i = a // n * 32
                 return bytes(self._levels[lvl][i : i + 32])
             buf = self._hashes.read(a * 32, n * 32)
-            return merkle.perfect_root([buf[i : i + 32] for i in range(0, len(buf), 32)])
+            return merkle.packed_root(buf)
         k = merkle.split_point(n)
         return merkle.node_hash(self.subtree(a, a + k), self.subtree(a + k, b))
 
@@ -421,19 +426,26 @@ class ChainLog:
         latest = self.latest if self._track else None
         ns = self._ns
         pack = HEAD.pack
+        lengths = self._lengths
+        join = b"".join
         for flags, key, vhash, ts in pending:
-            leaf = b"%b%b%b%b%b\x00\x00" % (
-                pack(LEAF_VERSION, OP_DEL if flags & 1 else OP_SET, n, ts),
-                ns,
-                bytes((len(key),)),
-                key,
-                vhash,
+            # the hot loop: as few calls per leaf as the layout allows (leaf.py is the spec)
+            keylen = len(key)
+            leaf = join(
+                (
+                    pack(LEAF_VERSION, OP_DEL if flags & 1 else OP_SET, n, ts),
+                    ns,
+                    _BYTE[keylen],
+                    key,
+                    vhash,
+                    b"\x00\x00",
+                )
             )
             hashes += _sha256(b"\x00" + leaf).digest()
-            body = _u16le(len(leaf)) + leaf
+            body = lengths[keylen] + leaf
             if not n & MARK_MASK:
                 marks.append(base + len(leaves))
-            leaves += crc32c(body).to_bytes(4, "little")
+            leaves += _u32le(crc32c(body))
             leaves += body
             if latest is not None:
                 latest[key] = n

@@ -48,6 +48,18 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def packed_root(buf: bytes) -> bytes:
+    """:func:`perfect_root` of hashes given back to back in one buffer (as files keep them).
+
+    Each pair is one slice of the buffer, so a level costs a hash per node and nothing else.
+    """
+    while len(buf) > 32:
+        buf = b"".join(
+            [_sha256(b"\x01" + buf[i : i + 64]).digest() for i in range(0, len(buf), 64)]
+        )
+    return buf
+
+
 def root_of(hashes: Sequence[bytes]) -> bytes:
     """Merkle tree hash of a list of leaf hashes (MTH of RFC 6962)."""
     n = len(hashes)
@@ -223,6 +235,7 @@ __all__ = [
     "inclusion_path",
     "leaf_hash",
     "node_hash",
+    "packed_root",
     "perfect_root",
     "root_from_inclusion",
     "root_of",

@@ -556,25 +556,27 @@ class EmbeddedStore(Store):
         loc = self._keys.get(key)
         return None if loc is None else ((loc >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - len(key)
 
-    def _append(self, flags: int, key: bytes, value: bytes, ts: int, prev: int) -> None:
-        # the hot path of SET: entry and record encoding inlined (layouts in format.py)
+    def _append(self, flags: int, key: bytes, value: bytes, ts: int, old: int | None) -> None:
+        # the hot path of SET: entry and record encoding inlined (layouts in format.py); old is
+        # the key's current location, or None
         keylen = len(key)
         vallen = len(value)
-        head = DATA_BODY(flags, keylen, vallen, ts, prev)
-        crc = U32(crc32c(value, crc32c(key, crc32c(head))))
+        prev = NO_PREV if old is None else old & 0xFFFFFFFFFFFF
         entrylen = DATA_HEADER_SIZE + keylen + vallen
         data = self._data
         if data.size + entrylen > self._datasize and data.size:
             self._rotate()
             data = self._data
         if vallen > 65536:
+            head = DATA_BODY(flags, keylen, vallen, ts, prev)
+            crc = U32(crc32c(value, crc32c(key, crc32c(head))))
             offset = data.append_parts(crc, head, key, value)  # no copy of a big value
         else:
-            offset = data.append(crc + head + key + value)
+            entry = DATA_BODY(flags, keylen, vallen, ts, prev) + key + value
+            offset = data.append(U32(crc32c(entry)) + entry)
         body = INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + U16(INDEX_OVERHEAD + keylen)
         self._index.append(U32(crc32c(body)) + body)
         keys = self._keys
-        old = keys.get(key)
         if old is not None:
             self._payload -= ((old >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - keylen
         loc = (entrylen << 48) | (self._active << 32) | offset
@@ -615,15 +617,13 @@ class EmbeddedStore(Store):
         self._index = AppendFile(os.path.join(self._indexdir, index_name(self._active)))
 
     def put(self, key: bytes, value: bytes, timestamp_us: int) -> None:
-        old = self._keys.get(key)
-        prev = NO_PREV if old is None else old & 0xFFFFFFFFFFFF
-        self._append(0, key, value, timestamp_us, prev)
+        self._append(0, key, value, timestamp_us, self._keys.get(key))
 
     def delete(self, key: bytes, timestamp_us: int) -> bool:
         old = self._keys.get(key)
         if old is None:
             return False
-        self._append(FLAG_DELETED, key, b"", timestamp_us, old & 0xFFFFFFFFFFFF)
+        self._append(FLAG_DELETED, key, b"", timestamp_us, old)
         return True
 
     def flush(self) -> None:
