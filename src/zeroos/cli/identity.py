@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -161,7 +162,14 @@ def serve(
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
     from ..identity.errors import IdentityError
     from ..identity.passwords import HashCost
-    from ..identity.server import EmbeddedZdb, IdentityServer, bind, connect, make_identity
+    from ..identity.server import (
+        EmbeddedZdb,
+        IdentityServer,
+        Lease,
+        bind,
+        connect,
+        make_identity,
+    )
     from ..identity.service import Settings
     from ..identity.throttle import Limits
 
@@ -169,6 +177,7 @@ def serve(
     if admin_user and not admin_password:
         raise click.UsageError("--admin needs a password: set $ZOS_ID_ADMIN_PASSWORD")
     embedded: EmbeddedZdb | None = None
+    lease: Lease | None = None
     try:
         sock = bind(listen, port)
     except OSError as exc:
@@ -179,6 +188,8 @@ def serve(
         else:
             embedded = EmbeddedZdb(data).start()
             client = embedded.client()
+        # one zero-id per namespace (its record cache trusts that): refuse if one is running
+        lease = Lease.from_env(client).acquire().start()
         host = f"[{listen}]" if ":" in listen else listen
         settings = Settings(
             issuer=issuer or f"http://{host}:{sock.getsockname()[1]}",
@@ -190,18 +201,31 @@ def serve(
         ident = make_identity(client, settings)
         if admin_user and admin_password:
             ident.ensure_admin(admin_user, admin_password)
-        server = IdentityServer(ident, sock, log_level="info" if verbose else "warning")
+        server = IdentityServer(
+            ident, sock, log_level="info" if verbose else "warning", lease=lease
+        )
         where = f"{host}:{server.port}"
-        zdb_at = zdb or f"127.0.0.1:{embedded.port if embedded else 0} (embedded)"
+        # a zdb:// address may carry the namespace password: never log it
+        zdb_at = re.sub(r"^(zdb://)[^@/]*@", r"\1***@", zdb) if zdb else None
+        zdb_at = zdb_at or f"127.0.0.1:{embedded.port if embedded else 0} (embedded)"
         log.info("event=listening addresses=%s issuer=%s zdb=%s", where, settings.issuer, zdb_at)
-        # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0
+
+        # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0;
+        # a signal that comes before uvicorn listens for them stops it as soon as it runs
+        def stop_early(*_: object) -> None:
+            server.server.should_exit = True
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: None)
+            signal.signal(signum, stop_early)
         server.run()
         log.info("event=stopped")
+        if server.lease_lost:
+            raise SystemExit(1)  # the reason is logged already
     except IdentityError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
+        if lease is not None:
+            lease.release()  # deletes it only if it is still ours
         sock.close()
         if embedded is not None:
             embedded.stop()

@@ -4,8 +4,9 @@ Without ``--zdb``, zero-id starts its own zero-db as a child process (``zos zdb 
 loopback port, files in ``DATA/zdb-data`` and ``DATA/zdb-index``, a random admin password passed
 through the environment). A child process rather than a thread: zero-db runs its own event loop
 and signal handling, stays crash-safe on its own, and is used only through its public client,
-as any other part would. The child is stopped with zero-id, and is told by the kernel to stop if
-zero-id dies first (PR_SET_PDEATHSIG).
+as any other part would. The child is stopped with zero-id (after it, in a process group of its
+own so that Ctrl-C reaches zero-id only), and is told by the kernel to stop if zero-id dies first
+(PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import uvicorn
 from ..zdb.client import Client, parse_url
 from .app import create_app
 from .errors import StorageUnavailable
+from .lease import Lease
 from .service import Identity, Settings
 from .store import DEFAULT_NAMESPACE, Store, open_namespace
 
@@ -75,6 +77,9 @@ class EmbeddedZdb:
             stdout=subprocess.DEVNULL,
             env=env,
             preexec_fn=_die_with_parent,
+            # a group of its own: Ctrl-C in a terminal reaches zero-id only, which then stops
+            # it last (after deleting its lease)
+            process_group=0,
         )
         assert self.proc.stderr is not None
         found: list[int] = []
@@ -148,10 +153,16 @@ class IdentityServer:
     """zero-id on a bound socket; ``run()`` in the foreground or ``start()`` in a thread."""
 
     def __init__(
-        self, identity: Identity, sock: socket.socket, *, log_level: str = "warning"
+        self,
+        identity: Identity,
+        sock: socket.socket,
+        *,
+        log_level: str = "warning",
+        lease: Lease | None = None,
     ) -> None:
         self.identity = identity
         self.sock = sock
+        self.lease = lease
         config = uvicorn.Config(
             create_app(identity),
             log_config=None,
@@ -161,6 +172,16 @@ class IdentityServer:
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
+        if lease is not None:
+            # another zero-id took the namespace: this one's record cache may be stale, stop
+            lease.on_lost(self._lease_lost)
+
+    def _lease_lost(self) -> None:
+        self.server.should_exit = True
+
+    @property
+    def lease_lost(self) -> bool:
+        return self.lease is not None and self.lease.lost
 
     @property
     def port(self) -> int:
@@ -205,4 +226,4 @@ def make_identity(client: Client, settings: Settings) -> Identity:
     return Identity(store, settings)
 
 
-__all__ = ["EmbeddedZdb", "IdentityServer", "bind", "connect", "make_identity"]
+__all__ = ["EmbeddedZdb", "IdentityServer", "Lease", "bind", "connect", "make_identity"]

@@ -13,7 +13,8 @@ Every lookup is one GET of one key:
 A user's record holds their direct roles, so the scopes of a token (``user:memberof`` included,
 sub-organisations too) come from a single GET. Changes that touch several records (joining an
 organisation writes the organisation and the user) run under one lock, organisation first;
-one zero-id process per namespace is the supported set-up (see docs/identity.md).
+one zero-id process per namespace, which ``zos id serve`` enforces with a lease (see
+:mod:`zeroos.identity.lease` and docs/identity.md).
 
 Because that process is the only writer, it keeps the records it read or wrote in memory (the
 stored bytes, so every reader still gets its own copy) and updates them on each write: a token
