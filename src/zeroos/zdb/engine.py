@@ -163,10 +163,6 @@ class Engine(ABC):
 
     # the server's signing key; None when the chain is off (--no-chain)
     identity: Identity | None = None
-    # True when a flush costs a network round trip (Tarantool). The server now gathers the
-    # batches of every connection that ran in one loop iteration into one flush for every
-    # engine; the flag stays for what else may want to know it.
-    group_commit: bool = False
 
     @abstractmethod
     def namespaces(self) -> list[str]: ...

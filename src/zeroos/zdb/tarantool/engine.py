@@ -12,9 +12,10 @@ One zero-db server writes to a replica set at a time. It keeps a mirror of each 
 namespace's key index in memory (sizes, versions, counts; the chain's hashes) and queues the
 writes of a batch of commands; :meth:`TarantoolEngine.flush` sends the batch as one
 transaction before the batch's replies go out (the server groups the batches of every
-connection into one flush: ``group_commit``). After a failover the mirrors are reloaded from
-the new leader. A lease record (``zdb_lease``: owner, expiry), taken at start and renewed by a
-thread, keeps a second zero-db off the same database: two would overwrite each other's ids.
+connection served in one event-loop iteration into one flush). After a failover the mirrors are
+reloaded from the new leader. A lease record (``zdb_lease``: owner, expiry), taken at start and
+renewed by a thread, keeps a second zero-db off the same database: two would overwrite each
+other's ids.
 """
 
 from __future__ import annotations
@@ -390,8 +391,6 @@ class TarantoolStore(Store):
 
 class TarantoolEngine(Engine):
     """Namespaces kept in a Tarantool replica set (see init.lua and docs/zdb.md)."""
-
-    group_commit = True
 
     def __init__(
         self,
