@@ -38,6 +38,13 @@ def test_kill_and_wipe_m_servers(own_cluster):
         assert stor.read("a") == DATA
         assert stor.read("b") == b"tiny"
         assert stor.check("a").status == "degraded"
+        # nowhere to rebuild: every healthy server already holds a shard of each block
+        stuck = stor.repair("a")
+        assert (stuck.before, stuck.after, stuck.shards_rebuilt) == ("degraded", "degraded", 0)
+        # the first reason met: the dead server's, or the wiped namespace's; each names a fix
+        assert any(
+            fix in stuck.reason for fix in ("start the missing servers", "create it (NSNEW)")
+        ), stuck.reason
         # a third loss would be too many for 4+2
         cluster.kill(2)
         assert stor.check("b").status == "lost"

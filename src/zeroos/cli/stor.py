@@ -250,6 +250,8 @@ def repair(ctx: click.Context, key: str | None, everything: bool) -> None:
             result = client.repair(name, progress=advance)
         failed |= result.after != "optimal"
         click.echo(f"{name}\t{result.before} -> {result.after}\t{result.shards_rebuilt} shards")
+        if result.reason:
+            click.echo(f"  not all rebuilt: {result.reason}")
     if failed:
         ctx.exit(1)
 

@@ -134,6 +134,8 @@ class RepairResult:
     before: Status
     after: Status
     shards_rebuilt: int = 0
+    # why a shard could not be rebuilt (the first reason met), "" when every one was
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -711,27 +713,30 @@ class Stor:
         before: Status = "optimal"
         after: Status = "optimal"
         rebuilt = 0
+        reason = ""
         rank = {"optimal": 0, "degraded": 1, "lost": 2}
-        for was, now, count in self._walk(meta, self._repair_object, progress):
+        for was, now, count, why in self._walk(meta, self._repair_object, progress):
             rebuilt += count
             before = max(before, was, key=rank.__getitem__)
             after = max(after, now, key=rank.__getitem__)
-        return RepairResult(key, before, after, rebuilt)
+            reason = reason or why
+        return RepairResult(key, before, after, rebuilt, reason)
 
-    def _repair_object(self, ref: ChunkRef) -> tuple[Status, Status, int]:
+    def _repair_object(self, ref: ChunkRef) -> tuple[Status, Status, int, str]:
         try:
             health = self._health(ref)
-        except DataLost:
-            return "lost", "lost", 0
+        except DataLost as exc:
+            return "lost", "lost", 0, str(exc)
         status = self._status(health)
         if status != "degraded":
-            return status, status, 0
+            return status, status, 0, ""
         om = health.meta
         payload = self._payload(om, health.good)
         shards = Distribution(om.data_shards, om.parity_shards).split(payload)
         locations = builtins.list(om.shards)
         holding = {loc.location for i, loc in enumerate(locations) if i not in health.bad}
         rebuilt = 0
+        why = ""
         for index in health.bad:
             # in place first (a corrupt shard, or a wiped server that is back), else elsewhere
             home = self._by_location.get(locations[index].location)
@@ -754,7 +759,8 @@ class Stor:
                 try:
                     digests = [digest] * len(shards)
                     placed = self._write_shards(om.obj_key, shards, digests, [index], taken)[index]
-                except StorError:
+                except StorError as exc:
+                    why = why or str(exc)
                     continue
             locations[index] = placed
             holding.add(placed.location)
@@ -771,7 +777,7 @@ class Stor:
             tuple(locations),
         )
         self.meta.set(_obj_key(om.obj_key), fixed.encode())
-        return status, ("optimal" if rebuilt == len(health.bad) else "degraded"), rebuilt
+        return status, ("optimal" if rebuilt == len(health.bad) else "degraded"), rebuilt, why
 
     # -- deleting --------------------------------------------------------------------------------
     def delete(self, key: str) -> None:
