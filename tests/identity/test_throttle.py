@@ -29,3 +29,18 @@ def test_failed_logins_are_throttled(start_id):
         cc = {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "a.b"}
         assert http.post("/v1/oauth/access_token", data=cc).status_code == 429
         assert "zeroid_logins_failed_total 5" in http.get("/metrics").text
+
+
+def test_a_forged_forwarded_for_does_not_pick_the_throttled_address(start_id):
+    """X-Forwarded-For is believed from nobody by default (a local client could forge it)."""
+    running = start_id(limits=Limits(per_user=100, per_address=3, window=60))
+    with running.http() as http:
+        Actor(http, "fwdcarol")
+        wrong = {"grant_type": "password", "username": "fwdcarol", "password": "wrongpass1"}
+        for i in range(3):
+            forged = {"X-Forwarded-For": f"10.0.0.{i}"}
+            r = http.post("/v1/oauth/access_token", data=wrong, headers=forged)
+            assert r.status_code == 401
+        forged = {"X-Forwarded-For": "10.9.9.9"}
+        r = http.post("/v1/oauth/access_token", data=wrong, headers=forged)
+        assert r.status_code == 429  # still counted under the real address

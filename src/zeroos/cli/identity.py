@@ -139,6 +139,8 @@ def identity() -> None:
 @click.option("--argon2-memory", type=click.IntRange(8), default=65536, show_default=True,
               help="Argon2id memory cost (KiB).")  # fmt: skip
 @click.option("--argon2-time", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--trusted-proxy", "trusted_proxies", metavar="ADDR[,ADDR...]", default="",
+              help="Believe X-Forwarded-For from these proxies (default: nobody).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def serve(
     listen: str,
@@ -157,6 +159,7 @@ def serve(
     failure_window: float,
     argon2_memory: int,
     argon2_time: int,
+    trusted_proxies: str,
     verbose: bool,
 ) -> None:
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
@@ -202,7 +205,11 @@ def serve(
         if admin_user and admin_password:
             ident.ensure_admin(admin_user, admin_password)
         server = IdentityServer(
-            ident, sock, log_level="info" if verbose else "warning", lease=lease
+            ident,
+            sock,
+            log_level="info" if verbose else "warning",
+            lease=lease,
+            trusted_proxies=trusted_proxies,
         )
         where = f"{host}:{server.port}"
         # a zdb:// address may carry the namespace password: never log it

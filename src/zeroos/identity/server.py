@@ -159,7 +159,13 @@ class IdentityServer:
         *,
         log_level: str = "warning",
         lease: Lease | None = None,
+        trusted_proxies: str = "",
     ) -> None:
+        """``trusted_proxies``: comma-separated addresses whose X-Forwarded-For is believed.
+
+        None by default: uvicorn would otherwise believe it from 127.0.0.1, and any local
+        client could then pick the address its failed logins are throttled under.
+        """
         self.identity = identity
         self.sock = sock
         self.lease = lease
@@ -169,6 +175,8 @@ class IdentityServer:
             log_level=log_level,
             access_log=False,  # query strings may carry secrets (ItsYou.Online style)
             timeout_graceful_shutdown=5,
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=trusted_proxies or None,
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
