@@ -51,7 +51,7 @@ class Connection(asyncio.Protocol):
         self.peer = "?"
         self.parked: Waiter | None = None
         self._park_timer: asyncio.TimerHandle | None = None
-        self._held: list[bytes] | None = None  # replies waiting for a group fsync
+        self._held: list[bytes] | None = None  # replies waiting for the iteration's flush
         self._draining = False
         self._paused_by_writer = False
 
@@ -147,23 +147,12 @@ class Connection(asyncio.Protocol):
     def _reply(self, out: list[bytes]) -> None:
         if not out:
             return
-        server = self.server
-        if server.group:
-            if self._held is None:
-                self._held = out
-                server.hold(self)
-            else:
-                self._held.extend(out)
-            return
-        if self._held is not None:
+        # replies wait for the server's flush (or fsync) of this loop iteration: _group_commit
+        if self._held is None:
+            self._held = out
+            self.server.hold(self)
+        else:
             self._held.extend(out)
-            return
-        try:
-            server.engine.flush()
-        except StorageError as exc:
-            log.error("event=flush_failed error=%r", str(exc))
-            out = [error(f"Internal Error: {exc}")] * len(out)
-        self.send(b"".join(out))
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -171,7 +160,7 @@ class Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def release(self) -> None:
-        """Send replies held for the group fsync (called by the server after it synced)."""
+        """Send the held replies (called by the server once it flushed or synced)."""
         held, self._held = self._held, None
         if held:
             self.send(b"".join(held))
@@ -241,10 +230,9 @@ class ZdbServer:
         self._tick_timer: asyncio.TimerHandle | None = None
         self.addresses: list[str] = []
         # Replies wait for one flush (or fsync) of every connection's writes of this loop
-        # iteration: one chain commit for all of them, and the replies leave together, so
-        # the clients are woken while they are still running (a wakeup of an idle peer costs
-        # more than the write itself on a virtual machine).
-        self.group = True
+        # iteration (Connection._reply): one chain commit for all of them, and the replies
+        # leave together, so the clients are woken while they are still running (a wakeup of
+        # an idle peer costs more than the write itself on a virtual machine).
 
     def hold(self, conn: Connection) -> None:
         if not self._held:

@@ -40,12 +40,7 @@ def split_point(n: int) -> int:
 
 def perfect_root(hashes: Sequence[bytes]) -> bytes:
     """Root of a perfect tree (len a power of two) of leaf hashes, without recursion."""
-    level = list(hashes)
-    while len(level) > 1:
-        level = [
-            _sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
-        ]
-    return level[0]
+    return packed_root(b"".join(hashes))
 
 
 def packed_root(buf: bytes) -> bytes:
