@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ..owners import pid_namespace, process_gone
 from ..zdb.client import Client
 from ..zdb.errors import KeyNotFound, ZdbError
 from .errors import IdentityError, StorageUnavailable
@@ -55,25 +56,6 @@ class LeaseHeld(IdentityError):
 
     status = 503
     code = "lease_held"
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except (OSError, OverflowError, ValueError):
-        return True  # cannot tell: assume it lives
-    return True
 
 
 @dataclass(frozen=True)
@@ -153,7 +135,7 @@ class Lease:
         self.confirm_after = confirm_after
         self.key = key
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
-        self.pidns = _pid_namespace()
+        self.pidns = pid_namespace()
         self.lost = False
         self.held = False
         self._stop = threading.Event()
@@ -188,10 +170,7 @@ class Lease:
     def _takeable(self, record: LeaseRecord | None, now: float) -> bool:
         if record is None or record.owner == self.owner or record.expires <= now:
             return True
-        if record.host != socket.gethostname() or record.pidns != self.pidns:
-            return False  # another machine (or container): only its expiry tells
-        pid = record.pid
-        return pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        return process_gone(record.host, record.pid, record.pidns)
 
     def _held_error(self, record: LeaseRecord, now: float) -> LeaseHeld:
         return LeaseHeld(

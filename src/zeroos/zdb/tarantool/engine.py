@@ -31,6 +31,7 @@ from typing import Any
 
 from crc32c import crc32c
 
+from ...owners import pid_namespace, process_gone
 from ..chain.leaf import OP_CREATE, OP_FLUSH
 from ..chain.log import ChainFile, ChainLog
 from ..chain.signing import Identity
@@ -408,7 +409,10 @@ class TarantoolEngine(Engine):
         self.cluster = Cluster(plain, timeout=timeout, credentials=credentials)
         self.cluster.on_failover = self._failed_over
         self.db = db
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # the pid namespace last (it holds colons): _gone() judges only processes it can see
+        self.owner = (
+            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{pid_namespace()}"
+        )
         self._stores: dict[str, TarantoolStore] = {}
         self._ops: list[tuple[Any, ...]] = []
         self._dirty: set[TarantoolStore] = set()
@@ -578,18 +582,9 @@ class TarantoolEngine(Engine):
 
 
 def _gone(owner: str) -> bool:
-    """Whether a lease owner (host:pid:...) was a process of this host that no longer runs."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
+    """Whether a lease owner (host:pid:random:pidns) was a process here that runs no more."""
+    host, pid, _token, pidns = [*owner.split(":", 3), "", "", ""][:4]
+    return process_gone(host, int(pid) if pid.isdigit() else None, pidns)
 
 
 __all__ = ["TarantoolChainFile", "TarantoolEngine", "TarantoolStore"]
