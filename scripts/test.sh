@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 setup_env "redis-server redis-tools tarantool" "test"
 echo "==> running the test suite"
+export ZOS_REQUIRE_NATIVE=1  # the chain's C module must have been built here
 exec .venv/bin/python -m pytest "$@"

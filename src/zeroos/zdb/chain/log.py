@@ -40,15 +40,14 @@ from .leaf import (
     DATA_OPS,
     EMPTY_HASH,
     HEAD,
-    LEAF_VERSION,
     OP_COMPACT,
     OP_DEL,
     OP_FLUSH,
     OP_RELEASE,
-    OP_SET,
     Leaf,
     value_hash,
 )
+from .native import DELETED, HASHED, Pending, leaf_records
 from .signing import Identity, SignedHead
 
 LEAVES_FILE = "zdb-chain-leaves"
@@ -65,11 +64,6 @@ HEAD_RECORD = struct.Struct(">QQ32s64s32s")
 TAIL_CHECK = 64  # leaf hashes re-checked against their leaves on open
 _REC = struct.Struct("<IH")
 _u16le = struct.Struct("<H").pack
-_u32le = struct.Struct("<I").pack
-_BYTE = [bytes((i,)) for i in range(256)]
-_sha256 = __import__("hashlib").sha256
-
-Pending = tuple[int, bytes, bytes, int]  # (flags, key, value hash, timestamp_us)
 
 
 class ChainFile(Protocol):
@@ -163,9 +157,6 @@ class ChainLog:
         self.identity = identity
         ns = namespace.encode()
         self._ns = bytes((len(ns),)) + ns
-        # the u16 length of a SET/DEL leaf (no extra) by key length: looked up, not packed
-        fixed = HEAD.size + len(self._ns) + 1 + 32 + 2
-        self._lengths = [_u16le(fixed + k) for k in range(256)]
         self.pending: list[Pending] = []
         self.repaired = 0  # leaves or hashes repaired on open
         self._marks = array("Q")  # offset of leaf 64 * i
@@ -410,7 +401,8 @@ class ChainLog:
     def add(self, deleted: bool, key: bytes, value: bytes, timestamp_us: int) -> int:
         """Queue the leaf of one SET or DEL (committed with the batch); return its index."""
         pending = self.pending
-        pending.append((1 if deleted else 0, key, _sha256(value).digest(), timestamp_us))
+        # the value itself: commit hashes the batch in one call (native.py)
+        pending.append((DELETED if deleted else 0, key, value, timestamp_us))
         return self._size + len(pending) - 1
 
     def commit(self) -> None:
@@ -418,40 +410,18 @@ class ChainLog:
         if not pending:
             return
         self.pending = []
-        n0 = n = self.size
+        n0 = self._size
         base = self._leaves.size
-        leaves = bytearray()
-        hashes = bytearray()
-        marks = self._marks
-        latest = self.latest if self._track else None
-        ns = self._ns
-        pack = HEAD.pack
-        lengths = self._lengths
-        join = b"".join
-        for flags, key, vhash, ts in pending:
-            # the hot loop: as few calls per leaf as the layout allows (leaf.py is the spec)
-            keylen = len(key)
-            leaf = join(
-                (
-                    pack(LEAF_VERSION, OP_DEL if flags & 1 else OP_SET, n, ts),
-                    ns,
-                    _BYTE[keylen],
-                    key,
-                    vhash,
-                    b"\x00\x00",
-                )
-            )
-            hashes += _sha256(b"\x00" + leaf).digest()
-            body = lengths[keylen] + leaf
-            if not n & MARK_MASK:
-                marks.append(base + len(leaves))
-            leaves += _u32le(crc32c(body))
-            leaves += body
-            if latest is not None:
-                latest[key] = n
-            n += 1
+        records, hashes, marks = leaf_records(pending, n0, self._ns, MARK_MASK)
+        if marks:
+            self._marks.extend([base + m for m in marks])
+        if self._track:
+            latest = self.latest
+            for n, item in enumerate(pending, n0):
+                latest[item[1]] = n
+        n = n0 + len(pending)
         self.data_since_boundary += n - n0
-        self._append(n0, n, bytes(leaves), bytes(hashes))
+        self._append(n0, n, records, hashes)
 
     def _append(self, n0: int, n: int, leaves: bytes, hashes: bytes) -> None:
         self._leaves.append(leaves)
@@ -486,9 +456,8 @@ class ChainLog:
 
     def append_data_leaf(self, leaf: Leaf) -> None:
         """Append a SET/DEL leaf rebuilt from the data (recovery)."""
-        self.pending.append(
-            (1 if leaf.op == OP_DEL else 0, leaf.key, leaf.value_hash, leaf.timestamp_us)
-        )
+        flags = HASHED | (DELETED if leaf.op == OP_DEL else 0)
+        self.pending.append((flags, leaf.key, leaf.value_hash, leaf.timestamp_us))
         self.commit()
 
     def truncate(self, size: int) -> None:

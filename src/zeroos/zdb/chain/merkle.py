@@ -11,14 +11,13 @@ tree hash of leaves ``[a, b)``; the log supplies a cached one, :class:`MemoryTre
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
-HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-Subtree = Callable[[int, int], bytes]
+from .native import packed_root, sha256
 
-_sha256 = hashlib.sha256
+HASH_SIZE = 32
+EMPTY_ROOT = sha256(b"")
+Subtree = Callable[[int, int], bytes]
 
 
 class ProofError(ValueError):
@@ -26,11 +25,11 @@ class ProofError(ValueError):
 
 
 def leaf_hash(leaf: bytes) -> bytes:
-    return _sha256(b"\x00" + leaf).digest()
+    return sha256(b"\x00" + leaf)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return _sha256(b"\x01" + left + right).digest()
+    return sha256(b"\x01" + left + right)
 
 
 def split_point(n: int) -> int:
@@ -41,18 +40,6 @@ def split_point(n: int) -> int:
 def perfect_root(hashes: Sequence[bytes]) -> bytes:
     """Root of a perfect tree (len a power of two) of leaf hashes, without recursion."""
     return packed_root(b"".join(hashes))
-
-
-def packed_root(buf: bytes) -> bytes:
-    """:func:`perfect_root` of hashes given back to back in one buffer (as files keep them).
-
-    Each pair is one slice of the buffer, so a level costs a hash per node and nothing else.
-    """
-    while len(buf) > 32:
-        buf = b"".join(
-            [_sha256(b"\x01" + buf[i : i + 64]).digest() for i in range(0, len(buf), 64)]
-        )
-    return buf
 
 
 def root_of(hashes: Sequence[bytes]) -> bytes:

@@ -1,0 +1,130 @@
+"""The chain's C loops (chain/_native.c) give the bytes of their Python twins (chain/native.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from crc32c import crc32c
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zeroos.zdb.chain import native
+from zeroos.zdb.chain.leaf import Leaf, LeafError
+
+c = native.c_module
+needs_c = pytest.mark.skipif(
+    c is None, reason="the C module is not in use (not built, or ZOS_NO_NATIVE=1)"
+)
+
+
+def test_the_c_module_is_built_where_the_setup_script_ran() -> None:
+    # scripts/test.sh installs a compiler and OpenSSL headers and sets this: there the slow
+    # Python loops must not stand in unnoticed
+    if os.environ.get("ZOS_REQUIRE_NATIVE") == "1":
+        assert native.NATIVE, "zeroos/zdb/chain/_native.c was not built: see setup.py"
+    else:
+        assert (c is not None) == native.NATIVE
+
+
+pending_items = st.tuples(
+    st.sampled_from([0, native.DELETED]),
+    st.binary(min_size=1, max_size=255),
+    st.binary(max_size=300),
+    st.integers(min_value=0, max_value=2**64 - 1),
+)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(pending_items, max_size=40),
+    st.integers(min_value=0, max_value=2**40),
+    st.text(min_size=1, max_size=64),
+    st.sampled_from([0, 1, 3, 63]),
+)
+def test_leaf_records_match_python(
+    pending: list[native.Pending], first: int, name: str, mask: int
+) -> None:
+    raw = name.encode()[:255]
+    ns = bytes((len(raw),)) + raw
+    assert c is not None
+    assert c.leaf_records(pending, first, ns, mask) == native.py_leaf_records(
+        pending, first, ns, mask
+    )
+
+
+@pytest.mark.parametrize(
+    "impl", [native.py_leaf_records, pytest.param("c", marks=needs_c)], ids=["python", "c"]
+)
+def test_leaf_records_are_leaves(impl: object) -> None:
+    fn = c.leaf_records if impl == "c" and c is not None else native.py_leaf_records
+    value = b"v" * 100
+    pending = [
+        (0, b"alpha", value, 1_700_000_000_000_000),
+        (native.DELETED, b"beta", b"", 1_700_000_000_000_001),
+        (native.HASHED, b"gamma", hashlib.sha256(b"x").digest(), 5),
+    ]
+    records, hashes, marks = fn(pending, 64, b"\x03ns1", 63)  # type: ignore[operator]
+    assert marks == [0]  # leaf 64 is a mark, 65 and 66 are not
+    pos, leaves = 0, []
+    while pos < len(records):
+        crc = int.from_bytes(records[pos : pos + 4], "little")
+        length = int.from_bytes(records[pos + 4 : pos + 6], "little")
+        body = records[pos + 4 : pos + 6 + length]
+        assert crc32c(body) == crc
+        leaves.append(body[2:])
+        pos += 6 + length
+    decoded = [Leaf.decode(raw) for raw in leaves]
+    assert [(x.op_name, x.seq, x.key) for x in decoded] == [
+        ("SET", 64, b"alpha"),
+        ("DEL", 65, b"beta"),
+        ("SET", 66, b"gamma"),
+    ]
+    assert decoded[0].value_hash == hashlib.sha256(value).digest()
+    assert decoded[1].value_hash == hashlib.sha256(b"").digest()
+    assert decoded[2].value_hash == hashlib.sha256(b"x").digest()
+    assert decoded[0].namespace == "ns1"
+    assert decoded[0].timestamp_us == 1_700_000_000_000_000
+    assert hashes == b"".join(hashlib.sha256(b"\x00" + raw).digest() for raw in leaves)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("pending", "error"),
+    [
+        ([(native.HASHED, b"k", b"short", 1)], ValueError),
+        ([(0, b"k" * 256, b"v", 1)], ValueError),
+        ([(0, "k", b"v", 1)], ValueError),
+        ([(0, b"k", b"v")], TypeError),
+        ([(0, b"k", b"v", -1)], OverflowError),
+        ([(0, b"k", 5, 1)], TypeError),
+    ],
+)
+def test_bad_pending_leaves_raise_and_leak_nothing(
+    pending: list[native.Pending], error: type[Exception]
+) -> None:
+    assert c is not None
+    with pytest.raises(error):
+        c.leaf_records(pending, 0, b"\x01n", 63)
+    with pytest.raises(ValueError, match="namespace prefix"):
+        c.leaf_records([], 0, b"", 63)
+
+
+@needs_c
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.binary(max_size=2000))
+def test_packed_root_sha256_and_crc_match_python(count: int, data: bytes) -> None:
+    assert c is not None
+    buf = hashlib.sha256(data).digest() * count
+    assert c.packed_root(buf) == native.py_packed_root(buf)
+    assert c.sha256(data) == hashlib.sha256(data).digest()
+    assert c.crc32c(data) == crc32c(data)
+    assert c.crc32c(data, 0xDEADBEEF) == crc32c(data, 0xDEADBEEF)
+
+
+def test_a_leaf_of_the_wrong_shape_is_not_a_leaf() -> None:
+    records, _, _ = native.leaf_records([(0, b"k", b"v", 1)], 0, b"\x01n", 63)
+    with pytest.raises(LeafError):
+        Leaf.decode(records[6:-1])
