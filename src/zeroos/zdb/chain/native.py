@@ -5,20 +5,19 @@ Through hashlib a call costs about 0.45 µs on Python 3.11 with OpenSSL 3 whatev
 size, which made the chain most of a SET's cost; the C loops cost about a fifth of that. The
 build compiles ``_native.c`` when it finds a C compiler and the OpenSSL headers
 (scripts/_setup.sh installs them); without them these Python loops run, giving the same bytes
-(tests/zdb/chain/test_native.py runs both side by side).
+(tests/zdb/test_native.py runs both side by side).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from collections.abc import Callable
-from types import ModuleType
 from typing import Final
 
 from crc32c import crc32c as _crc32c
 
+from ..native import c_module
 from .leaf import HEAD, LEAF_VERSION, OP_DEL, OP_SET
 
 # (flags, key, value, timestamp_us) of a SET or DEL leaf not yet committed
@@ -86,30 +85,17 @@ def py_leaf_records(
     return bytes(records), bytes(hashes), marks
 
 
-def _load() -> ModuleType | None:
-    if os.environ.get("ZOS_NO_NATIVE") == "1":  # to run (and test) the Python loops
-        return None
-    try:
-        from . import _native
-    except ImportError:
-        return None
-    return _native
-
-
-_c = _load()
-NATIVE: Final = _c is not None  # whether the C loops run (INFO and the benchmarks say so)
+_c = c_module
 
 sha256: Callable[[bytes], bytes] = _c.sha256 if _c is not None else py_sha256
 packed_root: Callable[[bytes], bytes] = _c.packed_root if _c is not None else py_packed_root
 leaf_records: Callable[[list[Pending], int, bytes, int], tuple[bytes, bytes, list[int]]] = (
     _c.leaf_records if _c is not None else py_leaf_records
 )
-c_module: ModuleType | None = _c  # for the tests that compare both
 
 __all__ = [
     "DELETED",
     "HASHED",
-    "NATIVE",
     "Pending",
     "leaf_records",
     "packed_root",

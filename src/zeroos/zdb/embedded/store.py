@@ -17,11 +17,9 @@ from ..errors import CorruptData, StorageError
 from ..namespace import NamespaceSettings
 from .files import AppendFile, ReadOnlyFiles
 from .format import (
-    DATA_BODY,
     DATA_HEADER,
     DATA_HEADER_SIZE,
     FLAG_DELETED,
-    INDEX_BODY,
     INDEX_HEADER,
     INDEX_HEADER_SIZE,
     INDEX_OVERHEAD,
@@ -31,13 +29,12 @@ from .format import (
     MAX_FILE_OFFSET,
     MAX_FILES,
     NO_PREV,
-    U16,
-    U32,
     data_name,
     encode_record,
     entry_valid,
     index_name,
 )
+from .writer import append_entry
 
 if TYPE_CHECKING:
     from ..chain.log import ChainFactory
@@ -557,8 +554,8 @@ class EmbeddedStore(Store):
         return None if loc is None else ((loc >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - len(key)
 
     def _append(self, flags: int, key: bytes, value: bytes, ts: int, old: int | None) -> None:
-        # the hot path of SET: entry and record encoding inlined (layouts in format.py); old is
-        # the key's current location, or None
+        # the hot path of SET (entry and record: writer.py); old is the key's current
+        # location, or None
         keylen = len(key)
         vallen = len(value)
         prev = NO_PREV if old is None else old & 0xFFFFFFFFFFFF
@@ -567,15 +564,7 @@ class EmbeddedStore(Store):
         if data.size + entrylen > self._datasize and data.size:
             self._rotate()
             data = self._data
-        if vallen > 65536:
-            head = DATA_BODY(flags, keylen, vallen, ts, prev)
-            crc = U32(crc32c(value, crc32c(key, crc32c(head))))
-            offset = data.append_parts(crc, head, key, value)  # no copy of a big value
-        else:
-            entry = DATA_BODY(flags, keylen, vallen, ts, prev) + key + value
-            offset = data.append(U32(crc32c(entry)) + entry)
-        body = INDEX_BODY(flags, keylen, offset, entrylen, ts) + key + U16(INDEX_OVERHEAD + keylen)
-        self._index.append(U32(crc32c(body)) + body)
+        offset = append_entry(data, self._index, flags, key, value, ts, prev)
         keys = self._keys
         if old is not None:
             self._payload -= ((old >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - keylen

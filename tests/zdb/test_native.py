@@ -1,19 +1,27 @@
-"""The chain's C loops (chain/_native.c) give the bytes of their Python twins (chain/native.py)."""
+"""zero-db's C module (zdb/_native.c) gives the bytes of its Python twins.
+
+The twins are chain/native.py (leaves, hashes) and embedded/writer.py (entries, records).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 
 import pytest
 from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zeroos.zdb import native as zdb_native
 from zeroos.zdb.chain import native
 from zeroos.zdb.chain.leaf import Leaf, LeafError
+from zeroos.zdb.embedded import writer
+from zeroos.zdb.embedded.files import AppendFile
+from zeroos.zdb.embedded.format import DATA_HEADER, INDEX_HEADER, NO_PREV, entry_valid
 
-c = native.c_module
+c = zdb_native.c_module
 needs_c = pytest.mark.skipif(
     c is None, reason="the C module is not in use (not built, or ZOS_NO_NATIVE=1)"
 )
@@ -23,9 +31,9 @@ def test_the_c_module_is_built_where_the_setup_script_ran() -> None:
     # scripts/test.sh installs a compiler and OpenSSL headers and sets this: there the slow
     # Python loops must not stand in unnoticed
     if os.environ.get("ZOS_REQUIRE_NATIVE") == "1":
-        assert native.NATIVE, "zeroos/zdb/chain/_native.c was not built: see setup.py"
+        assert zdb_native.NATIVE, "zeroos/zdb/_native.c was not built: see setup.py"
     else:
-        assert (c is not None) == native.NATIVE
+        assert (c is not None) == zdb_native.NATIVE
 
 
 pending_items = st.tuples(
@@ -66,7 +74,7 @@ def test_leaf_records_are_leaves(impl: object) -> None:
         (native.DELETED, b"beta", b"", 1_700_000_000_000_001),
         (native.HASHED, b"gamma", hashlib.sha256(b"x").digest(), 5),
     ]
-    records, hashes, marks = fn(pending, 64, b"\x03ns1", 63)  # type: ignore[operator]
+    records, hashes, marks = fn(pending, 64, b"\x03ns1", 63)
     assert marks == [0]  # leaf 64 is a mark, 65 and 66 are not
     pos, leaves = 0, []
     while pos < len(records):
@@ -128,3 +136,86 @@ def test_a_leaf_of_the_wrong_shape_is_not_a_leaf() -> None:
     records, _, _ = native.leaf_records([(0, b"k", b"v", 1)], 0, b"\x01n", 63)
     with pytest.raises(LeafError):
         Leaf.decode(records[6:-1])
+
+
+entries = st.tuples(
+    st.sampled_from([0, 1]),
+    st.binary(min_size=1, max_size=255),
+    st.binary(max_size=2000),
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.one_of(st.just(NO_PREV), st.integers(min_value=0, max_value=2**48 - 1)),
+)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(entries, min_size=1, max_size=20), st.integers(min_value=0, max_value=64))
+def test_write_entry_matches_python(
+    items: list[tuple[int, bytes, bytes, int, int]], start: int
+) -> None:
+    assert c is not None
+    out = []
+    for write in (c.write_entry, writer.py_write_entry):
+        dmap, imap = bytearray(start + 64 * 1024), bytearray(start + 8 * 1024)
+        dpos = ipos = start
+        for flags, key, value, ts, prev in items:
+            write(dmap, dpos, imap, ipos, flags, key, value, ts, prev)
+            dpos += DATA_HEADER.size + len(key) + len(value)
+            ipos += INDEX_HEADER.size + len(key) + 2
+        out.append((bytes(dmap), bytes(imap)))
+    assert out[0] == out[1]
+
+
+@pytest.mark.parametrize(
+    "write", [writer.py_write_entry, pytest.param("c", marks=needs_c)], ids=["python", "c"]
+)
+def test_append_entry_writes_a_valid_entry_and_record(tmp_path: object, write: object) -> None:
+    fn = c.write_entry if write == "c" and c is not None else writer.py_write_entry
+    dmap, imap = bytearray(200), bytearray(100)
+    fn(dmap, 7, imap, 3, 0, b"key", b"value", 42, NO_PREV)
+    entry = bytes(dmap[7 : 7 + DATA_HEADER.size + 8])
+    assert entry_valid(entry)
+    _, flags, keylen, vallen, ts, prev = DATA_HEADER.unpack_from(entry)
+    assert (flags, keylen, vallen, ts, prev) == (0, 3, 5, 42, NO_PREV)
+    assert entry[DATA_HEADER.size :] == b"keyvalue"
+    crc, flags, keylen, offset, entrylen, ts = INDEX_HEADER.unpack_from(imap, 3)
+    assert (flags, keylen, offset, entrylen, ts) == (0, 3, 7, len(entry), 42)
+    record = bytes(imap[3 : 3 + INDEX_HEADER.size + 3 + 2])
+    assert crc32c(record[4:]) == crc
+    assert record[-2:] == (24 + 3).to_bytes(2, "little")
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("dlen", "ilen", "key", "flags", "error"),
+    [
+        (10, 100, b"key", 0, "no room"),  # the data buffer is too small
+        (100, 10, b"key", 0, "no room"),  # the index buffer is too small
+        (1000, 1000, b"k" * 256, 0, "key over 255"),
+        (100, 100, b"key", 256, "bad flags"),
+    ],
+)
+def test_write_entry_refuses_and_writes_nothing(
+    dlen: int, ilen: int, key: bytes, flags: int, error: str
+) -> None:
+    assert c is not None
+    dmap, imap = bytearray(dlen), bytearray(ilen)
+    with pytest.raises(ValueError, match=error):
+        c.write_entry(dmap, 0, imap, 0, flags, key, b"value", 1, 0)
+    assert dmap == bytearray(dlen)
+    assert imap == bytearray(ilen)
+    with pytest.raises(BufferError):
+        c.write_entry(bytes(10), 0, imap, 0, 0, b"k", b"v", 1, 0)  # not writable
+
+
+def test_append_entry_grows_the_files(tmp_path: pathlib.Path) -> None:
+    data = AppendFile(str(tmp_path / "data"))
+    index = AppendFile(str(tmp_path / "index"))
+    value = b"x" * 3_000_000
+    offsets = [writer.append_entry(data, index, 0, b"k%d" % i, value, i, NO_PREV) for i in range(8)]
+    assert offsets == [i * (DATA_HEADER.size + 2 + len(value)) for i in range(8)]
+    assert data.size == 8 * (DATA_HEADER.size + 2 + len(value))
+    assert index.size == 8 * (INDEX_HEADER.size + 2 + 2)
+    assert entry_valid(data.read(offsets[-1], DATA_HEADER.size + 2 + len(value)))
+    data.close()
+    index.close()

@@ -1,0 +1,74 @@
+"""One write of the embedded engine: a data entry and its index record, in C or in Python.
+
+The C module (``zeroos.zdb._native``, built when a compiler is there: setup.py) encodes both
+straight into the files' memory maps, with their CRCs; without it the same bytes come from
+format.py's encoders. tests/zdb/test_native.py checks both give the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..native import c_module
+from .files import AppendFile
+from .format import DATA_HEADER_SIZE, INDEX_OVERHEAD, encode_entry, encode_record
+
+WriteEntry = Callable[[Any, int, Any, int, int, bytes, bytes, int, int], None]
+
+
+def py_write_entry(
+    dmap: Any,
+    dpos: int,
+    imap: Any,
+    ipos: int,
+    flags: int,
+    key: bytes,
+    value: bytes,
+    timestamp_us: int,
+    prev: int,
+) -> None:
+    """Write a data entry at ``dpos`` of ``dmap`` and its index record at ``ipos`` of ``imap``."""
+    entry = encode_entry(flags, key, value, timestamp_us, prev)
+    record = encode_record(flags, key, dpos, len(entry), timestamp_us)
+    if dpos + len(entry) > len(dmap) or ipos + len(record) > len(imap):
+        raise ValueError("no room for the entry: grow the file first")
+    dmap[dpos : dpos + len(entry)] = entry
+    imap[ipos : ipos + len(record)] = record
+
+
+_c = c_module
+write_entry: WriteEntry = _c.write_entry if _c is not None else py_write_entry
+
+
+def append_entry(
+    data: AppendFile,
+    index: AppendFile,
+    flags: int,
+    key: bytes,
+    value: bytes,
+    timestamp_us: int,
+    prev: int,
+) -> int:
+    """Append one entry to ``data`` and its record to ``index``; return the entry's offset.
+
+    The files' sizes move only once both are written, so a failed write leaves no hole: the
+    next append overwrites whatever it left in the reserved space.
+    """
+    # the hot path of SET: AppendFile's fields are used directly (same package)
+    keylen = len(key)
+    entrylen = DATA_HEADER_SIZE + keylen + len(value)
+    reclen = INDEX_OVERHEAD + keylen
+    dpos = data._size
+    ipos = index._size
+    if dpos + entrylen > data._cap:
+        data._grow(entrylen)
+    if ipos + reclen > index._cap:
+        index._grow(reclen)
+    write_entry(data._map, dpos, index._map, ipos, flags, key, value, timestamp_us, prev)
+    data._size = dpos + entrylen
+    index._size = ipos + reclen
+    return dpos
+
+
+__all__ = ["append_entry", "py_write_entry", "write_entry"]

@@ -1,0 +1,27 @@
+"""zero-db's C module (``_native``, built by setup.py when a compiler is there), or None.
+
+chain/native.py and embedded/writer.py take their hot loops from it, and otherwise run the
+same code in Python. ``ZOS_NO_NATIVE=1`` makes them run the Python code (to test it).
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Final
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("ZOS_NO_NATIVE") == "1":
+        return None
+    try:
+        from . import _native
+    except ImportError:
+        return None
+    return _native
+
+
+c_module: Final = _load()
+NATIVE: Final = c_module is not None  # whether the C code runs (the benchmarks say so)
+
+__all__ = ["NATIVE", "c_module"]
