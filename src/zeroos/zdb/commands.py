@@ -22,7 +22,20 @@ from .chain.signing import verify_signature as _verify_signature
 from .engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN, Engine, Store
 from .errors import CorruptData, ReplyError, StorageError
 from .namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
-from .protocol import MAX_KEY, NIL, OK, ONE, ZERO, array, bulk, integer, simple
+from .protocol import (
+    BULK_HEADS,
+    CRLF,
+    MAX_KEY,
+    NIL,
+    OK,
+    ONE,
+    SHORT_BULK,
+    ZERO,
+    array,
+    bulk,
+    integer,
+    simple,
+)
 
 SEQ_KEY_SIZE = 8
 NAMESPACE_MAX = 128
@@ -42,6 +55,8 @@ RELEASED = "Reservation released"
 NO_CHAIN = "Chain disabled on this server"
 DEFAULT_GRACE = 7 * 86400.0
 CHAIN_LEAF_BATCH = 1000
+
+_time_ns = time.time_ns  # SET's clock, without a module attribute lookup per call
 
 
 @dataclass(slots=True)
@@ -155,7 +170,9 @@ class Commands:
         self.fixed_mode = mode
         self.stats = Stats()
         self.instance_id = instance_id if instance_id is not None else secrets.randbits(32)
-        self._waiters: dict[str, list[Waiter]] = {}
+        # parked WAITs by namespace name; the same dict for the server's lifetime, so that a
+        # connection can keep it and test it for emptiness per command
+        self.waiters: dict[str, list[Waiter]] = {}
         default = engine.open(DEFAULT_NAMESPACE)
         if default is None:
             default = engine.create(DEFAULT_NAMESPACE, NamespaceSettings(mode=mode or "user"))
@@ -204,8 +221,8 @@ class Commands:
             b"RESERVATION": self.reservation,
         }
         # what clients send is upper or lower case: look those up without .upper()
-        self._any_case = dict(self.table)
-        self._any_case.update({name.lower(): fn for name, fn in self.table.items()})
+        self.handlers: dict[bytes, Handler] = dict(self.table)
+        self.handlers.update({name.lower(): fn for name, fn in self.table.items()})
 
     # -- sessions and dispatch --------------------------------------------------------------
     def new_session(self) -> Session:
@@ -213,11 +230,16 @@ class Commands:
         return Session(self.default, admin=self.admin_password is None)
 
     def execute(self, session: Session, args: list[bytes]) -> bytes:
-        """Run one command and return its encoded reply (errors included)."""
+        """Run one command and return its encoded reply (errors included).
+
+        The server inlines the common case, where this is all execute does: a name found in
+        :attr:`handlers`, a live namespace, no WAIT parked (``waiters`` empty), so the handler
+        runs, errors go through :meth:`failed`, and ``stats.commands_executed`` counts it.
+        """
         stats = self.stats
         stats.commands_executed += 1
         name = args[0]
-        handler = self._any_case.get(name)
+        handler = self.handlers.get(name)
         if handler is None:
             name = name.upper()
             handler = self.table.get(name)
@@ -232,21 +254,25 @@ class Commands:
             raise ReplyError(NS_GONE, close=True)
         try:
             reply = handler(session, args)
-        except ReplyError as exc:
-            if exc.line == PERMISSION_DENIED:
-                stats.commands_unauthorized += 1
-            reply = b"-" + exc.line.encode() + b"\r\n"
-            if exc.close:
-                raise
-        except CorruptData as exc:
-            session.store.faults.data_faults += 1
-            reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
-        except StorageError as exc:
-            session.store.faults.io_error(str(exc))
-            reply = b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
-        if self._waiters:
+        except (ReplyError, CorruptData, StorageError) as exc:
+            reply = self.failed(session, exc)
+        if self.waiters:
             self._notify(session, name.upper())
         return reply
+
+    def failed(self, session: Session, exc: ReplyError | CorruptData | StorageError) -> bytes:
+        """The reply for a handler's error; re-raises a ReplyError that closes the connection."""
+        if isinstance(exc, ReplyError):
+            if exc.line == PERMISSION_DENIED:
+                self.stats.commands_unauthorized += 1
+            if exc.close:
+                raise exc
+            return b"-" + exc.line.encode() + b"\r\n"
+        if isinstance(exc, CorruptData):
+            session.store.faults.data_faults += 1
+        else:
+            session.store.faults.io_error(str(exc))
+        return b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
 
     def _admin(self, session: Session) -> None:
         if not session.admin:
@@ -448,7 +474,7 @@ class Commands:
 
     # -- WAIT -------------------------------------------------------------------------------
     def _notify(self, session: Session, name: bytes) -> None:
-        waiters = self._waiters.get(session.store.name)
+        waiters = self.waiters.get(session.store.name)
         if not waiters:
             return
         if name not in self.table:
@@ -463,20 +489,20 @@ class Commands:
             else:
                 keep.append(waiter)
         if keep:
-            self._waiters[session.store.name] = keep
+            self.waiters[session.store.name] = keep
         else:
-            del self._waiters[session.store.name]
+            del self.waiters[session.store.name]
 
     def park(self, waiter: Waiter) -> None:
         """Register a WAIT; the server calls :meth:`unpark` on timeout or disconnect."""
-        self._waiters.setdefault(waiter.session.store.name, []).append(waiter)
+        self.waiters.setdefault(waiter.session.store.name, []).append(waiter)
 
     def unpark(self, waiter: Waiter) -> None:
-        waiters = self._waiters.get(waiter.session.store.name)
+        waiters = self.waiters.get(waiter.session.store.name)
         if waiters and waiter in waiters:
             waiters.remove(waiter)
             if not waiters:
-                del self._waiters[waiter.session.store.name]
+                del self.waiters[waiter.session.store.name]
 
     def wait(self, session: Session, args: list[bytes]) -> bytes:
         if len(args) not in (2, 3):
@@ -863,18 +889,23 @@ class Commands:
     # -- keys -------------------------------------------------------------------------------
     def set(self, session: Session, args: list[bytes]) -> bytes:
         argc = len(args)
-        if argc == 4:
+        if argc == 3:
+            _, key, value = args
+            timestamp_us = _time_ns() // 1000
+        elif argc == 4:
             self._admin(session)
             timestamp_us = _timestamp_us(args[3])
-        elif argc != 3:
-            raise ReplyError("Unexpected arguments")
+            key, value = args[1], args[2]
         else:
-            timestamp_us = time.time_ns() // 1000
-        key, value = args[1], args[2]
+            raise ReplyError("Unexpected arguments")
         if len(key) > MAX_KEY:
             raise ReplyError("Key too large")
-        store = self._writable(session)
+        store = session.store
         settings = store.settings
+        # _writable's common case inline: an open namespace (ACCESS_OPEN is 0), no reservation
+        if not session.writable or store.access or settings.state:
+            store = self._writable(session)
+            settings = store.settings
         if settings.mode == "seq":
             if not key:
                 key = store.next_id.to_bytes(SEQ_KEY_SIZE, "little")
@@ -900,19 +931,25 @@ class Commands:
         if settings.maxsize and store.data_size + len(value) > settings.maxsize + (old_size or 0):
             raise ReplyError(NO_SPACE)
         store.put(key, value, timestamp_us)
-        return b"$%d\r\n%b\r\n" % (len(key), key)
+        return BULK_HEADS[len(key)] + key + CRLF  # a key is at most MAX_KEY bytes
 
     def get(self, session: Session, args: list[bytes]) -> bytes:
-        if len(args) != 2 or not args[1] or len(args[1]) > MAX_KEY:
+        try:
+            _, key = args
+        except ValueError:
+            key = _key(args)  # raises the right error line
+        if not key or len(key) > MAX_KEY:
             _key(args)  # raises the right error line
-        key = args[1]
         store = session.store
         if store.access == ACCESS_FROZEN:
             raise ReplyError(FROZEN)
         value = store.get(key)
         if value is None:
             return NIL
-        return b"$%d\r\n%b\r\n" % (len(value), value)
+        size = len(value)
+        if size < SHORT_BULK:
+            return BULK_HEADS[size] + value + CRLF
+        return b"$%d\r\n%b\r\n" % (size, value)
 
     def mget(self, session: Session, args: list[bytes]) -> bytes:
         if len(args) < 2:

@@ -17,6 +17,10 @@ NIL: Final = b"$-1\r\n"
 EMPTY_ARRAY: Final = b"*0\r\n"
 ZERO: Final = b":0\r\n"
 ONE: Final = b":1\r\n"
+CRLF: Final = b"\r\n"
+# The heads of short bulk strings, made once: SET's reply (a key) and most GET replies.
+SHORT_BULK: Final = 1024
+BULK_HEADS: Final = tuple(b"$%d\r\n" % size for size in range(SHORT_BULK))
 
 
 def bulk(data: bytes) -> bytes:
@@ -56,49 +60,65 @@ class RequestReader:
     hiredis does the parsing; limits are checked here. Per-argument size checks only run
     when the buffer has been large enough to hold an oversized argument, so small commands
     pay nothing for them. Error lines are 0-db's.
+
+    :meth:`feed` and :meth:`get` are the whole rule. The server's loop inlines their common
+    case (see ``Connection.data_received``) through hiredis's own ``push`` (its feed: the
+    caller adds the bytes to ``pending``), ``gets`` and ``buffered`` (its len), and hands
+    everything else to :meth:`broken` and :meth:`accept`, which are :meth:`get`'s two halves.
     """
 
-    __slots__ = ("_gets", "_len", "_pending", "_reader")
+    __slots__ = ("buffered", "gets", "pending", "push")
 
     def __init__(self) -> None:
-        self._reader = hiredis.Reader()
-        self._gets = self._reader.gets
-        self._len = self._reader.len
+        reader = hiredis.Reader()
+        self.push = reader.feed
+        self.gets = reader.gets
+        self.buffered = reader.len
         # Bytes fed since the last whole command: the unfinished command's size, over by
         # less than 1 KiB. Not the reader's buffer length: hiredis consumes the elements of
         # an unfinished array as they come, so an endless array of small strings keeps
         # its buffer small while the parsed elements pile up in memory.
-        self._pending = 0
+        self.pending = 0
 
     def feed(self, data: bytes) -> None:
-        self._reader.feed(data)
-        self._pending += len(data)
+        self.push(data)
+        self.pending += len(data)
 
     def get(self) -> list[bytes] | None:
         """The next whole command, or None when more bytes are needed."""
         try:
-            cmd = self._gets()
-        except hiredis.ProtocolError as exc:
+            raw = self.gets()
+        except Exception as exc:
+            raise self.broken(exc) from None
+        return self.accept(raw)
+
+    @staticmethod
+    def broken(exc: Exception) -> ProtocolViolation:
+        """What to answer when hiredis raised ``exc`` on the stream: it is lost."""
+        if isinstance(exc, hiredis.ProtocolError):
             text = str(exc)
             if "reply type byte" in text:
                 text = "Malformed request, array expected"
-            raise ProtocolViolation(text, close=True) from None
-        except MemoryError:
+            return ProtocolViolation(text, close=True)
+        if isinstance(exc, MemoryError):
             # an array header announcing billions of elements: hiredis allocates them first
-            raise ProtocolViolation("Too many arguments", close=True) from None
-        except Exception as exc:  # e.g. TypeError for a RESP3 map with an array as a key
-            raise ProtocolViolation(f"Malformed request ({exc})", close=True) from None
-        if type(cmd) is list:
-            big = self._pending > MAX_BULK  # the command may hold an oversized argument
-            self._pending = self._len()  # what is left belongs to the next commands
-            if cmd and len(cmd) <= MAX_ARGS and not big:
-                for arg in cmd:
+            return ProtocolViolation("Too many arguments", close=True)
+        # e.g. TypeError for a RESP3 map with an array as a key
+        return ProtocolViolation(f"Malformed request ({exc})", close=True)
+
+    def accept(self, raw: object) -> list[bytes] | None:
+        """The command in what ``gets`` returned, None when more bytes are needed."""
+        if type(raw) is list:
+            big = self.pending > MAX_BULK  # the command may hold an oversized argument
+            self.pending = self.buffered()  # what is left belongs to the next commands
+            if raw and len(raw) <= MAX_ARGS and not big:
+                for arg in raw:
                     if type(arg) is not bytes:
-                        return self._reject(cmd, big)
-                return cmd
-            return self._reject(cmd, big)
-        if cmd is False:
-            if self._pending > MAX_BUFFER:
+                        return self._reject(raw, big)
+                return raw
+            return self._reject(raw, big)
+        if raw is False:
+            if self.pending > MAX_BUFFER:
                 raise ProtocolViolation("Payload too big", close=True)
             return None
         # inline commands and stray replies: we cannot tell where the next command starts

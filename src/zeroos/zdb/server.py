@@ -18,9 +18,9 @@ from typing import cast
 
 from .commands import Commands, Session, Waiter
 from .engine import Engine
-from .errors import ReplyError, StorageError, ZdbError
+from .errors import CorruptData, ReplyError, StorageError, ZdbError
 from .namespace import Mode
-from .protocol import ProtocolViolation, RequestReader, error
+from .protocol import MAX_ARGS, MAX_BUFFER, MAX_BULK, ProtocolViolation, RequestReader, error
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -44,7 +44,13 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, server: ZdbServer) -> None:
         self.server = server
-        self.commands = server.commands
+        commands = self.commands = server.commands
+        self.stats = commands.stats
+        # what data_received's inlined Commands.execute uses, looked up once
+        self._handler_of = commands.handlers.get
+        self._waiters = commands.waiters
+        self._failed = commands.failed
+        self._execute = commands.execute
         self.reader = RequestReader()
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
@@ -82,42 +88,69 @@ class Connection(asyncio.Protocol):
                 self.process()  # commands left in the reader when writing paused
 
     def data_received(self, data: bytes) -> None:
+        """Run the whole commands buffered so far; their replies wait for the group flush.
+
+        Replies are handed over early once they pass REPLY_CHUNK; if the client then stops
+        reading (the transport pauses writing) the rest waits in the reader: a client that
+        does not read cannot make the server hold more than about one chunk of replies.
+        """
+        # This is the per-request hot path, so RequestReader.get, Commands.execute (for the
+        # common case), Connection._reply and ZdbServer.hold are inlined: a Python call costs
+        # about as much as the checks it saves.
         if self._draining:
             return
-        self.commands.stats.network_rx_bytes += len(data)
-        self.reader.feed(data)
-        self.process()
-
-    # -- running commands -------------------------------------------------------------------
-    def process(self) -> None:
-        """Run the whole commands buffered so far, then send their replies in one write.
-
-        Replies are sent early once they pass REPLY_CHUNK; if the client then stops reading
-        (the transport pauses writing) the rest waits in the reader: a client that does not
-        read cannot make the server hold more than about one chunk of replies.
-        """
+        received = len(data)
+        stats = self.stats
+        stats.network_rx_bytes += received
+        reader = self.reader
+        if received:
+            reader.push(data)  # RequestReader.feed
+            reader.pending += received
         session = self.session
-        if session is None or self.transport is None:
+        if session is None or self.transport is None or self.parked is not None:
             return
+        gets = reader.gets
+        buffered = reader.buffered
+        handler_of = self._handler_of
+        waiters = self._waiters
         out: list[bytes] = []
-        size = 0
-        execute = self.commands.execute
-        get = self.reader.get
-        while self.parked is None:
+        size = 0  # of the replies in out
+        while True:
             try:
-                cmd = get()
-            except ProtocolViolation as exc:
-                out.append(error(exc.line))
-                if exc.close:
-                    log.info("event=protocol_error peer=%s error=%r", self.peer, exc.line)
-                    self._reply(out)
-                    self._drain_and_close()
-                    return
-                continue
+                raw = gets()
+            except Exception as exc:  # hiredis lost the stream
+                self._violation(out, reader.broken(exc))
+                return
+            # RequestReader.accept's common case: a whole command of bulk strings
+            cmd: list[bytes] | None = None
+            if type(raw) is list and 0 < len(raw) <= MAX_ARGS and reader.pending <= MAX_BULK:
+                for arg in raw:
+                    if type(arg) is not bytes:
+                        break
+                else:
+                    reader.pending = buffered()
+                    cmd = raw
             if cmd is None:
-                break
+                if raw is False and reader.pending <= MAX_BUFFER:
+                    break
+                try:
+                    cmd = reader.accept(raw)
+                except ProtocolViolation as exc:
+                    if self._violation(out, exc):
+                        return
+                    continue
+                if cmd is None:
+                    break
+            handler = handler_of(cmd[0])
             try:
-                reply = execute(session, cmd)
+                if handler is None or waiters or session.store.dropped:
+                    reply = self._execute(session, cmd)
+                else:  # all that Commands.execute does in this case
+                    stats.commands_executed += 1
+                    try:
+                        reply = handler(session, cmd)
+                    except (ReplyError, CorruptData, StorageError) as exc:
+                        reply = self._failed(session, exc)
             except ReplyError as exc:
                 out.append(error(exc.line))
                 self._reply(out)
@@ -132,7 +165,7 @@ class Connection(asyncio.Protocol):
             if session.waiter is not None:
                 self._park(session.waiter)
                 session.waiter = None
-                continue
+                break
             out.append(reply)
             size += len(reply)
             if size > REPLY_CHUNK:
@@ -142,7 +175,32 @@ class Connection(asyncio.Protocol):
                     self.server.commit_now()
                 if self._paused_by_writer or self.transport is None:
                     return
+        if out:
+            held = self._held
+            if held is None:
+                # replies wait for the server's flush (or fsync) of this loop iteration
+                self._held = out
+                server_held = self.server._held
+                if not server_held:
+                    asyncio.get_running_loop().call_soon(self.server._group_commit)
+                server_held.append(self)
+            else:
+                held.extend(out)
+
+    # -- running commands -------------------------------------------------------------------
+    def process(self) -> None:
+        """Run the whole commands already buffered (after a WAIT woke or writing resumed)."""
+        self.data_received(b"")
+
+    def _violation(self, out: list[bytes], exc: ProtocolViolation) -> bool:
+        """Answer a protocol violation; True when the connection is closing."""
+        out.append(error(exc.line))
+        if not exc.close:
+            return False
+        log.info("event=protocol_error peer=%s error=%r", self.peer, exc.line)
         self._reply(out)
+        self._drain_and_close()
+        return True
 
     def _reply(self, out: list[bytes]) -> None:
         if not out:
@@ -153,17 +211,6 @@ class Connection(asyncio.Protocol):
             self.server.hold(self)
         else:
             self._held.extend(out)
-
-    def send(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.commands.stats.network_tx_bytes += len(data)
-            self.transport.write(data)
-
-    def release(self) -> None:
-        """Send the held replies (called by the server once it flushed or synced)."""
-        held, self._held = self._held, None
-        if held:
-            self.send(b"".join(held))
 
     def _drain_and_close(self) -> None:
         # Keep reading (and dropping) what the client still sends, so that it can finish
@@ -255,8 +302,14 @@ class ZdbServer:
             log.error("event=sync_failed error=%r", str(exc))
             for conn in held:
                 conn._held = [error(f"Internal Error: {exc}")] * len(conn._held or [])
-        for conn in held:
-            conn.release()
+        stats = self.commands.stats
+        for conn in held:  # each connection's replies of the iteration, in one write
+            replies, conn._held = conn._held, None
+            transport = conn.transport
+            if replies and transport is not None and not transport.is_closing():
+                data = b"".join(replies)
+                stats.network_tx_bytes += len(data)
+                transport.write(data)
 
     def _periodic_sync(self) -> None:
         try:
