@@ -14,12 +14,16 @@ from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zeroos.zdb import Client
 from zeroos.zdb import native as zdb_native
 from zeroos.zdb.chain import native
 from zeroos.zdb.chain.leaf import Leaf, LeafError
+from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import writer
 from zeroos.zdb.embedded.files import AppendFile
 from zeroos.zdb.embedded.format import DATA_HEADER, INDEX_HEADER, NO_PREV, entry_valid
+
+from .conftest import ZdbProcess
 
 c = zdb_native.c_module
 needs_c = pytest.mark.skipif(
@@ -219,3 +223,34 @@ def test_append_entry_grows_the_files(tmp_path: pathlib.Path) -> None:
     assert entry_valid(data.read(offsets[-1], DATA_HEADER.size + 2 + len(value)))
     data.close()
     index.close()
+
+
+def test_files_written_without_the_c_module_are_read_and_extended_with_it(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server without the C module warns, says so in INFO, and writes the same files."""
+    monkeypatch.setenv("ZOS_NO_NATIVE", "1")
+    server = ZdbProcess(tmp_path).start()
+    try:
+        with Client(port=server.port) as client:
+            for i in range(300):
+                client.set(b"k%d" % i, b"v%d" % i * 50)
+            client.delete(b"k7")
+            assert client.info()["native"] == "off"
+    finally:
+        server.stop()
+    assert "event=native_missing" in server.log.read_text()
+    monkeypatch.delenv("ZOS_NO_NATIVE")
+    server.start()
+    try:
+        with Client(port=server.port) as client:
+            assert client.info()["native"] == ("on" if c is not None else "off")
+            assert client.verified_get(b"k3") == b"v3" * 50
+            assert client.get(b"k7") is None
+            client.set(b"k300", b"written by the other writer")
+            assert client.verified_get(b"k300") == b"written by the other writer"
+    finally:
+        server.stop()
+    report = verify_offline(str(server.datadir), str(server.indexdir), "default")
+    assert report.entries == 302  # 301 SETs and one DEL
+    assert report.live_keys == 300

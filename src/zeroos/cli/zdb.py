@@ -17,6 +17,7 @@ from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
 from ..zdb.engine import Engine
 from ..zdb.errors import ZdbError
+from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
 from .util import SIZE, setup_logging
 
@@ -197,6 +198,11 @@ def _serve(
     if admin is None and not _loopback(listen):
         log.warning(
             "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
+        )
+    if not NATIVE:
+        log.warning(
+            "event=native_missing hint='zeroos.zdb._native is not built: writes run in Python,"
+            " about half as fast; install gcc libc6-dev python3-dev libssl-dev and reinstall'"
         )
     log.info("event=starting %s", where)
     config = ServerConfig(

@@ -22,6 +22,7 @@ from .chain.signing import verify_signature as _verify_signature
 from .engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN, Engine, Store
 from .errors import CorruptData, ReplyError, StorageError
 from .namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
+from .native import NATIVE
 from .protocol import (
     BULK_HEADS,
     CRLF,
@@ -544,6 +545,7 @@ class Commands:
             f"engine_revision: {type(self.engine).__name__}",
             f"instance_id: {self.instance_id}",
             f"chain: {'on' if self.engine.identity is not None else 'off'}",
+            f"native: {'on' if NATIVE else 'off'}",
             f"public_key: {self.engine.identity.public_key.hex() if self.engine.identity else ''}",
             f"boot_time: {int(stats.boot_time)}",
             f"uptime: {int(now - stats.boot_time)}",
