@@ -1,7 +1,7 @@
 """The one part of the build pyproject.toml can't say: zero-db's optional C module.
 
 It is optional: without a C compiler, Python headers or OpenSSL headers the build warns and
-zeroos runs the same code in Python (zdb/chain/native.py, zdb/embedded/writer.py), only slower.
+zeroos runs the same code in Python (zdb/chain/native.py, zdb/embedded/codec.py), only slower.
 """
 
 from setuptools import Extension, setup

@@ -1,11 +1,12 @@
 """zero-db's C module (zdb/_native.c) gives the bytes of its Python twins.
 
-The twins are chain/native.py (leaves, hashes) and embedded/writer.py (entries, records).
+The twins are chain/native.py (leaves, hashes) and embedded/codec.py (entries, records, values).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pathlib
 
@@ -19,7 +20,7 @@ from zeroos.zdb import native as zdb_native
 from zeroos.zdb.chain import native
 from zeroos.zdb.chain.leaf import Leaf, LeafError
 from zeroos.zdb.chain.verify import verify_offline
-from zeroos.zdb.embedded import writer
+from zeroos.zdb.embedded import codec
 from zeroos.zdb.embedded.files import AppendFile
 from zeroos.zdb.embedded.format import DATA_HEADER, INDEX_HEADER, NO_PREV, entry_valid
 
@@ -159,7 +160,7 @@ def test_write_entry_matches_python(
 ) -> None:
     assert c is not None
     out = []
-    for write in (c.write_entry, writer.py_write_entry):
+    for write in (c.write_entry, codec.py_write_entry):
         dmap, imap = bytearray(start + 64 * 1024), bytearray(start + 8 * 1024)
         dpos = ipos = start
         for flags, key, value, ts, prev in items:
@@ -171,10 +172,10 @@ def test_write_entry_matches_python(
 
 
 @pytest.mark.parametrize(
-    "write", [writer.py_write_entry, pytest.param("c", marks=needs_c)], ids=["python", "c"]
+    "write", [codec.py_write_entry, pytest.param("c", marks=needs_c)], ids=["python", "c"]
 )
 def test_append_entry_writes_a_valid_entry_and_record(tmp_path: object, write: object) -> None:
-    fn = c.write_entry if write == "c" and c is not None else writer.py_write_entry
+    fn = c.write_entry if write == "c" and c is not None else codec.py_write_entry
     dmap, imap = bytearray(200), bytearray(100)
     fn(dmap, 7, imap, 3, 0, b"key", b"value", 42, NO_PREV)
     entry = bytes(dmap[7 : 7 + DATA_HEADER.size + 8])
@@ -216,7 +217,7 @@ def test_append_entry_grows_the_files(tmp_path: pathlib.Path) -> None:
     data = AppendFile(str(tmp_path / "data"))
     index = AppendFile(str(tmp_path / "index"))
     value = b"x" * 3_000_000
-    offsets = [writer.append_entry(data, index, 0, b"k%d" % i, value, i, NO_PREV) for i in range(8)]
+    offsets = [codec.append_entry(data, index, 0, b"k%d" % i, value, i, NO_PREV) for i in range(8)]
     assert offsets == [i * (DATA_HEADER.size + 2 + len(value)) for i in range(8)]
     assert data.size == 8 * (DATA_HEADER.size + 2 + len(value))
     assert index.size == 8 * (INDEX_HEADER.size + 2 + 2)
@@ -244,7 +245,8 @@ def test_files_written_without_the_c_module_are_read_and_extended_with_it(
     server.start()
     try:
         with Client(port=server.port) as client:
-            assert client.info()["native"] == ("on" if c is not None else "off")
+            built = importlib.util.find_spec("zeroos.zdb._native") is not None
+            assert client.info()["native"] == ("on" if built else "off")
             assert client.verified_get(b"k3") == b"v3" * 50
             assert client.get(b"k7") is None
             client.set(b"k300", b"written by the other writer")
@@ -254,3 +256,39 @@ def test_files_written_without_the_c_module_are_read_and_extended_with_it(
     report = verify_offline(str(server.datadir), str(server.indexdir), "default")
     assert report.entries == 302  # 301 SETs and one DEL
     assert report.live_keys == 300
+
+
+@pytest.mark.parametrize(
+    "read", [codec.py_read_value, pytest.param("c", marks=needs_c)], ids=["python", "c"]
+)
+def test_read_value_gives_a_sound_value_and_none_for_anything_else(read: object) -> None:
+    fn = c.read_value if read == "c" and c is not None else codec.py_read_value
+    dmap, imap = bytearray(300), bytearray(100)
+    codec.py_write_entry(dmap, 10, imap, 0, 0, b"key", b"the value", 7, NO_PREV)
+    entrylen = DATA_HEADER.size + 3 + 9
+    assert fn(dmap, 10, entrylen, b"key") == b"the value"
+    assert fn(dmap, 10, entrylen, b"kez") is None  # another key
+    assert fn(dmap, 10, entrylen - 1, b"key") is None  # a length that is not the entry's
+    assert fn(dmap, 10, entrylen + 1, b"key") is None
+    assert fn(dmap, 290, entrylen, b"key") is None  # past the end of the map
+    assert fn(dmap, 10, 5, b"key") is None  # shorter than a header
+    for pos in (0, 4, 12, entrylen - 1):  # CRC, flags, header, last value byte
+        flipped = bytearray(dmap)
+        flipped[10 + pos] ^= 0x01
+        assert fn(flipped, 10, entrylen, b"key") is None
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(entries, st.binary(max_size=40), st.integers(min_value=0, max_value=80))
+def test_read_value_matches_python(
+    item: tuple[int, bytes, bytes, int, int], noise: bytes, at: int
+) -> None:
+    assert c is not None
+    flags, key, value, ts, prev = item
+    dmap, imap = bytearray(4000), bytearray(400)
+    codec.py_write_entry(dmap, 0, imap, 0, flags, key, value, ts, prev)
+    dmap[at : at + len(noise)] = noise  # maybe damaged, maybe not
+    entrylen = DATA_HEADER.size + len(key) + len(value)
+    for length in (entrylen, entrylen - 1, len(noise)):
+        assert c.read_value(dmap, 0, length, key) == codec.py_read_value(dmap, 0, length, key)

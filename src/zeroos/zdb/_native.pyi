@@ -1,4 +1,4 @@
-# The C module built from _native.c (chain/native.py and embedded/writer.py fall back to
+# The C module built from _native.c (chain/native.py and embedded/codec.py fall back to
 # Python without it).
 from typing import Any
 
@@ -20,3 +20,4 @@ def write_entry(
     prev: int,
     /,
 ) -> None: ...
+def read_value(dmap: Any, offset: int, entrylen: int, key: bytes, /) -> bytes | None: ...

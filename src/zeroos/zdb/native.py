@@ -1,6 +1,6 @@
 """zero-db's C module (``_native``, built by setup.py when a compiler is there), or None.
 
-chain/native.py and embedded/writer.py take their hot loops from it, and otherwise run the
+chain/native.py and embedded/codec.py take their hot loops from it, and otherwise run the
 same code in Python. ``ZOS_NO_NATIVE=1`` makes them run the Python code (to test it).
 """
 

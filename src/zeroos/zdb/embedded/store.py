@@ -15,6 +15,7 @@ from ..chain.leaf import OP_CREATE, OP_DEL, OP_FLUSH, OP_SET, Leaf, value_hash
 from ..engine import EntryInfo, Faults, Store, Version
 from ..errors import CorruptData, StorageError
 from ..namespace import NamespaceSettings
+from .codec import append_entry, read_value
 from .files import AppendFile, ReadOnlyFiles
 from .format import (
     DATA_HEADER,
@@ -34,7 +35,6 @@ from .format import (
     entry_valid,
     index_name,
 )
-from .writer import append_entry
 
 if TYPE_CHECKING:
     from ..chain.log import ChainFactory
@@ -509,22 +509,16 @@ class EmbeddedStore(Store):
         return raw
 
     def get(self, key: bytes) -> bytes | None:
-        # the hot path of GET: _entry() inlined
+        # the hot path of GET (and of SET's check for a byte-identical value)
         loc = self._keys.get(key)
         if loc is None:
             return None
-        fileid = (loc >> 32) & 0xFFFF
-        if fileid == self._active:
-            raw = self._data.read(loc & 0xFFFFFFFF, (loc >> 48) & 0xFFFFFFFF)
-        else:
-            raw = self._read(fileid, loc & 0xFFFFFFFF, (loc >> 48) & 0xFFFFFFFF)
-        start = DATA_HEADER_SIZE + len(key)
-        if (
-            crc32c(raw[4:]) != int.from_bytes(raw[:4], "little")
-            or raw[DATA_HEADER_SIZE:start] != key
-        ):
-            self._entry(loc, key)  # raises CorruptData with the details
-        return raw[start:]
+        if (loc >> 32) & 0xFFFF == self._active:
+            value = read_value(self._data._map, loc & 0xFFFFFFFF, (loc >> 48) & 0xFFFFFFFF, key)
+            if value is not None:
+                return value
+        raw = self._entry(loc, key)  # a sealed file, or raises CorruptData with the details
+        return raw[DATA_HEADER_SIZE + len(key) :]
 
     def info(self, key: bytes) -> EntryInfo | None:
         loc = self._keys.get(key)
@@ -554,7 +548,7 @@ class EmbeddedStore(Store):
         return None if loc is None else ((loc >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - len(key)
 
     def _append(self, flags: int, key: bytes, value: bytes, ts: int, old: int | None) -> None:
-        # the hot path of SET (entry and record: writer.py); old is the key's current
+        # the hot path of SET (entry and record: codec.py); old is the key's current
         # location, or None
         keylen = len(key)
         vallen = len(value)

@@ -1,8 +1,9 @@
-"""One write of the embedded engine: a data entry and its index record, in C or in Python.
+"""The embedded engine's hot paths over its files' maps: a SET's entry and record, a GET's value.
 
-The C module (``zeroos.zdb._native``, built when a compiler is there: setup.py) encodes both
-straight into the files' memory maps, with their CRCs; without it the same bytes come from
-format.py's encoders. tests/zdb/test_native.py checks both give the same files.
+The C module (``zeroos.zdb._native``, built when a compiler is there: setup.py) encodes an
+entry and its index record straight into the files' memory maps with their CRCs, and checks
+and copies a value out in one call; without it the same work is done here in Python, with
+format.py's layouts. tests/zdb/test_native.py checks both give the same bytes.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 from ..native import c_module
 from .files import AppendFile
-from .format import DATA_HEADER_SIZE, INDEX_OVERHEAD, encode_entry, encode_record
+from .format import DATA_HEADER_SIZE, INDEX_OVERHEAD, encode_entry, encode_record, entry_valid
 
 WriteEntry = Callable[[Any, int, Any, int, int, bytes, bytes, int, int], None]
+ReadValue = Callable[[Any, int, int, bytes], "bytes | None"]
 
 
 def py_write_entry(
@@ -37,8 +39,20 @@ def py_write_entry(
     imap[ipos : ipos + len(record)] = record
 
 
+def py_read_value(dmap: Any, offset: int, entrylen: int, key: bytes) -> bytes | None:
+    """The value of the entry at ``offset``, or None if it fails its CRC or holds another key."""
+    raw = dmap[offset : offset + entrylen]
+    start = DATA_HEADER_SIZE + len(key)
+    if len(raw) != entrylen or not entry_valid(raw) or raw[DATA_HEADER_SIZE:start] != key:
+        return None
+    if raw[5] != len(key) or int.from_bytes(raw[6:10], "little") != entrylen - start:
+        return None
+    return bytes(raw[start:])
+
+
 _c = c_module
 write_entry: WriteEntry = _c.write_entry if _c is not None else py_write_entry
+read_value: ReadValue = _c.read_value if _c is not None else py_read_value
 
 
 def append_entry(
@@ -71,4 +85,10 @@ def append_entry(
     return dpos
 
 
-__all__ = ["append_entry", "py_write_entry", "write_entry"]
+__all__ = [
+    "append_entry",
+    "py_read_value",
+    "py_write_entry",
+    "read_value",
+    "write_entry",
+]
