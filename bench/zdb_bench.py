@@ -37,6 +37,8 @@ from typing import Any
 
 import hiredis
 
+from zeroos.zdb.native import NATIVE
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"
@@ -588,6 +590,8 @@ def machine_facts() -> dict[str, Any]:
         "loadavg_start": os.getloadavg(),
         "git_commit": command_output(*git, "rev-parse", "--short", "HEAD"),
         "git_dirty": bool(dirty and dirty != "?"),
+        # without zeroos.zdb._native a SET costs about twice the CPU: a figure must say which
+        "zdb_native": NATIVE,
     }
 
 
@@ -605,7 +609,8 @@ def print_machine(facts: dict[str, Any]) -> None:
     print(f"python {facts['python']}, kernel {facts['kernel']}, load average {load}")
     print(f"{facts['redis_server']}")
     dirty = " + uncommitted changes" if facts["git_dirty"] else ""
-    print(f"zeroos at {facts['git_commit']}{dirty}")
+    native = "on" if facts["zdb_native"] else "OFF (not built: writes run in Python)"
+    print(f"zeroos at {facts['git_commit']}{dirty}, C module {native}")
     print()
 
 

@@ -30,6 +30,7 @@ import redis
 from zeroos.zdb.chain.log import ChainLog
 from zeroos.zdb.chain.merkle import verify_consistency, verify_inclusion
 from zeroos.zdb.chain.signing import Identity
+from zeroos.zdb.native import NATIVE
 
 
 def proofs(leaves: int, samples: int = 1000) -> None:
@@ -214,7 +215,8 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("ZOS_EVENT_LOOP", "uvloop")
-    print(f"# zero-db chain benchmark ({os.cpu_count()} cpus)")
+    native = "on" if NATIVE else "OFF (not built: the chain's hashing runs in Python)"
+    print(f"# zero-db chain benchmark ({os.cpu_count()} cpus, C module {native})")
     proofs(args.leaves)
     if not args.skip_throughput:
         throughput(args.requests, args.rounds)
