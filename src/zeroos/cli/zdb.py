@@ -17,6 +17,7 @@ from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
 from ..zdb.engine import Engine
 from ..zdb.errors import ZdbError
+from ..zdb.native import DISABLED as NATIVE_DISABLED
 from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
 from .util import SIZE, setup_logging
@@ -200,10 +201,12 @@ def _serve(
             "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
         )
     if not NATIVE:
-        log.warning(
-            "event=native_missing hint='zeroos.zdb._native is not built: writes run in Python,"
-            " about half as fast; install gcc libc6-dev python3-dev libssl-dev and reinstall'"
+        why = (
+            "is turned off by ZOS_NO_NATIVE=1"
+            if NATIVE_DISABLED
+            else "is not built: install gcc libc6-dev python3-dev libssl-dev and reinstall"
         )
+        log.warning("event=native_missing hint='zeroos.zdb._native %s; writes run slower'", why)
     log.info("event=starting %s", where)
     config = ServerConfig(
         listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime

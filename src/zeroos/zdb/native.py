@@ -10,9 +10,11 @@ import os
 from types import ModuleType
 from typing import Final
 
+DISABLED: Final = os.environ.get("ZOS_NO_NATIVE") == "1"
+
 
 def _load() -> ModuleType | None:
-    if os.environ.get("ZOS_NO_NATIVE") == "1":
+    if DISABLED:
         return None
     try:
         from . import _native
@@ -24,4 +26,4 @@ def _load() -> ModuleType | None:
 c_module: Final = _load()
 NATIVE: Final = c_module is not None  # whether the C code runs (the benchmarks say so)
 
-__all__ = ["NATIVE", "c_module"]
+__all__ = ["DISABLED", "NATIVE", "c_module"]
