@@ -451,6 +451,173 @@ py_read_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+
+/* -- opening a namespace: one pass over a file instead of a Python loop per record -------- */
+
+/* index_valid_end(buf) -> int: where the run of whole, checksummed index records ends
+ * (store.py's index_valid_end). */
+static PyObject *
+py_index_valid_end(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    size_t pos = 0, end = (size_t)view.len;
+    while (pos + 24 <= end) {
+        size_t nxt = pos + 24 + b[pos + 5];
+        if (nxt > end || crc32c(0, b + pos + 4, nxt - pos - 4) != get_le32(b + pos))
+            break;
+        pos = nxt;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSize_t(pos);
+}
+
+/* scan_leaves(buf, mark_mask) -> (count, valid_end, marks, events)
+ *
+ * The run of valid leaf records at the start of a leaves file (log.py's iter_leaf_records):
+ * marks are the offsets of the leaves whose index & mark_mask is 0, events the (index,
+ * offset) of the leaves that are not SET or DEL.
+ */
+static PyObject *
+py_scan_leaves(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long mask;
+    PyObject *marks = NULL, *events = NULL, *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*K", &view, &mask))
+        return NULL;
+    marks = PyList_New(0);
+    events = PyList_New(0);
+    if (marks == NULL || events == NULL)
+        goto done;
+    const unsigned char *b = view.buf;
+    size_t pos = 0, end = (size_t)view.len, count = 0;
+    while (pos + 6 <= end) {
+        size_t length = (size_t)b[pos + 4] | (size_t)b[pos + 5] << 8;
+        size_t nxt = pos + 6 + length;
+        if (nxt > end || length == 0 || crc32c(0, b + pos + 4, nxt - pos - 4) != get_le32(b + pos))
+            break;
+        if ((count & mask) == 0) {
+            PyObject *off = PyLong_FromSize_t(pos);
+            int rc = off == NULL ? -1 : PyList_Append(marks, off);
+            Py_XDECREF(off);
+            if (rc < 0)
+                goto done;
+        }
+        unsigned char op = length >= 2 ? b[pos + 7] : 0;
+        if (op != 1 && op != 2) {
+            PyObject *ev = Py_BuildValue("(nn)", (Py_ssize_t)count, (Py_ssize_t)pos);
+            int rc = ev == NULL ? -1 : PyList_Append(events, ev);
+            Py_XDECREF(ev);
+            if (rc < 0)
+                goto done;
+        }
+        count++;
+        pos = nxt;
+    }
+    result = Py_BuildValue("(nnOO)", (Py_ssize_t)count, (Py_ssize_t)pos, marks, events);
+done:
+    Py_XDECREF(marks);
+    Py_XDECREF(events);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* apply_key_leaves(buf, count, keys, dels, shift) -> None
+ *
+ * store.py's _load_leaves over the first count leaf records of buf (already checked on
+ * open): a SET leaf i puts (i + 1) << shift into its key's location int, over the bits
+ * below shift it keeps; a DEL leaf of a key that is gone goes to dels; FLUSH and RELEASE
+ * empty dels.
+ */
+static PyObject *
+py_apply_key_leaves(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t count;
+    PyObject *keys, *dels, *mask = NULL, *shift = NULL, *one = NULL, *result = NULL;
+    int shift_bits;
+    if (!PyArg_ParseTuple(args, "y*nO!O!i", &view, &count, &PyDict_Type, &keys, &PyDict_Type,
+                          &dels, &shift_bits))
+        return NULL;
+    shift = PyLong_FromLong(shift_bits);
+    one = PyLong_FromLong(1);
+    mask = shift && one ? PyNumber_Lshift(one, shift) : NULL;
+    if (mask != NULL) {
+        PyObject *m = PyNumber_Subtract(mask, one);
+        Py_SETREF(mask, m);
+    }
+    if (mask == NULL)
+        goto done;
+    const unsigned char *b = view.buf;
+    size_t pos = 0, end = (size_t)view.len;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (pos + 6 > end)
+            goto bad;
+        size_t length = (size_t)b[pos + 4] | (size_t)b[pos + 5] << 8;
+        const unsigned char *leaf = b + pos + 6;
+        if (pos + 6 + length > end || length < 19)
+            goto bad;
+        unsigned char op = leaf[1];
+        if (op == 1 || op == 2) {
+            size_t p = 19 + (size_t)leaf[18];
+            if (p + 1 > length || p + 1 + leaf[p] > length)
+                goto bad;
+            PyObject *key = PyBytes_FromStringAndSize((const char *)leaf + p + 1, leaf[p]);
+            if (key == NULL)
+                goto done;
+            int rc = 0;
+            if (op == 1) {
+                PyObject *loc = PyDict_GetItemWithError(keys, key); /* borrowed */
+                if (loc != NULL) {
+                    PyObject *low = PyNumber_And(loc, mask);
+                    PyObject *idx = low ? PyLong_FromSsize_t(i + 1) : NULL;
+                    PyObject *high = idx ? PyNumber_Lshift(idx, shift) : NULL;
+                    PyObject *both = high ? PyNumber_Or(low, high) : NULL;
+                    rc = both ? PyDict_SetItem(keys, key, both) : -1;
+                    Py_XDECREF(low);
+                    Py_XDECREF(idx);
+                    Py_XDECREF(high);
+                    Py_XDECREF(both);
+                } else if (PyErr_Occurred())
+                    rc = -1;
+                if (rc == 0 && PyDict_GET_SIZE(dels)) {
+                    int has = PyDict_Contains(dels, key);
+                    rc = has < 0 ? -1 : has ? PyDict_DelItem(dels, key) : 0;
+                }
+            } else {
+                int has = PyDict_Contains(keys, key);
+                if (has < 0)
+                    rc = -1;
+                else if (!has) {
+                    PyObject *idx = PyLong_FromSsize_t(i);
+                    rc = idx ? PyDict_SetItem(dels, key, idx) : -1;
+                    Py_XDECREF(idx);
+                }
+            }
+            Py_DECREF(key);
+            if (rc < 0)
+                goto done;
+        } else if (op == 9 || op == 8) { /* OP_FLUSH, OP_RELEASE */
+            PyDict_Clear(dels);
+        }
+        pos += 6 + length;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+    goto done;
+bad:
+    PyErr_SetString(PyExc_ValueError, "leaf records end early or are malformed");
+done:
+    Py_XDECREF(mask);
+    Py_XDECREF(shift);
+    Py_XDECREF(one);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"sha256", py_sha256, METH_O, "SHA-256 of a bytes-like object."},
     {"crc32c", py_crc32c, METH_VARARGS, "CRC32C of a bytes-like object, continuing crc."},
@@ -460,6 +627,9 @@ static PyMethodDef methods[] = {
      "A data entry and its index record."},
     {"read_value", (PyCFunction)(void (*)(void))py_read_value, METH_FASTCALL,
      "The value of a data entry whose CRC and key match, or None."},
+    {"index_valid_end", py_index_valid_end, METH_O, "Where the valid index records end."},
+    {"scan_leaves", py_scan_leaves, METH_VARARGS, "The valid leaf records of a leaves file."},
+    {"apply_key_leaves", py_apply_key_leaves, METH_VARARGS, "Each key's leaf into its location."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -47,7 +47,7 @@ from .leaf import (
     Leaf,
     value_hash,
 )
-from .native import DELETED, HASHED, Pending, leaf_records
+from .native import DELETED, HASHED, Pending, leaf_records, scan_leaves
 from .signing import Identity, SignedHead
 
 LEAVES_FILE = "zdb-chain-leaves"
@@ -150,7 +150,7 @@ class ChainLog:
         With ``track_latest`` false, :attr:`latest` stays empty: the store keeps each key's
         leaf index itself (the embedded store packs it into the key's location), which saves
         a second key -> int map in memory; it learns the indices from :meth:`add` and, on
-        open, from :meth:`key_leaves`.
+        open, from :meth:`records` (:func:`.native.key_leaves_of`).
         """
         self.folder = folder
         self.namespace = namespace
@@ -197,24 +197,35 @@ class ChainLog:
         key_at = start + HEAD.size
         data = 0
         track = self._track
-        i = -1
+        i = last_event = -1
         off = 0
-        for i, off in enumerate(iter_leaf_records(buf)):
-            if not i & MARK_MASK:
-                marks.append(off)
-            if buf[off + start + 1] in DATA_OPS:
-                if track:
-                    p = off + key_at + 1 + buf[off + key_at]
-                    latest[buf[p + 1 : p + 1 + buf[p]]] = i
-                data += 1
-            else:
-                self.data_since_boundary += data
-                data = 0
-                end = record_end(buf, off)
-                self._account(i, buf[off + start : end])
-        self.data_since_boundary += data
-        n = self._size = i + 1
-        valid = record_end(buf, off) if n else 0
+        if scan_leaves is not None and not track:
+            # the same pass in C (native.py): only the leaves that are not SET/DEL come back
+            n, valid, found, events = scan_leaves(buf, MARK_MASK)
+            marks.extend(found)
+            for i, off in events:
+                self.data_since_boundary += i - 1 - last_event
+                last_event = i
+                self._account(i, buf[off + start : record_end(buf, off)])
+            self.data_since_boundary += n - 1 - last_event
+            self._size = n
+        else:
+            for i, off in enumerate(iter_leaf_records(buf)):
+                if not i & MARK_MASK:
+                    marks.append(off)
+                if buf[off + start + 1] in DATA_OPS:
+                    if track:
+                        p = off + key_at + 1 + buf[off + key_at]
+                        latest[buf[p + 1 : p + 1 + buf[p]]] = i
+                    data += 1
+                else:
+                    self.data_since_boundary += data
+                    data = 0
+                    end = record_end(buf, off)
+                    self._account(i, buf[off + start : end])
+            self.data_since_boundary += data
+            n = self._size = i + 1
+            valid = record_end(buf, off) if n else 0
         del buf
         if valid != self._leaves.size:
             self._leaves.truncate(valid)
@@ -341,25 +352,10 @@ class ChainLog:
         self.commit()
         return self._walk(start)
 
-    def key_leaves(self) -> Iterator[tuple[int, int, bytes]]:
-        """(index, op, key) of every SET, DEL, FLUSH and RELEASE leaf, oldest first.
-
-        What a store that keeps the leaf indices itself replays on open: one pass over the
-        leaves file, decoding only op and key.
-        """
+    def records(self) -> bytes:
+        """The whole leaves file, pending leaves committed: what a store scans on open."""
         self.commit()
-        buf = self._leaves.read(0, self._leaves.size)
-        start = _REC.size
-        key_at = start + HEAD.size
-        off = 0
-        for i in range(self._size):  # checked on open: only the lengths are read here
-            op = buf[off + start + 1]
-            if op in DATA_OPS:
-                p = off + key_at + 1 + buf[off + key_at]
-                yield i, op, buf[p + 1 : p + 1 + buf[p]]
-            elif op in (OP_FLUSH, OP_RELEASE):
-                yield i, op, b""
-            off += start + (buf[off + 4] | buf[off + 5] << 8)
+        return self._leaves.read(0, self._leaves.size)
 
     def subtree(self, a: int, b: int) -> bytes:
         n = b - a

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from crc32c import crc32c as _crc32c
 
 from ..native import c_module
-from .leaf import HEAD, LEAF_VERSION, OP_DEL, OP_SET
+from .leaf import DATA_OPS, HEAD, LEAF_VERSION, OP_DEL, OP_FLUSH, OP_RELEASE, OP_SET
 
 # (flags, key, value, timestamp_us) of a SET or DEL leaf not yet committed
 Pending = tuple[int, bytes, bytes, int]
@@ -85,10 +85,33 @@ def py_leaf_records(
     return bytes(records), bytes(hashes), marks
 
 
+def key_leaves_of(buf: bytes, count: int) -> Iterator[tuple[int, int, bytes]]:
+    """(index, op, key) of the SET, DEL, FLUSH and RELEASE leaves among the first ``count``.
+
+    What a store that keeps the leaf indices itself replays on open: one pass over a leaves
+    file already checked on open, decoding only op and key (FLUSH and RELEASE with no key).
+    """
+    start = 6  # the record's crc32c u32 and length u16 (log.py)
+    key_at = start + HEAD.size
+    off = 0
+    for i in range(count):
+        op = buf[off + start + 1]
+        if op in DATA_OPS:
+            p = off + key_at + 1 + buf[off + key_at]
+            yield i, op, buf[p + 1 : p + 1 + buf[p]]
+        elif op in (OP_FLUSH, OP_RELEASE):
+            yield i, op, b""
+        off += start + (buf[off + 4] | buf[off + 5] << 8)
+
+
 _c = c_module
 
 sha256: Callable[[bytes], bytes] = _c.sha256 if _c is not None else py_sha256
 packed_root: Callable[[bytes], bytes] = _c.packed_root if _c is not None else py_packed_root
+# opening: the C scan of a leaves file, or None (log.py then runs its own loop)
+scan_leaves: Callable[[bytes, int], tuple[int, int, list[int], list[tuple[int, int]]]] | None = (
+    _c.scan_leaves if _c is not None else None
+)
 leaf_records: Callable[[list[Pending], int, bytes, int], tuple[bytes, bytes, list[int]]] = (
     _c.leaf_records if _c is not None else py_leaf_records
 )
@@ -97,10 +120,12 @@ __all__ = [
     "DELETED",
     "HASHED",
     "Pending",
+    "key_leaves_of",
     "leaf_records",
     "packed_root",
     "py_leaf_records",
     "py_packed_root",
     "py_sha256",
+    "scan_leaves",
     "sha256",
 ]

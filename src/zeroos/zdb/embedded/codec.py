@@ -11,9 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from crc32c import crc32c
+
+from ..chain.leaf import OP_DEL, OP_SET
+from ..chain.native import key_leaves_of
 from ..native import c_module
 from .files import AppendFile
-from .format import DATA_HEADER_SIZE, INDEX_OVERHEAD, encode_entry, encode_record, entry_valid
+from .format import (
+    DATA_HEADER_SIZE,
+    INDEX_HEADER,
+    INDEX_OVERHEAD,
+    encode_entry,
+    encode_record,
+    entry_valid,
+)
 
 WriteEntry = Callable[[Any, int, Any, int, int, bytes, bytes, int, int], None]
 ReadValue = Callable[[Any, int, int, bytes], "bytes | None"]
@@ -50,9 +61,55 @@ def py_read_value(dmap: Any, offset: int, entrylen: int, key: bytes) -> bytes | 
     return bytes(raw[start:])
 
 
+def py_index_valid_end(buf: bytes) -> int:
+    """Where the run of whole, checksummed records at the start of an index file ends."""
+    view = memoryview(buf)
+    unpack = INDEX_HEADER.unpack_from
+    pos = 0
+    end = len(buf)
+    try:
+        while pos + INDEX_OVERHEAD <= end:
+            crc = unpack(buf, pos)[0]
+            nxt = pos + INDEX_OVERHEAD + buf[pos + 5]
+            if nxt > end or crc32c(view[pos + 4 : nxt]) != crc:
+                break
+            pos = nxt
+    finally:
+        view.release()
+    return pos
+
+
+def py_apply_key_leaves(
+    buf: bytes, count: int, keys: dict[bytes, int], dels: dict[bytes, int], shift: int
+) -> None:
+    """Learn each key's current chain leaf from the first ``count`` records of a leaves file.
+
+    A live key's leaf goes into its location int as ``(leaf + 1) << shift`` (format.py); a
+    deleted key's DEL leaf goes to ``dels``; FLUSH and RELEASE forget the deleted keys before.
+    """
+    mask = (1 << shift) - 1
+    for i, op, key in key_leaves_of(buf, count):
+        if op == OP_SET:
+            loc = keys.get(key)
+            if loc is not None:
+                keys[key] = (loc & mask) | ((i + 1) << shift)
+            dels.pop(key, None)
+        elif op == OP_DEL:
+            if key not in keys:
+                dels[key] = i
+        else:  # FLUSH or RELEASE: every key before it is gone
+            dels.clear()
+
+
 _c = c_module
 write_entry: WriteEntry = _c.write_entry if _c is not None else py_write_entry
 read_value: ReadValue = _c.read_value if _c is not None else py_read_value
+index_valid_end: Callable[[bytes], int] = (
+    _c.index_valid_end if _c is not None else py_index_valid_end
+)
+apply_key_leaves: Callable[[bytes, int, dict[bytes, int], dict[bytes, int], int], None] = (
+    _c.apply_key_leaves if _c is not None else py_apply_key_leaves
+)
 
 
 def append_entry(
@@ -87,6 +144,10 @@ def append_entry(
 
 __all__ = [
     "append_entry",
+    "apply_key_leaves",
+    "index_valid_end",
+    "py_apply_key_leaves",
+    "py_index_valid_end",
     "py_read_value",
     "py_write_entry",
     "read_value",

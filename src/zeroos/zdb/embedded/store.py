@@ -15,7 +15,7 @@ from ..chain.leaf import OP_CREATE, OP_DEL, OP_FLUSH, OP_SET, Leaf, value_hash
 from ..engine import EntryInfo, Faults, Store, Version
 from ..errors import CorruptData, StorageError
 from ..namespace import NamespaceSettings
-from .codec import append_entry, read_value
+from .codec import append_entry, apply_key_leaves, index_valid_end, read_value
 from .files import AppendFile, ReadOnlyFiles
 from .format import (
     DATA_HEADER,
@@ -100,24 +100,6 @@ def _fsync_path(path: str) -> None:
         raise StorageError(f"cannot sync {path}: {exc.strerror}") from exc
     finally:
         os.close(fd)
-
-
-def index_valid_end(buf: bytes) -> int:
-    """Where the run of whole, checksummed records at the start of an index file ends."""
-    view = memoryview(buf)
-    unpack = INDEX_HEADER.unpack_from
-    pos = 0
-    end = len(buf)
-    try:
-        while pos + INDEX_OVERHEAD <= end:
-            crc = unpack(buf, pos)[0]
-            nxt = pos + INDEX_OVERHEAD + buf[pos + 5]
-            if nxt > end or crc32c(view[pos + 4 : nxt]) != crc:
-                break
-            pos = nxt
-    finally:
-        view.release()
-    return pos
 
 
 def parse_records(buf: bytes) -> tuple[list[Record], int]:
@@ -434,18 +416,7 @@ class EmbeddedStore(Store):
         chain = self._chain
         if chain is None:
             return
-        keys, dels = self._keys, self._dels
-        for i, op, key in chain.key_leaves():
-            if op == OP_SET:
-                loc = keys.get(key)
-                if loc is not None:
-                    keys[key] = (loc & LOC_MASK) | ((i + 1) << LEAF_SHIFT)
-                dels.pop(key, None)
-            elif op == OP_DEL:
-                if key not in keys:
-                    dels[key] = i
-            else:  # FLUSH or RELEASE: every key before it is gone
-                dels.clear()
+        apply_key_leaves(chain.records(), chain.size, self._keys, self._dels, LEAF_SHIFT)
 
     def chain_leaf(self, key: bytes) -> int | None:
         loc = self._keys.get(key)
