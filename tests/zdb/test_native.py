@@ -19,7 +19,6 @@ from zeroos.zdb import Client
 from zeroos.zdb import native as zdb_native
 from zeroos.zdb.chain import native
 from zeroos.zdb.chain.leaf import DATA_OPS, OP_FLUSH, OP_NSSET, OP_RELEASE, Leaf, LeafError
-from zeroos.zdb.chain.log import iter_leaf_records, record_end
 from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import codec
 from zeroos.zdb.embedded.files import AppendFile
@@ -333,16 +332,18 @@ def _leaves_file(steps: list[tuple[str, bytes]]) -> bytes:
     st.integers(min_value=0, max_value=5000),
     st.sampled_from([0, 1, 3, 63]),
 )
-def test_scan_leaves_matches_the_python_walk(
+def test_scan_leaves_c_and_python_match_the_record_walk(
     steps: list[tuple[str, bytes]], cut: int, mask: int
 ) -> None:
     assert c is not None
     buf = _leaves_file(steps)[:cut]  # a torn tail is where the valid run ends
-    offsets = list(iter_leaf_records(buf))
-    end = record_end(buf, offsets[-1]) if offsets else 0
+    offsets = list(native.iter_leaf_records(buf))
+    end = native.record_end(buf, offsets[-1]) if offsets else 0
     events = [(i, off) for i, off in enumerate(offsets) if buf[off + 7] not in DATA_OPS]
     marks = [off for i, off in enumerate(offsets) if not i & mask]
-    assert c.scan_leaves(buf, mask) == (len(offsets), end, marks, events)
+    expected = (len(offsets), end, marks, events)
+    assert c.scan_leaves(buf, mask) == expected
+    assert native.py_scan_leaves(buf, mask) == expected
 
 
 @needs_c

@@ -463,7 +463,7 @@ py_read_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* -- opening a namespace: one pass over a file instead of a Python loop per record -------- */
 
 /* index_valid_end(buf) -> int: where the run of whole, checksummed index records ends
- * (store.py's index_valid_end). */
+ * (embedded/codec.py's py_index_valid_end). */
 static PyObject *
 py_index_valid_end(PyObject *self, PyObject *arg)
 {
@@ -484,9 +484,9 @@ py_index_valid_end(PyObject *self, PyObject *arg)
 
 /* scan_leaves(buf, mark_mask) -> (count, valid_end, marks, events)
  *
- * The run of valid leaf records at the start of a leaves file (log.py's iter_leaf_records):
- * marks are the offsets of the leaves whose index & mark_mask is 0, events the (index,
- * offset) of the leaves that are not SET or DEL.
+ * The run of valid leaf records at the start of a leaves file (chain/native.py's
+ * py_scan_leaves): marks are the offsets of the leaves whose index & mark_mask is 0, events
+ * the (index, offset) of the leaves that are not SET or DEL.
  */
 static PyObject *
 py_scan_leaves(PyObject *self, PyObject *args)

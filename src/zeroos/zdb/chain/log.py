@@ -47,7 +47,16 @@ from .leaf import (
     Leaf,
     value_hash,
 )
-from .native import DELETED, HASHED, Pending, leaf_records, scan_leaves
+from .native import (
+    DELETED,
+    HASHED,
+    Pending,
+    iter_leaf_records,
+    key_leaves_of,
+    leaf_records,
+    record_end,
+    scan_leaves,
+)
 from .signing import Identity, SignedHead
 
 LEAVES_FILE = "zdb-chain-leaves"
@@ -90,28 +99,6 @@ class ChainFile(Protocol):
 
 
 ChainFiles = Callable[[str], ChainFile]  # file name -> the file
-
-
-def iter_leaf_records(buf: bytes) -> Iterator[int]:
-    """Offsets of the valid leaf records at the start of a leaves file, in order."""
-    pos, end = 0, len(buf)
-    unpack = _REC.unpack_from
-    view = memoryview(buf)
-    try:
-        while pos + _REC.size <= end:
-            crc, length = unpack(buf, pos)
-            nxt = pos + _REC.size + length
-            if nxt > end or length == 0 or crc32c(view[pos + 4 : nxt]) != crc:
-                break
-            yield pos
-            pos = nxt
-    finally:
-        view.release()
-
-
-def record_end(buf: bytes, offset: int) -> int:
-    """Where the leaf record at offset ends."""
-    return offset + _REC.size + int.from_bytes(buf[offset + 4 : offset + 6], "little")
 
 
 def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
@@ -189,43 +176,24 @@ class ChainLog:
     # -- opening ----------------------------------------------------------------------------
     def _load(self) -> None:
         buf = self._leaves.read(0, self._leaves.size)
-        # one pass over the buffer: marks, and the SET/DEL leaves (all but a few) counted or
-        # mapped here; the other leaves go through _account
-        marks = self._marks
-        latest = self.latest
+        # one pass over the buffer (native.py): marks, and the few leaves that are not SET/DEL
         start = _REC.size
-        key_at = start + HEAD.size
-        data = 0
-        track = self._track
-        i = last_event = -1
-        off = 0
-        if scan_leaves is not None and not track:
-            # the same pass in C (native.py): only the leaves that are not SET/DEL come back
-            n, valid, found, events = scan_leaves(buf, MARK_MASK)
-            marks.extend(found)
-            for i, off in events:
-                self.data_since_boundary += i - 1 - last_event
-                last_event = i
-                self._account(i, buf[off + start : record_end(buf, off)])
-            self.data_since_boundary += n - 1 - last_event
-            self._size = n
-        else:
-            for i, off in enumerate(iter_leaf_records(buf)):
-                if not i & MARK_MASK:
-                    marks.append(off)
-                if buf[off + start + 1] in DATA_OPS:
-                    if track:
-                        p = off + key_at + 1 + buf[off + key_at]
-                        latest[buf[p + 1 : p + 1 + buf[p]]] = i
-                    data += 1
-                else:
-                    self.data_since_boundary += data
-                    data = 0
-                    end = record_end(buf, off)
-                    self._account(i, buf[off + start : end])
-            self.data_since_boundary += data
-            n = self._size = i + 1
-            valid = record_end(buf, off) if n else 0
+        n, valid, marks, events = scan_leaves(buf, MARK_MASK)
+        self._marks.extend(marks)
+        last_event = -1
+        for i, off in events:
+            self.data_since_boundary += i - 1 - last_event
+            last_event = i
+            self._account(i, buf[off + start : record_end(buf, off)])
+        self.data_since_boundary += n - 1 - last_event
+        self._size = n
+        if self._track:  # only the Tarantool engine keeps key -> leaf in the log
+            latest = self.latest
+            for i, op, key in key_leaves_of(buf, n):
+                if op in DATA_OPS:
+                    latest[key] = i
+                else:  # FLUSH or RELEASE, as _account
+                    latest.clear()
         del buf
         if valid != self._leaves.size:
             self._leaves.truncate(valid)

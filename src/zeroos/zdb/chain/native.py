@@ -26,6 +26,7 @@ DELETED: Final = 1  # a DEL leaf (its value is b"")
 HASHED: Final = 2  # the value is already its SHA-256 (a leaf rebuilt from the data)
 
 _sha256 = hashlib.sha256
+_REC = struct.Struct("<IH")  # a leaves-file record's crc32c and length (log.py)
 _u16le = struct.Struct("<H").pack
 _u32le = struct.Struct("<I").pack
 _BYTE = [bytes((i,)) for i in range(256)]
@@ -85,13 +86,57 @@ def py_leaf_records(
     return bytes(records), bytes(hashes), marks
 
 
+def iter_leaf_records(buf: bytes) -> Iterator[int]:
+    """Offsets of the valid leaf records at the start of a leaves file, in order.
+
+    A record is ``crc32c u32 | length u16 | leaf`` (log.py), the CRC over length and leaf.
+    """
+    pos, end = 0, len(buf)
+    unpack = _REC.unpack_from
+    view = memoryview(buf)
+    try:
+        while pos + _REC.size <= end:
+            crc, length = unpack(buf, pos)
+            nxt = pos + _REC.size + length
+            if nxt > end or length == 0 or _crc32c(view[pos + 4 : nxt]) != crc:
+                break
+            yield pos
+            pos = nxt
+    finally:
+        view.release()
+
+
+def record_end(buf: bytes, offset: int) -> int:
+    """Where the leaf record at offset ends."""
+    return offset + _REC.size + int.from_bytes(buf[offset + 4 : offset + 6], "little")
+
+
+def py_scan_leaves(buf: bytes, mark_mask: int) -> tuple[int, int, list[int], list[tuple[int, int]]]:
+    """The valid leaf records at the start of a leaves file, seen in one pass.
+
+    Returns their count, where they end, the offsets of the leaves whose index &
+    ``mark_mask`` is 0, and the (index, offset) of the leaves that are not SET or DEL.
+    """
+    marks: list[int] = []
+    events: list[tuple[int, int]] = []
+    i = -1
+    off = 0
+    for i, off in enumerate(iter_leaf_records(buf)):
+        if not i & mark_mask:
+            marks.append(off)
+        if buf[off + _REC.size + 1] not in DATA_OPS:
+            events.append((i, off))
+    n = i + 1
+    return n, record_end(buf, off) if n else 0, marks, events
+
+
 def key_leaves_of(buf: bytes, count: int) -> Iterator[tuple[int, int, bytes]]:
     """(index, op, key) of the SET, DEL, FLUSH and RELEASE leaves among the first ``count``.
 
     What a store that keeps the leaf indices itself replays on open: one pass over a leaves
     file already checked on open, decoding only op and key (FLUSH and RELEASE with no key).
     """
-    start = 6  # the record's crc32c u32 and length u16 (log.py)
+    start = _REC.size
     key_at = start + HEAD.size
     off = 0
     for i in range(count):
@@ -108,9 +153,8 @@ _c = c_module
 
 sha256: Callable[[bytes], bytes] = _c.sha256 if _c is not None else py_sha256
 packed_root: Callable[[bytes], bytes] = _c.packed_root if _c is not None else py_packed_root
-# opening: the C scan of a leaves file, or None (log.py then runs its own loop)
-scan_leaves: Callable[[bytes, int], tuple[int, int, list[int], list[tuple[int, int]]]] | None = (
-    _c.scan_leaves if _c is not None else None
+scan_leaves: Callable[[bytes, int], tuple[int, int, list[int], list[tuple[int, int]]]] = (
+    _c.scan_leaves if _c is not None else py_scan_leaves
 )
 leaf_records: Callable[[list[Pending], int, bytes, int], tuple[bytes, bytes, list[int]]] = (
     _c.leaf_records if _c is not None else py_leaf_records
@@ -120,12 +164,15 @@ __all__ = [
     "DELETED",
     "HASHED",
     "Pending",
+    "iter_leaf_records",
     "key_leaves_of",
     "leaf_records",
     "packed_root",
     "py_leaf_records",
     "py_packed_root",
+    "py_scan_leaves",
     "py_sha256",
+    "record_end",
     "scan_leaves",
     "sha256",
 ]

@@ -64,20 +64,6 @@ class AppendFile:
         self._size = end
         return offset
 
-    def append_parts(self, *parts: bytes) -> int:
-        """Write several byte strings back to back; return the offset of the first."""
-        offset = pos = self._size
-        need = sum(map(len, parts))
-        if offset + need > self._cap:
-            self._grow(need)
-        m = self._map
-        for part in parts:
-            end = pos + len(part)
-            m[pos:end] = part  # type: ignore[index]
-            pos = end
-        self._size = pos
-        return offset
-
     def flush(self) -> None:
         """Nothing to do: appends are in the page cache already (kept for the interface)."""
 
