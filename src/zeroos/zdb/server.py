@@ -94,9 +94,9 @@ class Connection(asyncio.Protocol):
         reading (the transport pauses writing) the rest waits in the reader: a client that
         does not read cannot make the server hold more than about one chunk of replies.
         """
-        # This is the per-request hot path, so RequestReader.get, Commands.execute (for the
-        # common case), Connection._reply and ZdbServer.hold are inlined: a Python call costs
-        # about as much as the checks it saves.
+        # This is the per-request hot path, so RequestReader.get and Commands.execute (for
+        # the common case) are inlined: a Python call costs about as much as the checks it
+        # saves.
         if self._draining:
             return
         received = len(data)
@@ -175,17 +175,7 @@ class Connection(asyncio.Protocol):
                     self.server.commit_now()
                 if self._paused_by_writer or self.transport is None:
                     return
-        if out:
-            held = self._held
-            if held is None:
-                # replies wait for the server's flush (or fsync) of this loop iteration
-                self._held = out
-                server_held = self.server._held
-                if not server_held:
-                    asyncio.get_running_loop().call_soon(self.server._group_commit)
-                server_held.append(self)
-            else:
-                held.extend(out)
+        self._reply(out)
 
     # -- running commands -------------------------------------------------------------------
     def process(self) -> None:
