@@ -1,4 +1,4 @@
-"""The layer every part of zeroos stands on: errors, settings, logging, addresses, leases, services."""
+"""The layer every part stands on: errors, settings, logging, addresses, leases, services."""
 
 from __future__ import annotations
 

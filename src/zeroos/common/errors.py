@@ -1,4 +1,4 @@
-"""The root of every error a zeroos part raises, which `zos` turns into one line and an exit code."""
+"""The root of every error a part raises; `zos` turns it into one line and an exit code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ class ZosError(Exception):
 
     exit_code: int = 1
 
-    def __init__(self, message: str = "", *, hint: str | None = None, exit_code: int | None = None):
+    def __init__(
+        self, message: str = "", *, hint: str | None = None, exit_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.hint = hint
         if exit_code is not None:
