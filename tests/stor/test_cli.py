@@ -97,3 +97,27 @@ def test_cli_errors(cluster, tmp_path):
     big = tmp_path / "big"
     big.write_bytes(os.urandom(200_000))
     _one_line_error(_zos("-c", str(conf), "upload", str(big)), "full")
+
+
+def test_check_and_repair_exit_1_unless_optimal(own_cluster, tmp_path):
+    cluster = own_cluster(6)
+    conf = tmp_path / "zstor.yaml"
+    conf.write_text(yaml.safe_dump(config_dict(cluster)))
+    c = str(conf)
+    assert _zos("-c", c, "upload", "-", "--key", "f", input=os.urandom(200_000)).returncode == 0
+    assert _zos("-c", c, "check", "f").returncode == 0
+
+    cluster.kill(1)  # one shard of every block gone; 4+2 on six servers leaves no spare
+    out = _zos("-c", c, "check", "f")
+    assert (out.returncode, out.stdout.decode().split("\t")[:2]) == (1, ["f", "degraded"])
+    out = _zos("-c", c, "check", "--all")
+    assert out.returncode == 1, out.stdout
+    out = _zos("-c", c, "repair", "f")
+    assert out.returncode == 1, out.stderr
+    assert "f\tdegraded -> degraded\t0 shards" in out.stdout.decode()
+
+    cluster.kill(2)
+    cluster.kill(3)  # three of six: too many for 4+2
+    out = _zos("-c", c, "check", "f")
+    assert (out.returncode, out.stdout.decode().split("\t")[:2]) == (1, ["f", "lost"])
+    assert _zos("-c", c, "repair", "--all").returncode == 1

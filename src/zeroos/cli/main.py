@@ -30,7 +30,8 @@ zos.add_command(stor)
 def main(argv: list[str] | None = None) -> None:
     """Run `zos`, turning the errors a user can meet into one line on stderr."""
     try:
-        zos.main(args=argv, prog_name="zos", standalone_mode=False)
+        # standalone_mode=False makes click return a command's ctx.exit(code) instead of exiting
+        code = zos.main(args=argv, prog_name="zos", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
