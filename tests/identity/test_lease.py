@@ -92,7 +92,7 @@ def _refused(zdb: EmbeddedZdb, namespace: str, tmp_path: Path) -> str:
     lines = second.text().splitlines()
     assert code != 0, lines
     assert len(lines) == 1, lines
-    assert lines[0].startswith("Error: ")
+    assert lines[0].startswith("error: ")
     assert "another namespace" in lines[0]
     return lines[0]
 
@@ -221,7 +221,7 @@ def test_bad_lease_timings_are_one_line(zdb: EmbeddedZdb, namespace: str, tmp_pa
     assert serve.proc.wait(timeout=30) != 0
     lines = serve.text().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("Error: lease: renewals every 5 s")
+    assert lines[0].startswith("error: lease: renewals every 5 s")
 
 
 def test_lease_record_json(client: Client) -> None:

@@ -91,7 +91,7 @@ def test_serve_cli_and_restart(tmp_path):
         assert token.count(".") == 2
         r = _zos(env, "org", "show", "nosuchorg")
         assert r.returncode == 1
-        assert r.stderr.startswith("Error: ")
+        assert r.stderr.startswith("error: ")
         assert "Traceback" not in r.stderr
     finally:
         assert _stop(proc) == 0

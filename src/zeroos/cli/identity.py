@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..common.errors import ZosError
 from .util import setup_logging
 
 log = logging.getLogger("zeroos.identity")
@@ -74,7 +75,7 @@ class Api:
         headers = {}
         if auth:
             if not self.token:
-                raise click.ClickException("not logged in: run `zos id login` first")
+                raise ZosError("not logged in: run `zos id login` first")
             headers["Authorization"] = f"bearer {self.token}"
         try:
             response = httpx.request(
@@ -87,13 +88,13 @@ class Api:
                 timeout=TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach zero-id at {self.url}: {exc}") from exc
+            raise ZosError(f"cannot reach zero-id at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 message = response.json().get("error_description") or response.text
             except ValueError:
                 message = response.text
-            raise click.ClickException(f"{message} (HTTP {response.status_code})")
+            raise ZosError(f"{message} (HTTP {response.status_code})")
         if response.status_code == 204 or not response.content:
             return None
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -103,7 +104,7 @@ class Api:
     def me(self, username: str | None) -> str:
         name = username or self.username
         if not name:
-            raise click.ClickException("no user: give one or run `zos id login`")
+            raise ZosError("no user: give one or run `zos id login`")
         return name
 
 
@@ -163,7 +164,6 @@ def serve(
     verbose: bool,
 ) -> None:
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
-    from ..identity.errors import IdentityError
     from ..identity.passwords import HashCost
     from ..identity.server import (
         EmbeddedZdb,
@@ -184,7 +184,7 @@ def serve(
     try:
         sock = bind(listen, port)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {listen}:{port}: {exc}") from exc
+        raise ZosError(f"cannot listen on {listen}:{port}: {exc}") from exc
     try:
         if zdb:
             client = connect(zdb, zdb_password, zdb_admin)
@@ -228,8 +228,6 @@ def serve(
         log.info("event=stopped")
         if server.lease_lost:
             raise SystemExit(1)  # the reason is logged already
-    except IdentityError as exc:
-        raise click.ClickException(exc.message) from exc
     finally:
         if lease is not None:
             lease.release()  # deletes it only if it is still ours

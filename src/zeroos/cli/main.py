@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import __version__
-from ..zdb.errors import ZdbError
+from ..common.errors import ZosError
 from .identity import identity
 from .stor import stor
 from .zdb import zdb
@@ -40,9 +40,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except ZdbError as exc:
+    except ZosError as exc:
+        # every part's errors end here, the one place that prints them
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     if isinstance(code, int) and code:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -23,32 +23,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..common.errors import ZosError
+
 if TYPE_CHECKING:  # zeroos.stor (pydantic, codecs) loads only when a stor command runs
     from ..stor import CheckResult, Stor
 
 _err = Console(stderr=True)
 
 
-class StorCliError(click.ClickException):
-    """A zero-stor error shown as one line, `error: ...`, like every `zos` error."""
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _StorGroup(click.Group):
-    """Turns the StorError of any sub-command into one line, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from ..stor import StorError
-
-        try:
-            return super().invoke(ctx)
-        except StorError as exc:
-            raise StorCliError(str(exc)) from None
-
-
-@click.group(cls=_StorGroup)
+@click.group()
 @click.option(
     "-c",
     "--config",
@@ -127,7 +110,7 @@ def upload(ctx: click.Context, path: str, key: str | None, meta: tuple[str, ...]
         try:
             source = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise StorCliError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise ZosError(f"cannot read {path}: {exc.strerror or exc}") from None
         with source, _progress(f"upload {key}", os.fstat(source.fileno()).st_size) as advance:
             info = client.put(key, source, user=user, progress=advance)
     click.echo(f"{info.key}\t{info.size}\t{info.file_hash.hex()}")
@@ -154,7 +137,7 @@ def download(ctx: click.Context, key: str, output: str | None) -> None:
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise StorCliError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise ZosError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..common.errors import ZosError
 
-class IdentityError(Exception):
+
+class IdentityError(ZosError):
     """Base class: a one-line message a user can read, answered with ``status``."""
 
     status = 400

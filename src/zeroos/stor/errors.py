@@ -7,6 +7,7 @@ and namespace involved.
 
 from __future__ import annotations
 
+from zeroos.common.errors import ZosError
 from zeroos.zdb.errors import (
     NamespaceNotFound,
     NoSpaceLeft,
@@ -16,7 +17,7 @@ from zeroos.zdb.errors import (
 )
 
 
-class StorError(Exception):
+class StorError(ZosError):
     """Base of every zero-stor error; ``str(exc)`` is one line naming the thing and the fix."""
 
 

@@ -6,8 +6,10 @@ lines back to the typed exceptions below in one place (:func:`error_from_reply`)
 
 from __future__ import annotations
 
+from ..common.errors import ZosError
 
-class ZdbError(Exception):
+
+class ZdbError(ZosError):
     """Base class of every zero-db error."""
 
 
