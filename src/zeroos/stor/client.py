@@ -787,9 +787,16 @@ class Stor:
         self._release(meta)
 
     def _release(self, meta: FileMeta) -> None:
-        candidates = {ref.obj_key for ref in self._chunk_refs(meta)}
+        """Free a replaced or deleted version: its chunk pages, then its unused blocks."""
+        # two puts (or a put and a delete) racing on one key both read the same previous
+        # version and both release it: a page already gone was freed by the other, which
+        # sweeps its blocks, so only the pages still here give candidates
+        candidates: set[bytes] = set()
         for n in range(meta.pages):
-            self.meta.delete(_page_key(meta.uid, n))
+            data = self.meta.get(_page_key(meta.uid, n))
+            if data is not None:
+                candidates.update(ref.obj_key for ref in decode_chunks(data))
+                self.meta.delete(_page_key(meta.uid, n))
         self._sweep(candidates)
 
     def _mark(self) -> tuple[set[bytes], set[bytes], dict[str, set[bytes]]]:
