@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..common.errors import ZosError
-from .util import setup_logging
+from ..common.log import setup_logging
 
 log = logging.getLogger("zeroos.identity")
 DEFAULT_URL = "http://127.0.0.1:8080"

@@ -1,11 +1,8 @@
-"""Helpers shared by the sub-commands: sizes, logging, one-line errors."""
+"""Helpers shared by the sub-commands: sizes."""
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
-import time
 
 import click
 
@@ -31,23 +28,3 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]
 
 
 SIZE = SizeParam()
-
-
-class _KeyValueFormatter(logging.Formatter):
-    """One event a line: time, level, logger, then the message's key=value pairs."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        return (
-            f"ts={stamp}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
-            f"logger={record.name} {record.getMessage()}"
-        )
-
-
-def setup_logging(verbose: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_KeyValueFormatter())
-    root = logging.getLogger("zeroos")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False

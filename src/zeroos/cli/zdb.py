@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..common.address import parse_address
+from ..common.log import setup_logging
 from ..zdb.commands import Commands
 from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
@@ -20,7 +22,7 @@ from ..zdb.errors import ZdbError
 from ..zdb.native import DISABLED as NATIVE_DISABLED
 from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
-from .util import SIZE, setup_logging
+from .util import SIZE
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -277,10 +279,8 @@ def key(indexdir: str) -> None:
 
 
 def _hostport(text: str) -> tuple[str, int]:
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit():
-        raise click.UsageError(f"{text!r} is not HOST:PORT")
-    return host or "127.0.0.1", int(port)
+    address = parse_address(text)
+    return address.host, address.port
 
 
 def _anchor_heads(targets: tuple[str, ...], namespace: str, admin: str | None) -> list[object]:

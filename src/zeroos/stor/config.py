@@ -26,9 +26,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..common.address import parse_address
 from .errors import ConfigError
 
-_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -55,9 +55,7 @@ class ShardConfig(_Model):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        match = _ADDRESS.match(value)
-        if not match or not 0 < int(match.group(2)) < 65536:
-            raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:9900)")
+        parse_address(value)  # an AddressError is a ValueError: pydantic reports its line
         return value
 
     @field_validator("namespace")
@@ -69,11 +67,11 @@ class ShardConfig(_Model):
 
     @property
     def host(self) -> str:
-        return self.address.rsplit(":", 1)[0].strip("[]")
+        return parse_address(self.address).host
 
     @property
     def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
+        return parse_address(self.address).port
 
 
 def _shard(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from ...common.address import AddressError, parse_address
 from ..errors import VerificationError
 from .signing import SignatureError, SignedHead
 from .trust import parse_head
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
 
 def parse_target(text: str) -> tuple[str, int, str]:
     """``HOST:PORT/namespace`` -> (host, port, namespace)."""
-    address, sep, namespace = text.partition("/")
-    host, colon, port = address.rpartition(":")
-    if not sep or not colon or not namespace or not port.isdigit():
-        raise VerificationError(f"{text!r} is not HOST:PORT/namespace")
-    return host or "127.0.0.1", int(port), namespace
+    where, _, namespace = text.partition("/")
+    try:
+        if not namespace:
+            raise AddressError(where)
+        address = parse_address(where)
+    except AddressError:
+        raise VerificationError(f"{text!r} is not HOST:PORT/namespace") from None
+    return address.host, address.port, namespace
 
 
 def anchor(source: Client, target: Client) -> SignedHead:

@@ -25,7 +25,7 @@ from tarantool.error import DatabaseError, Error, NetworkError
 
 from ..errors import StorageError
 from .auth import PASSWORD_ENV, SECRET_FILE, Credentials
-from .instance import parse_addresses
+from .instance import parse_address, parse_addresses
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -110,8 +110,11 @@ class Cluster:
         """A leader a member follows that is not among our addresses, if any."""
         ours = {_resolve(h, p) for h, p in self.addresses}
         for address in follows:
-            host, _, port = address.rpartition(":")
-            if port.isdigit() and _resolve(host, int(port)) not in ours:
+            try:
+                host, port = parse_address(address)
+            except StorageError:
+                continue  # not an address we can compare: not an outside leader either
+            if _resolve(host, port) not in ours:
                 return address
         return None
 

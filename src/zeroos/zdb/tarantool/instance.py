@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from ...common import address as common_address
 from ..errors import StorageError
 from .auth import SECRET_FILE, USER, Credentials, instance_secret, read_secret
 
@@ -26,14 +27,11 @@ def lua_script() -> str:
 
 def parse_address(text: str) -> tuple[str, int]:
     """HOST:PORT (or PORT alone, on 127.0.0.1) -> (host, port)."""
-    host, _, port = text.strip().rpartition(":")
     try:
-        number = int(port)
-    except ValueError:
-        raise StorageError(f"invalid address {text!r}: expected HOST:PORT") from None
-    if not 0 < number < 65536:
-        raise StorageError(f"invalid port in {text!r}")
-    return host or "127.0.0.1", number
+        address = common_address.parse_address(text)
+    except common_address.AddressError as exc:
+        raise StorageError(f"invalid Tarantool address: {exc}") from None
+    return address.host, address.port
 
 
 def parse_addresses(text: str) -> list[tuple[str, int]]:
