@@ -381,7 +381,9 @@ def test_lock_allows_reads_and_refuses_writes(ns_conn, zdb_shared):
         assert conn.call("DEL", "k") == err(LOCKED)
         assert conn.call("GET", "k") == bulk("v")
         assert conn.call("EXISTS", "new") == b":0\r\n"
-        assert conn.value("SCAN") is not None
+        scan = conn.value("SCAN")
+        assert isinstance(scan, list), scan  # an error line would be a ReplyError
+        assert [item[:2] for item in scan[1]] == [[b"k", 1]]
         admin.ok("NSSET", name, "freeze", "0")  # lock and freeze share one state
         assert conn.call("SET", "k", "w") == bulk("k")
 

@@ -50,11 +50,12 @@ def test_reserve_and_owner_writes(server):
         assert call(admin, "RESERVE", "res", 100, expiry, _pub(owner)) == b"OK"
         # nobody else can use it: private, no password
         assert str(call(other, "SELECT", "res")) == "Namespace protected and private"
-        assert str(call(other, "SET", "x", "y")) != "x"
+        assert call(other, "SET", "x", "y") == b"x"  # lands in default, not in res
         # a wrong key or a replayed nonce gets nothing
         thief = Ed25519PrivateKey.generate()
         assert str(_login_owner(other, thief, "res")) == "Access denied"
         assert _login_owner(conn, owner, "res") == b"OK"
+        assert call(conn, "EXISTS", "x") == 0
         assert call(conn, "SET", "k", "v" * 60) == b"k"
         assert str(call(conn, "SET", "k2", "v" * 60)) == "No space left on this namespace"
         assert call(conn, "NSSET", "res", "public", "1") == b"OK"  # owner rights
