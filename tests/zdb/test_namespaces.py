@@ -516,6 +516,30 @@ def test_flush_empties_a_private_namespace(ns_conn, zdb_shared):
     ]
 
 
+@pytest.mark.parametrize(
+    ("prop", "value", "line"),
+    [
+        ("worm", "1", "Namespace is protected by worm mode"),
+        ("lock", "1", LOCKED),
+        ("freeze", "1", FROZEN),
+    ],
+)
+def test_flush_is_refused_where_other_writes_are(ns_conn, zdb_shared, prop, value, line):
+    conn, name = ns_conn
+    conn.call("SET", "k", "v")
+    conn.ok("NSSET", name, "password", "pw")
+    conn.ok("NSSET", name, "public", "0")
+    with attach(zdb_shared, name, "pw") as writer:
+        conn.ok("NSSET", name, prop, value)
+        assert writer.call("FLUSH") == err(line)
+        assert conn.call("NSSET", name, "lock", "0") == OK  # lifts lock and freeze
+        conn.ok("NSSET", name, "worm", "0")
+        assert writer.call("GET", "k") == bulk("v")  # nothing was flushed
+        assert writer.call("DBSIZE") == b":1\r\n"
+        assert writer.call("FLUSH") == OK  # and it works again once the state is lifted
+        assert writer.call("DBSIZE") == b":0\r\n"
+
+
 # -- restart ----------------------------------------------------------------------------------
 
 

@@ -120,3 +120,51 @@ def test_only_admin_reserves_and_reservations_survive_restart(server):
         assert _login_owner(conn, owner, "r") == b"OK"
         assert call(conn, "SET", "k", "v") == b"k"
         assert b"reservation_state: active" in call(conn, "NSINFO", "r")  # type: ignore[operator]
+
+
+def test_flush_is_refused_on_an_expired_reservation(zdb_factory):
+    server = zdb_factory("--admin", ADMIN)  # the default grace: the data stays readable
+    owner = Ed25519PrivateKey.generate()
+    with RawConn(server.port) as admin, RawConn(server.port) as conn:
+        assert call(admin, "AUTH", ADMIN) == b"OK"
+        assert call(admin, "RESERVE", "res", 0, int(time.time()) + 3600, _pub(owner)) == b"OK"
+        assert _login_owner(conn, owner, "res") == b"OK"
+        assert call(conn, "SET", "k", "v") == b"k"
+        assert call(conn, "NSSET", "res", "password", "pw") == b"OK"  # FLUSH needs one
+        assert call(admin, "RESERVATION", "res", "expiry", int(time.time()) - 1) == b"OK"
+        assert str(call(conn, "FLUSH")) == "Reservation expired (read-only)"
+        with RawConn(server.port) as guest:
+            assert call(guest, "SELECT", "res", "pw") == b"OK"
+            assert str(call(guest, "FLUSH")) == "Reservation expired (read-only)"
+        assert call(conn, "GET", "k") == b"v"
+        assert call(conn, "DBSIZE") == 1
+        assert b"reservation_state: expired" in call(admin, "NSINFO", "res")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("prop", ["lock", "freeze"])
+def test_owner_cannot_lift_the_admins_lock_or_freeze(server, prop):
+    owner = Ed25519PrivateKey.generate()
+    line = {
+        "lock": "Namespace is temporarily locked (read-only)",
+        "freeze": "Namespace is temporarily frozen (read-write disabled)",
+    }[prop]
+    with RawConn(server.port) as admin, RawConn(server.port) as conn:
+        assert call(admin, "AUTH", ADMIN) == b"OK"
+        assert call(admin, "RESERVE", "res", 0, int(time.time()) + 3600, _pub(owner)) == b"OK"
+        assert _login_owner(conn, owner, "res") == b"OK"
+        assert call(admin, "NSSET", "res", prop, "1") == b"OK"
+        for attempt in ("lock", "freeze"):
+            for value in ("0", "1"):
+                reply = call(conn, "NSSET", "res", attempt, value)
+                assert str(reply) == "Permission denied", (attempt, value)
+        assert str(call(conn, "SET", "k", "v")) == line
+        assert call(admin, "NSSET", "res", prop, "0") == b"OK"
+        assert call(conn, "SET", "k", "v") == b"k"
+        # a lock the owner set is the owner's to lift (and the admin's)
+        assert call(conn, "NSSET", "res", prop, "1") == b"OK"
+        assert str(call(conn, "SET", "k", "w")) == line
+        assert call(conn, "NSSET", "res", "lock", "0") == b"OK"
+        assert call(conn, "SET", "k", "w") == b"k"
+        assert call(conn, "NSSET", "res", prop, "1") == b"OK"
+        assert call(admin, "NSSET", "res", "lock", "0") == b"OK"
+        assert call(conn, "SET", "k", "x") == b"k"

@@ -48,6 +48,7 @@ WAIT_MAX_MS = 30 * 60 * 1000
 FROZEN = "Namespace is temporarily frozen (read-write disabled)"
 LOCKED = "Namespace is temporarily locked (read-only)"
 READ_ONLY = "Namespace is in read-only mode"
+WORM = "Namespace is protected by worm mode"
 NO_SPACE = "No space left on this namespace"
 PERMISSION_DENIED = "Permission denied"
 NS_GONE = "Your active namespace is not available anymore (probably removed)."
@@ -838,11 +839,14 @@ class Commands:
             raise ReplyError(PERMISSION_DENIED)
         prop, value = args[2], args[3]
         settings = store.settings
-        if prop == b"lock":
-            store.access = ACCESS_LOCKED if value == b"1" else ACCESS_OPEN
-            return OK
-        if prop == b"freeze":
-            store.access = ACCESS_FROZEN if value == b"1" else ACCESS_OPEN
+        if prop in (b"lock", b"freeze"):
+            if owner and store.access_by_admin:
+                raise ReplyError(PERMISSION_DENIED)  # the admin's lock is the admin's to lift
+            if value != b"1":
+                store.access = ACCESS_OPEN
+            else:
+                store.access = ACCESS_LOCKED if prop == b"lock" else ACCESS_FROZEN
+            store.access_by_admin = session.admin and store.access != ACCESS_OPEN
             return OK
         if prop == b"mode":
             if self.fixed_mode is not None:
@@ -880,8 +884,9 @@ class Commands:
         store = session.store
         if store.settings.public or store.settings.password is None:
             raise ReplyError("Flushing public namespace denied")
-        if not session.writable:
-            raise ReplyError(READ_ONLY)
+        self._writable(session)  # read-only, frozen, locked, an expired or released reservation
+        if store.settings.worm:
+            raise ReplyError(WORM)
         try:
             store.clear()
         except (StorageError, OSError):
@@ -922,7 +927,7 @@ class Commands:
             old_size = store.stored_size(key)
         if old_size is not None:
             if settings.worm:
-                raise ReplyError("Namespace is protected by worm mode")
+                raise ReplyError(WORM)
             if old_size == len(value):
                 try:
                     same = store.get(key) == value

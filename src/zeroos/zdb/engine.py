@@ -71,6 +71,7 @@ class Store(ABC):
     dropped: bool = False  # set when NSDEL removed it while sessions still point at it
     # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
     access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
+    access_by_admin: bool = False  # set by an admin: a reservation's owner can't lift it
     # the namespace's Merkle log (chain/log.py), None when the server runs with --no-chain
     chain: ChainLog | None = None
 
