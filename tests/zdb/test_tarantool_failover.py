@@ -390,3 +390,48 @@ def test_every_call_is_bounded_by_the_timeout(tmp_path: Path) -> None:
     finally:
         zdb.stop()
         instance.stop()
+
+
+def test_no_quorum_is_refused_and_its_outcome_unknown(tmp_path: Path) -> None:
+    # the quorum wait is what stands between a write and its acknowledgement: with both
+    # replicas frozen (SIGSTOP) the leader alone holds it, which must not be answered OK
+    members = replica_set(tmp_path)
+    zdb = ZdbProcess(
+        tmp_path / "zdb",
+        *("--engine", "tarantool", "--tarantool", members[0].address),
+        *("--tarantool-timeout", "30"),
+    ).start()
+    try:
+        conn = redis.Redis(port=zdb.port, socket_timeout=60)
+        conn.set_response_callback("SET", lambda r, **kw: r)
+        assert conn.set(b"before", b"1") == b"before"
+        for member in members[1:]:
+            os.kill(member.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(redis.ResponseError) as info:
+                conn.set(b"during", b"2")
+            assert time.monotonic() - t0 >= 4.5  # it waited (5 s) for copies that never came
+            assert str(info.value) == (
+                "Internal Error: tarantool: no quorum: the write reached 1 of the 2 copies it "
+                "needs in 5s; its outcome is unknown: the leader keeps it and the replicas get "
+                "it when they are back, unless the leader is lost first"
+            )
+            assert conn.ping()
+        finally:
+            for member in members[1:]:
+                os.kill(member.pid, signal.SIGCONT)
+        # the replicas catch up: the write that got no quorum is there, as the line said
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert conn.set(b"after", b"3") == b"after"
+                break
+            except redis.ResponseError:
+                if time.monotonic() > deadline:
+                    raise
+        assert conn.mget([b"before", b"during", b"after"]) == [b"1", b"2", b"3"]
+    finally:
+        zdb.stop()
+        for member in members:
+            member.stop()

@@ -127,7 +127,11 @@ local function wait_quorum()
         local n = copies(lsn)
         if n >= quorum then return end
         if fiber.clock() > deadline then
-            error(string.format('no quorum: the write reached %d of the %d copies it needs in %gs',
+            -- it is committed here and cannot be taken back (a replica may hold it already):
+            -- the client is told it may be there or not, never that it failed
+            error(string.format('no quorum: the write reached %d of the %d copies it needs in '
+                .. '%gs; its outcome is unknown: the leader keeps it and the replicas get it '
+                .. 'when they are back, unless the leader is lost first',
                 n, quorum, synchro_timeout), 0)
         end
         fiber.sleep(0.0002)
