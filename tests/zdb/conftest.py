@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from .tarantool_util import HAVE_TARANTOOL, shared_tarantool, stop_shared
+from .tarantool_util import SKIP_TARANTOOL, shared_tarantool, stop_shared
 
 _LISTENING = re.compile(r"event=listening addresses=(\S+)")
 
@@ -144,7 +144,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         and definition.get_closest_marker("embedded_only") is None
     ):
         engines = [e for e in ENGINES if chosen in ("all", e)]
-        if not HAVE_TARANTOOL and "tarantool" in engines:
+        if SKIP_TARANTOOL and "tarantool" in engines:
             engines.remove("tarantool")
     metafunc.parametrize("zdb_engine", engines or ["embedded"], scope="session")
 

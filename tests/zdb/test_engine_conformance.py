@@ -33,7 +33,7 @@ from zeroos.zdb.engine import Engine, EntryInfo, Store
 from zeroos.zdb.errors import StorageError
 from zeroos.zdb.namespace import NamespaceSettings
 
-from .tarantool_util import HAVE_TARANTOOL, shared_tarantool
+from .tarantool_util import needs_tarantool, shared_tarantool
 
 MIB = 1024 * 1024
 
@@ -69,7 +69,7 @@ ENGINES = [
     pytest.param(
         EngineKind("tarantool", _tarantool),
         id="tarantool",
-        marks=pytest.mark.skipif(not HAVE_TARANTOOL, reason="no tarantool"),
+        marks=needs_tarantool,
     ),
 ]
 

@@ -24,9 +24,9 @@ from zeroos.zdb.tarantool.auth import PASSWORD_ENV
 from zeroos.zdb.tarantool.instance import Instance, free_port, start
 
 from .conftest import ZdbProcess
-from .tarantool_util import HAVE_TARANTOOL, replica_set, shared_tarantool, start_instance
+from .tarantool_util import needs_tarantool, replica_set, shared_tarantool, start_instance
 
-pytestmark = pytest.mark.skipif(not HAVE_TARANTOOL, reason="no tarantool")
+pytestmark = needs_tarantool
 
 
 def _server(root: Path, addresses: str) -> ZdbProcess:
