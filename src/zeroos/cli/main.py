@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..common.errors import ZosError
+from .flist import flist
 from .identity import identity
 from .stor import stor
 from .zdb import zdb
@@ -25,6 +26,7 @@ def zos() -> None:
 zos.add_command(zdb)
 zos.add_command(identity)
 zos.add_command(stor)
+zos.add_command(flist)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from ..common.errors import ZosError
+from .output import err_console, human_size, progress_bar
 
 if TYPE_CHECKING:  # zeroos.stor (pydantic, codecs) loads only when a stor command runs
     from ..stor import CheckResult, Stor
 
-_err = Console(stderr=True)
+_err = err_console
 
 
 @click.group()
@@ -55,31 +46,8 @@ def _open(ctx: click.Context) -> Stor:
     return stor_client
 
 
-@contextlib.contextmanager
-def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (only on a terminal); yields the advance callback."""
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=_err,
-        transient=True,
-        disable=not _err.is_terminal,
-    )
-    with bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+_progress = progress_bar
+_size = human_size
 
 
 def _when(ns: int) -> str:

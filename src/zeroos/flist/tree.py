@@ -1,0 +1,249 @@
+"""Path-level edits of a writable flist: add, replace and remove entries by path.
+
+Shared by create (from a directory or an archive), merge, import-image and the in-place
+editing commands. Names are checked here once: a name that is empty, ``.``/``..``, holds
+``/``, NUL or a newline, or is not valid UTF-8, is refused with one line naming the path.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from .errors import FlistError
+from .format import Flist
+from .models import ROOT_INO, BlockRef, Inode
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
+def check_name(name: str, where: str) -> None:
+    """Refuse a name no flist entry may have (FlistError naming ``where``)."""
+    if name in ("", ".", ".."):
+        raise FlistError(f"{where!r}: invalid entry name {name!r}")
+    if "/" in name or "\0" in name:
+        raise FlistError(f"{where!r}: entry name holds '/' or NUL")
+    if "\n" in name or "\r" in name:
+        raise FlistError(f"{where!r}: entry name holds a newline; refused")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FlistError(f"{where!r}: entry name is not valid UTF-8; refused") from exc
+
+
+def split_path(path: str) -> list[str]:
+    """The parts of a path inside the tree; refuses ``..`` and bad names."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    for part in parts:
+        check_name(part, path)
+    return parts
+
+
+@dataclass
+class Entry:
+    """One entry to put in a tree: its attributes and where its content comes from."""
+
+    path: str
+    mode: int
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    rdev: int = 0
+    mtime: int = 0
+    ctime: int = 0
+    target: bytes = b""  # symlink target
+    link: str | None = None  # hard link: the path of an earlier regular file
+    open: Callable[[], IO[bytes]] | None = None  # regular file content, read in order
+    blocks: list[BlockRef] | None = None  # content already stored (merge, edits)
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class TreeBuilder:
+    """Applies entries by path to a writable flist, keeping a path -> inode cache."""
+
+    def __init__(self, flist: Flist) -> None:
+        self.flist = flist
+        self._cache: dict[str, int] = {"": ROOT_INO}
+        self._layer: set[int] = set()
+        self._hardlinks: list[tuple[int, int]] = []
+
+    def start_layer(self) -> None:
+        """Begin a new layer: an opaque whiteout hides only what earlier layers added."""
+        self._layer = set()
+
+    def _ino(self, parts: list[str]) -> int | None:
+        key = "/".join(parts)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        if not parts:
+            return ROOT_INO
+        parent = self._ino(parts[:-1])
+        if parent is None:
+            return None
+        node = self.flist.lookup(parent, parts[-1])
+        if node is None:
+            return None
+        self._cache[key] = node.ino
+        return node.ino
+
+    def lookup(self, path: str) -> Inode | None:
+        ino = self._ino(split_path(path))
+        return None if ino is None else self.flist.inode(ino)
+
+    def _forget(self, key: str) -> None:
+        prefix = key + "/"
+        for k in [k for k in self._cache if k == key or k.startswith(prefix)]:
+            del self._cache[k]
+
+    def _ensure_dir(self, parts: list[str], mtime: int) -> int:
+        """The directory at ``parts``, made (0755, root's) when missing."""
+        ino = self._ino(parts)
+        if ino is not None:
+            node = self.flist.inode(ino)
+            if node.is_dir:
+                return ino
+            self.remove("/".join(parts))
+        parent = self._ensure_dir(parts[:-1], mtime) if parts else ROOT_INO
+        if not parts:
+            return ROOT_INO
+        ino = self.flist.add_inode(
+            parent, parts[-1], mode=stat.S_IFDIR | 0o755, mtime=mtime, ctime=mtime
+        )
+        self._cache["/".join(parts)] = ino
+        self._layer.add(ino)
+        return ino
+
+    def remove(self, path: str) -> int:
+        """Delete the entry at ``path`` and what is under it; how many inodes went."""
+        parts = split_path(path)
+        ino = self._ino(parts)
+        if ino is None:
+            return 0
+        self._forget("/".join(parts))
+        return self.flist.remove(ino)
+
+    def clear_dir(self, path: str, *, lower_only: bool = True) -> None:
+        """Remove a directory's children (those of earlier layers only, by default)."""
+        ino = self._ino(split_path(path))
+        if ino is None:
+            return
+        base = "/".join(split_path(path))
+        for child in self.flist.children(ino):
+            if lower_only and child.ino in self._layer:
+                continue
+            self._forget(f"{base}/{child.name}" if base else child.name)
+            self.flist.remove(child.ino)
+
+    def whiteout(self, path: str) -> bool:
+        """Apply an OCI whiteout entry; True when ``path`` was one (and nothing is added)."""
+        parts = split_path(path)
+        if not parts or not parts[-1].startswith(WHITEOUT):
+            return False
+        parent = "/".join(parts[:-1])
+        if parts[-1] == OPAQUE:
+            self.clear_dir(parent)
+        else:
+            hidden = parts[-1][len(WHITEOUT) :]
+            self.remove(f"{parent}/{hidden}" if parent else hidden)
+        return True
+
+    def add(self, entry: Entry) -> int:
+        """Put an entry at its path (replacing what was there); its inode number."""
+        parts = split_path(entry.path)
+        if not parts:  # the root itself: only its attributes change
+            self.flist.update_inode(
+                ROOT_INO,
+                uid=entry.uid,
+                gid=entry.gid,
+                mode=stat.S_IFDIR | stat.S_IMODE(entry.mode),
+                mtime=entry.mtime,
+                ctime=entry.ctime,
+            )
+            return ROOT_INO
+        kind = stat.S_IFMT(entry.mode)
+        existing = self._ino(parts)
+        if existing is not None:
+            node = self.flist.inode(existing)
+            if node.is_dir and kind == stat.S_IFDIR:
+                self.flist.update_inode(
+                    existing,
+                    uid=entry.uid,
+                    gid=entry.gid,
+                    mode=entry.mode,
+                    mtime=entry.mtime,
+                    ctime=entry.ctime,
+                )
+                self._layer.add(existing)
+                return existing
+            self.remove(entry.path)
+        parent = self._ensure_dir(parts[:-1], entry.mtime)
+        size = entry.size
+        if kind == stat.S_IFLNK:
+            size = len(entry.target)
+        elif kind != stat.S_IFREG:
+            size = 0
+        ino = self.flist.add_inode(
+            parent,
+            parts[-1],
+            mode=entry.mode,
+            size=size,
+            uid=entry.uid,
+            gid=entry.gid,
+            rdev=entry.rdev,
+            mtime=entry.mtime,
+            ctime=entry.ctime,
+        )
+        self._cache["/".join(parts)] = ino
+        self._layer.add(ino)
+        if kind == stat.S_IFLNK:
+            self.flist.set_link_target(ino, entry.target)
+        if entry.blocks:
+            self.flist.add_blocks(ino, entry.blocks)
+        return ino
+
+    def add_hardlink(self, entry: Entry) -> int:
+        """A hard link to an earlier regular file: a new inode sharing its content."""
+        if entry.link is None:
+            raise FlistError(f"{entry.path!r}: not a hard link")
+        target_ino = self._ino(split_path(entry.link))
+        if target_ino is None:
+            raise FlistError(f"{entry.path!r}: hard link to {entry.link!r}, which is not there")
+        target = self.flist.inode(target_ino)
+        if not target.is_file:
+            raise FlistError(f"{entry.path!r}: hard link to {entry.link!r}, not a regular file")
+        first = self.flist.hardlink_of(target_ino) or target_ino
+        copy = Entry(
+            entry.path,
+            target.mode,
+            uid=target.uid,
+            gid=target.gid,
+            size=target.size,
+            mtime=target.mtime,
+            ctime=target.ctime,
+        )
+        ino = self.add(copy)
+        self.flist.set_hardlink(ino, first)
+        self._hardlinks.append((ino, first))
+        return ino
+
+    def finish(self) -> None:
+        """Give every hard link its first name's blocks and size (known only once stored)."""
+        for ino, first in self._hardlinks:
+            try:
+                node = self.flist.inode(first)
+            except FlistError:
+                continue  # the first name was removed by a later layer: keep what we have
+            self.flist.set_blocks(ino, self.flist.blocks(first))
+            self.flist.update_inode(ino, size=node.size)
+        self._hardlinks.clear()
+
+    def add_all(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            if entry.link is not None:
+                self.add_hardlink(entry)
+            else:
+                self.add(entry)

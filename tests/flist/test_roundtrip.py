@@ -1,0 +1,96 @@
+"""create -> extract round trips of real trees, through dir and zero-db stores."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from zeroos.flist.create import create
+from zeroos.flist.extract import extract
+from zeroos.flist.format import Flist
+
+from .conftest import IS_ROOT, snapshot
+
+
+def _store(tmp_path: Path) -> str:
+    return f"dir://{tmp_path / 'blocks'}"
+
+
+def test_dir_roundtrip_every_entry_type(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = create(tree, tmp_path / "t.fl", [_store(tmp_path)], block_size=256 * 1024)
+    assert report.files == 9  # hard links are not files of their own
+    # same-as-large and the sparse file's zero blocks deduplicate
+    assert report.upload.unique_blocks < report.upload.blocks
+    extracted = extract(tmp_path / "t.fl", out, devices=True)
+    assert extracted.skipped == []
+    assert snapshot(out) == snapshot(tree)
+    # hard links come back as hard links; the sparse file stays sparse
+    assert os.stat(out / "hostname-link").st_ino == os.stat(out / "etc" / "hostname").st_ino
+    assert os.stat(out / "sparse").st_blocks * 512 < 1024 * 1024
+
+
+def test_second_create_uploads_nothing(tree: Path, tmp_path: Path) -> None:
+    first = create(tree, tmp_path / "a.fl", [_store(tmp_path)])
+    assert first.upload.stored_blocks == first.upload.unique_blocks > 0
+    second = create(tree, tmp_path / "b.fl", [_store(tmp_path)])
+    assert second.upload.stored_blocks == 0
+    assert second.upload.unique_blocks == first.upload.unique_blocks
+
+
+def test_zdb_store_roundtrip(tree: Path, tmp_path: Path, zdb_url: Callable[[], str]) -> None:
+    url = zdb_url()
+    create(tree, tmp_path / "z.fl", [url], block_size=128 * 1024)
+    with Flist.open(tmp_path / "z.fl") as fl:
+        assert [r.url for r in fl.routes()] == [url]
+        assert fl.tag("block-size") == str(128 * 1024)
+    extract(tmp_path / "z.fl", tmp_path / "out", devices=True)
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+
+
+def test_routes_split_and_replicate(tree: Path, tmp_path: Path, zdb_url: Callable[[], str]) -> None:
+    low, high, copy = zdb_url(), zdb_url(), zdb_url()
+    specs = [f"00-7f={low}", f"80-ff={high}", f"00-ff={copy}"]
+    create(tree, tmp_path / "r.fl", specs)
+    from zeroos.zdb import Client
+
+    def ids(url: str) -> set[bytes]:
+        with Client.from_url(url, timeout=10) as c:
+            return {e.key for e in c.scan_iter()}
+
+    low_ids, high_ids, copy_ids = ids(low), ids(high), ids(copy)
+    assert low_ids
+    assert high_ids
+    assert all(i[0] <= 0x7F for i in low_ids)
+    assert all(i[0] >= 0x80 for i in high_ids)
+    assert copy_ids == low_ids | high_ids
+    extract(tmp_path / "r.fl", tmp_path / "out", devices=True)
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+
+
+def test_tar_and_targz_sources(tree: Path, tmp_path: Path) -> None:
+    for suffix, mode in ((".tar", "w"), (".tar.gz", "w:gz")):
+        archive = tmp_path / f"tree{suffix}"
+        with tarfile.open(archive, mode) as tar:
+            tar.add(tree, arcname=".")
+        fl = tmp_path / f"t{suffix}.fl"
+        create(archive, fl, [_store(tmp_path)], allow_devices=True)
+        out = tmp_path / f"out{suffix}"
+        extract(fl, out, devices=True)
+        want = snapshot(tree)
+        got = snapshot(out)
+        # tar keeps whole-second mtimes and the same fields: the trees match exactly
+        assert got == want
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="owners and devices need root")
+def test_owners_and_devices_only_when_asked(tree: Path, tmp_path: Path) -> None:
+    create(tree, tmp_path / "t.fl", [_store(tmp_path)])
+    report = extract(tmp_path / "t.fl", tmp_path / "out", devices=False)
+    assert sorted(s.split(":")[0] for s in report.skipped) == ["/loop9", "/null"]
+    assert not (tmp_path / "out" / "null").exists()
+    assert os.lstat(tmp_path / "out" / "etc" / "hostname").st_uid == 1234
