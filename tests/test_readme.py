@@ -1,0 +1,119 @@
+"""README.md's examples run as written, against servers started as the README says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+
+from tests.zdb.conftest import ZdbProcess, has_redis_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _section(title: str) -> str:
+    """The text of a README section, from its heading to the next one of its level or above."""
+    match = re.search(rf"^(#+) {re.escape(title)}\n(.*?)(?=^#{{1,2}} |\Z)", README, re.M | re.S)
+    if match is None:
+        raise LookupError(f"README has no section {title!r}")
+    return match.group(2)
+
+
+def _blocks(section: str, lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", _section(section), re.M | re.S)
+
+
+def _ports(text: str, ports: list[int]) -> str:
+    """The example with its ports 9900, 9901, ... moved to the servers the test started."""
+    return re.sub(r"\b99(\d\d)\b", lambda m: str(ports[int(m.group(1))]), text)
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[list[ZdbProcess]]:
+    started: list[ZdbProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def test_python_client_example(tmp_path: Path, servers: list[ZdbProcess]) -> None:
+    (block,) = _blocks("The Python client", "python")
+    # as the text above the example says: the quick start's server, with --admin secret
+    assert "`bash scripts/quickstart.sh --admin\nsecret`" in _section("The Python client")
+    servers.append(ZdbProcess(tmp_path / "zdb", "--admin", "secret").start())
+    out = subprocess.run(
+        [sys.executable, "-c", _ports(block, [servers[0].port])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "b'...'",
+        "b'cat.jpg' 3",
+        "1",
+        "No space left on this namespace",
+        "b'v'",
+    ]
+    # the namespace is private: without its password nothing in it is readable
+    conn = servers[0].client()
+    with pytest.raises(redis.ResponseError, match="Namespace protected and private"):
+        conn.execute_command("SELECT", "photos")
+    conn.close()
+
+
+@pytest.mark.skipif(not has_redis_cli(), reason="no redis-cli")
+def test_zero_stor_setup_and_config(tmp_path: Path, servers: list[ZdbProcess]) -> None:
+    for i in range(6):
+        servers.append(ZdbProcess(tmp_path / f"zdb{i}", "--admin", "adminpw").start())
+    ports = [s.port for s in servers]
+    (setup,) = _blocks("zero-stor", "sh")
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _ports(setup, ports)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["OK"] * (3 * 6 + 3), out.stdout  # every command answered OK
+
+    (config,) = _blocks("zero-stor", "yaml")
+    config = _ports(config, ports).replace("<64 hex chars>", "ab" * 32)
+    assert yaml.safe_load(config)["datastor"]["shards"][5] == f"127.0.0.1:{ports[5]}"
+    (tmp_path / "zstor.yaml").write_text(config)
+    data = os.urandom(300_000)
+
+    def zos(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "zeroos.cli", "stor", "-c", "zstor.yaml", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+
+    put = zos("upload", "-", "--key", "secret-plans.pdf", "-m", "owner=alice", stdin=data)
+    assert put.returncode == 0, put.stderr
+    assert zos("download", "secret-plans.pdf", "-o", "-").stdout == data
+    assert zos("check", "--all").returncode == 0
+    # the file's record is in the metastor, readable with the password...
+    conn = servers[0].client()
+    conn.execute_command("SELECT", "meta", "secret")
+    assert conn.execute_command("GET", "myfiles/f:secret-plans.pdf").count(b"alice") == 1
+    conn.close()
+    # ... and without it neither the metadata nor the shards (a public namespace would be)
+    for server, ns in [(servers[0], "meta"), *((s, "myfiles") for s in servers)]:
+        conn = server.client()
+        with pytest.raises(redis.ResponseError, match="Namespace protected and private"):
+            conn.execute_command("SELECT", ns)
+        conn.close()
