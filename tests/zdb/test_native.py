@@ -27,6 +27,7 @@ from zeroos.zdb.embedded.format import (
     INDEX_HEADER,
     LEAF_SHIFT,
     NO_PREV,
+    encode_entry,
     encode_record,
     entry_valid,
 )
@@ -384,3 +385,65 @@ def test_index_valid_end_matches_python(
         ipos += len(record)
     buf = bytes(imap[: min(cut, ipos)]) + noise
     assert c.index_valid_end(buf) == codec.py_index_valid_end(buf)
+
+
+def _damaged_data(
+    items: list[tuple[int, bytes, bytes, int, int]], flips: list[tuple[int, int]]
+) -> tuple[bytes, list[tuple[int, int]], set[int]]:
+    """Entries one after another with some bytes flipped: (data, (offset, length) of each
+    entry, the indexes of the entries a flip landed in)."""
+    spans: list[tuple[int, int]] = []
+    data = bytearray()
+    for flags, key, value, ts, prev in items:
+        entry = encode_entry(flags, key, value, ts, prev)
+        spans.append((len(data), len(entry)))
+        data += entry
+    original = bytes(data)
+    for where, xor in flips:
+        data[where % len(data)] ^= xor
+    hit = {i for i, (off, n) in enumerate(spans) if data[off : off + n] != original[off : off + n]}
+    return bytes(data), spans, hit
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(entries, min_size=1, max_size=12),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), max_size=4),
+    st.sampled_from([b"", b"\0" * 7, b"\0" * 5000, b"torn"]),
+    st.integers(min_value=0, max_value=64),
+)
+def test_scan_entries_matches_python(
+    items: list[tuple[int, bytes, bytes, int, int]],
+    flips: list[tuple[int, int]],
+    tail: bytes,
+    start: int,
+) -> None:
+    assert c is not None
+    data, _spans, _hit = _damaged_data(items, flips)
+    buf = b"x" * start + data + tail
+    assert c.scan_entries(buf, start) == codec.py_scan_entries(buf, start)
+
+
+@pytest.mark.parametrize(
+    "scan", [codec.py_scan_entries, pytest.param("c", marks=needs_c)], ids=["python", "c"]
+)
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(entries, min_size=1, max_size=12),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), max_size=4),
+)
+def test_scan_entries_skips_damage_and_finds_every_whole_entry(
+    scan: object,
+    items: list[tuple[int, bytes, bytes, int, int]],
+    flips: list[tuple[int, int]],
+) -> None:
+    run = c.scan_entries if scan == "c" else scan
+    assert callable(run)
+    data, spans, hit = _damaged_data(items, flips)
+    segments = run(data, 0)
+    # the segments tile the data, and the whole ones are exactly the entries left intact
+    assert [off for off, _n, _w in segments] == [0] + [off + n for off, n, _w in segments[:-1]]
+    assert sum(n for _off, n, _w in segments) == len(data)
+    intact = [span for i, span in enumerate(spans) if i not in hit]
+    assert [(off, n) for off, n, whole in segments if whole] == intact

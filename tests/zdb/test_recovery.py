@@ -391,20 +391,125 @@ def test_flipped_byte_in_an_older_version_is_never_served(zdb):
         assert conn.call("GET", b"h") == b"second version " * 5
 
 
-def test_flipped_byte_in_the_last_entry_never_served_after_restart(zdb):
-    # a damaged last entry looks like a torn write: it is cut, the previous version stays
+def test_flipped_byte_in_the_last_entry_is_damage_not_a_torn_tail(zdb):
+    # the last entry is whole and has its index record: a crash never leaves that failing
+    # its CRC, so it is kept and reads as damaged (never cut as if it had been torn)
     with RawConn(zdb.port) as conn:
         model = _fill(conn, 10)
         write_ops(conn, [(b"key03", b"newest value, the last entry of the file")])
     zdb.stop()
     path, where = _value_offset(zdb.root, b"key03")
+    size = path.stat().st_size
     flip_byte(path, where)
+    offset = zdb.log.stat().st_size
     zdb.start()
     with RawConn(zdb.port) as conn:
-        assert conn.call("GET", b"key03") == model[b"key03"]
-        assert conn.call("CHECK", b"key03") == 1
+        assert is_error(conn.call("GET", b"key03"), "Internal Error")
+        assert conn.call("CHECK", b"key03") == 0
         for key, value in model.items():
-            assert conn.call("GET", key) == value
+            if key != b"key03":
+                assert conn.call("GET", key) == value
+        assert _nsinfo_field(conn, "stats_data_cuts") == 0
+    assert path.stat().st_size == size
+    text = zdb.log.read_text()[offset:]
+    assert "event=damaged_entry namespace=default file=zdb-data-00000" in text
+    assert "key=b'key03'" in text
+
+
+def _entries_of(root: Path, fid: int = 0) -> list[tuple[bytes, int, int]]:
+    """(key, offset, entry length) of every index record of a data file, in order."""
+    return [(rec[1], rec[2], rec[3]) for f, rec in index_records(root) if f == fid]
+
+
+@pytest.mark.parametrize("where", ["value", "header", "value+index"])
+def test_a_damaged_entry_in_the_middle_is_skipped_not_cut(zdb, where):
+    # issue 11 item 8: with the index gone (or damaged too), one flipped byte in the middle
+    # of the data file cost every later entry (1,000 keys -> 300)
+    model = {b"key%04d" % i: b"value of %04d " % i * (1 + i % 7) for i in range(1000)}
+    with RawConn(zdb.port) as conn:
+        write_ops(conn, list(model.items()))
+    zdb.stop()
+    entries = _entries_of(zdb.root)
+    key, offset, entrylen = entries[len(entries) // 2]
+    dpath = zdb.datadir / "default" / data_name(0)
+    ipath = zdb.indexdir / "default" / index_name(0)
+    size = dpath.stat().st_size
+    if where == "header":
+        flip_byte(dpath, offset + 6)  # the value length: the entry's end is lost with it
+    else:
+        flip_byte(dpath, offset + entrylen - 3)
+    if where == "value+index":
+        flip_byte(ipath, ipath.stat().st_size // 3)  # a record well before the damaged entry
+    else:
+        ipath.unlink()
+    offset_log = zdb.log.stat().st_size
+    zdb.start()
+    with RawConn(zdb.port) as conn:
+        others = [k for k in model if k != key]
+        assert read_keys(conn, others) == {k: model[k] for k in others}
+        for k in others:
+            assert conn.call("CHECK", k) == 1
+        if where == "header":  # the key can't be trusted: the entry is skipped
+            assert conn.call("CHECK", key) is None
+            assert conn.call("DBSIZE") == len(model) - 1
+        else:  # kept under its key, read as damaged
+            assert conn.call("CHECK", key) == 0
+            assert is_error(conn.call("GET", key), "Internal Error")
+            assert conn.call("DBSIZE") == len(model)
+        assert _nsinfo_field(conn, "stats_data_cuts") == 0
+        assert _nsinfo_field(conn, "stats_data_faults") >= 1
+        # writes after it land past the whole file, and survive a restart
+        write_ops(conn, [(b"after", b"the damage")])
+    assert dpath.stat().st_size >= size
+    text = zdb.log.read_text()[offset_log:]
+    assert f"event=damaged_entry namespace=default file=zdb-data-00000 offset={offset} " in text
+    zdb.restart()
+    with RawConn(zdb.port) as conn:
+        assert conn.call("GET", b"after") == b"the damage"
+        assert read_keys(conn, others) == {k: model[k] for k in others}
+
+
+@pytest.mark.parametrize("index", ["kept", "gone"])
+def test_a_torn_tail_is_cut_logged_counted_and_kept_aside(zdb, index):
+    # issue 11 item 9: a cut was silent
+    with RawConn(zdb.port) as conn:
+        model = _fill(conn, 20)
+        write_ops(conn, [(b"torn", b"the last value, half written " * 40)])
+    zdb.stop()
+    dpath, offset, entrylen = current_entry(zdb.root, b"torn")
+    original = dpath.read_bytes()
+    # a power cut: the size reached the disk, the last pages of the entry did not
+    half = offset + entrylen // 2
+    with open(dpath, "r+b") as fh:
+        fh.seek(half)
+        fh.write(b"\0" * (entrylen - entrylen // 2))
+    if index == "gone":
+        (zdb.indexdir / "default" / index_name(0)).unlink()
+    log_offset = zdb.log.stat().st_size
+    zdb.start()
+    with RawConn(zdb.port) as conn:
+        assert conn.call("CHECK", b"torn") is None
+        assert read_keys(conn, list(model)) == model
+        assert _nsinfo_field(conn, "stats_data_cuts") == 1
+        assert _nsinfo_field(conn, "stats_data_cut_bytes") == half - offset
+        info = conn.call("INFO").decode()
+        assert "data_cuts: 1\n" in info
+        assert f"data_cut_bytes: {half - offset}\n" in info
+    assert dpath.stat().st_size == offset
+    text = zdb.log.read_text()[log_offset:]
+    assert (
+        f"event=data_cut namespace=default file=zdb-data-00000 offset={offset} "
+        f"bytes={half - offset} key=b'torn' kept=cut-00000-{offset}-"
+    ) in text
+    (kept,) = [p for p in (zdb.datadir / "default").iterdir() if p.name.startswith("cut-")]
+    assert kept.name.startswith(f"cut-00000-{offset}-")
+    assert kept.read_bytes() == original[offset:half]
+    assert kept.stat().st_mode & 0o777 == 0o600
+    # a clean restart cuts nothing more
+    zdb.restart()
+    with RawConn(zdb.port) as conn:
+        assert _nsinfo_field(conn, "stats_data_cuts") == 0
+        assert read_keys(conn, list(model)) == model
 
 
 def test_damaged_index_record_is_rebuilt_from_the_data(zdb_factory):

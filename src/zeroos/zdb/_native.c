@@ -482,6 +482,92 @@ py_index_valid_end(PyObject *self, PyObject *arg)
     return PyLong_FromSize_t(pos);
 }
 
+/* The length of the whole, checksummed data entry at pos of b[:end], or 0 (codec.py's
+ * _entry_len_at). */
+static size_t
+entry_len_at(const unsigned char *b, size_t pos, size_t end)
+{
+    if (pos + 26 > end)
+        return 0;
+    size_t entrylen = 26 + (size_t)b[pos + 5] + get_le32(b + pos + 6);
+    if (entrylen > end - pos || crc32c(0, b + pos + 4, entrylen - 4) != get_le32(b + pos))
+        return 0;
+    return entrylen;
+}
+
+static int
+append_segment(PyObject *out, size_t offset, size_t length, int whole)
+{
+    PyObject *seg = Py_BuildValue("(nnO)", (Py_ssize_t)offset, (Py_ssize_t)length,
+                                  whole ? Py_True : Py_False);
+    int rc = seg == NULL ? -1 : PyList_Append(out, seg);
+    Py_XDECREF(seg);
+    return rc;
+}
+
+/* scan_entries(buf, start) -> [(offset, length, whole), ...]
+ *
+ * The whole entries and damaged stretches of a data file from start (codec.py's
+ * py_scan_entries, which says how a damaged stretch is bounded).
+ */
+static PyObject *
+py_scan_entries(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &start))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL || start < 0) {
+        if (out != NULL)
+            PyErr_SetString(PyExc_ValueError, "start must not be negative");
+        Py_CLEAR(out);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *b = view.buf;
+    size_t end = (size_t)view.len, pos = (size_t)start;
+    Py_ssize_t bad = -1;
+    while (pos < end) {
+        size_t entrylen = entry_len_at(b, pos, end);
+        if (entrylen) {
+            if (bad >= 0 && append_segment(out, (size_t)bad, pos - (size_t)bad, 0) < 0)
+                goto fail;
+            bad = -1;
+            if (append_segment(out, pos, entrylen, 1) < 0)
+                goto fail;
+            pos += entrylen;
+            continue;
+        }
+        if (bad < 0) {
+            bad = (Py_ssize_t)pos;
+            if (pos + 26 <= end) {
+                size_t declared = 26 + (size_t)b[pos + 5] + get_le32(b + pos + 6);
+                if (declared < end - pos && entry_len_at(b, pos + declared, end)) {
+                    pos += declared;
+                    continue;
+                }
+            }
+        }
+        pos++;
+        if (pos < end && b[pos] == 0) {
+            size_t q = pos;
+            while (q < end && b[q] == 0)
+                q++;
+            if (q >= pos + 25)
+                pos = q - 25;
+        }
+    }
+    if (bad >= 0 && append_segment(out, (size_t)bad, end - (size_t)bad, 0) < 0)
+        goto fail;
+    PyBuffer_Release(&view);
+    return out;
+fail:
+    Py_DECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 /* scan_leaves(buf, mark_mask) -> (count, valid_end, marks, events)
  *
  * The run of valid leaf records at the start of a leaves file (chain/native.py's
@@ -636,6 +722,7 @@ static PyMethodDef methods[] = {
     {"read_value", (PyCFunction)(void (*)(void))py_read_value, METH_FASTCALL,
      "The value of a data entry whose CRC and key match, or None."},
     {"index_valid_end", py_index_valid_end, METH_O, "Where the valid index records end."},
+    {"scan_entries", py_scan_entries, METH_VARARGS, "The whole and damaged entries of data."},
     {"scan_leaves", py_scan_leaves, METH_VARARGS, "The valid leaf records of a leaves file."},
     {"apply_key_leaves", py_apply_key_leaves, METH_VARARGS, "Each key's leaf into its location."},
     {NULL, NULL, 0, NULL},

@@ -97,6 +97,8 @@ class Stats:
     commands_unauthorized: int = 0
     network_rx_bytes: int = 0
     network_tx_bytes: int = 0
+    data_cuts: int = 0  # torn data tails cut when the namespaces opened (recovery.py)
+    data_cut_bytes: int = 0
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
@@ -188,6 +190,9 @@ class Commands:
                 store = engine.open(name)
             except (StorageError, CorruptData):
                 continue  # a namespace that can't open now answers an error line when used
+            if store is not None:
+                self.stats.data_cuts += store.faults.cuts
+                self.stats.data_cut_bytes += store.faults.cut_bytes
             if store is not None and store.settings.owner:
                 self._reserved.add(name)
         self.table: dict[bytes, Handler] = {
@@ -566,6 +571,8 @@ class Commands:
             f"network_rx_mb: {_mb(stats.network_rx_bytes)}",
             f"network_tx_bytes: {stats.network_tx_bytes}",
             f"network_tx_mb: {_mb(stats.network_tx_bytes)}",
+            f"data_cuts: {stats.data_cuts}",
+            f"data_cut_bytes: {stats.data_cut_bytes}",
         ]
         return bulk(("\n".join(lines) + "\n").encode())
 
@@ -796,6 +803,8 @@ class Commands:
             f"stats_data_io_errors: {store.faults.data_io_errors}",
             f"stats_data_io_error_last: {store.faults.data_io_error_last}",
             f"stats_data_faults: {store.faults.data_faults}",
+            f"stats_data_cuts: {store.faults.cuts}",
+            f"stats_data_cut_bytes: {store.faults.cut_bytes}",
             f"disk_size_bytes: {store.disk_size}",
         ]
         if s.maxsize > 0:

@@ -50,7 +50,9 @@ class Faults:
     index_faults: int = 0  # index records found damaged or missing (and repaired) on open
     data_io_errors: int = 0
     data_io_error_last: int = 0
-    data_faults: int = 0  # entries that failed their checksum when read
+    data_faults: int = 0  # entries that failed their checksum when read (or on open)
+    cuts: int = 0  # torn tails cut from data files on open (their bytes kept aside)
+    cut_bytes: int = 0
 
     def io_error(self, where: str) -> None:
         now = int(time.time())

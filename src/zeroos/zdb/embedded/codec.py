@@ -8,6 +8,7 @@ format.py's layouts. tests/zdb/test_native.py checks both give the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,67 @@ def py_index_valid_end(buf: bytes) -> int:
     return pos
 
 
+def _entry_len_at(buf: bytes, view: memoryview, pos: int, end: int) -> int:
+    """The length of the whole, checksummed data entry at ``pos``, or 0 if there is none."""
+    if pos + DATA_HEADER_SIZE > end:
+        return 0
+    entrylen = DATA_HEADER_SIZE + buf[pos + 5] + int.from_bytes(buf[pos + 6 : pos + 10], "little")
+    if pos + entrylen > end or crc32c(view[pos + 4 : pos + entrylen]) != int.from_bytes(
+        buf[pos : pos + 4], "little"
+    ):
+        return 0
+    return entrylen
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+def py_scan_entries(buf: bytes, start: int) -> list[tuple[int, int, bool]]:
+    """Split ``buf[start:]`` into whole entries and damaged stretches: (offset, length, whole).
+
+    A damaged stretch ends where the next whole entry starts (or at the end of ``buf``). A
+    damaged entry whose header still holds its length, and is followed right there by a whole
+    entry, is one stretch of that length; otherwise the scan looks for the next whole entry
+    byte by byte. A header of 26 zero bytes is never an entry (its CRC would not be 0), so
+    runs of zeros (space reserved ahead, files.py) are skipped at once.
+    """
+    view = memoryview(buf)
+    end = len(buf)
+    out: list[tuple[int, int, bool]] = []
+    pos = start
+    bad = -1  # where the current damaged stretch starts
+    try:
+        while pos < end:
+            entrylen = _entry_len_at(buf, view, pos, end)
+            if entrylen:
+                if bad >= 0:
+                    out.append((bad, pos - bad, False))
+                    bad = -1
+                out.append((pos, entrylen, True))
+                pos += entrylen
+                continue
+            if bad < 0:
+                bad = pos
+                if pos + DATA_HEADER_SIZE <= end:
+                    declared = (
+                        DATA_HEADER_SIZE
+                        + buf[pos + 5]
+                        + int.from_bytes(buf[pos + 6 : pos + 10], "little")
+                    )
+                    if pos + declared < end and _entry_len_at(buf, view, pos + declared, end):
+                        pos += declared
+                        continue
+            pos += 1
+            if pos < end and buf[pos] == 0:
+                found = _NONZERO.search(buf, pos)
+                pos = max(pos, (found.start() if found else end) - DATA_HEADER_SIZE + 1)
+    finally:
+        view.release()
+    if bad >= 0:
+        out.append((bad, end - bad, False))
+    return out
+
+
 def py_apply_key_leaves(
     buf: bytes, count: int, keys: dict[bytes, int], dels: dict[bytes, int], shift: int
 ) -> None:
@@ -106,6 +168,9 @@ write_entry: WriteEntry = _c.write_entry if _c is not None else py_write_entry
 read_value: ReadValue = _c.read_value if _c is not None else py_read_value
 index_valid_end: Callable[[bytes], int] = (
     _c.index_valid_end if _c is not None else py_index_valid_end
+)
+scan_entries: Callable[[bytes, int], list[tuple[int, int, bool]]] = (
+    _c.scan_entries if _c is not None else py_scan_entries
 )
 apply_key_leaves: Callable[[bytes, int, dict[bytes, int], dict[bytes, int], int], None] = (
     _c.apply_key_leaves if _c is not None else py_apply_key_leaves
@@ -149,7 +214,9 @@ __all__ = [
     "py_apply_key_leaves",
     "py_index_valid_end",
     "py_read_value",
+    "py_scan_entries",
     "py_write_entry",
     "read_value",
+    "scan_entries",
     "write_entry",
 ]

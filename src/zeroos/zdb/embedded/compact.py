@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .files import AppendFile
 from .format import FLAG_DELETED, NO_PREV, data_name, encode_entry, encode_record, index_name
+from .recovery import CUT_PREFIX
 
 BUILD = "~compact"
 OLD = "~old"
@@ -166,6 +167,12 @@ def compact_namespace(
         os.path.join(engine.indexdir, name, "zdb-namespace.json"),
         os.path.join(index_build, "zdb-namespace.json"),
     )
+    live_data = os.path.join(engine.datadir, name)
+    for kept in os.listdir(live_data):
+        if kept.startswith(CUT_PREFIX):
+            # bytes recovery cut from a torn tail are kept for a person to look at: they
+            # move with the namespace (a link: a crash before the swap keeps them in place)
+            os.link(os.path.join(live_data, kept), os.path.join(data_build, kept))
     for folder in (data_build, index_build):
         _fsync_dir(folder)
     engine.forget(name)

@@ -31,10 +31,10 @@ from .format import (
     MAX_FILES,
     NO_PREV,
     data_name,
-    encode_record,
     entry_valid,
     index_name,
 )
+from .recovery import recover_pair
 
 if TYPE_CHECKING:
     from ..chain.log import ChainFactory
@@ -210,6 +210,7 @@ class EmbeddedStore(Store):
         self._settings_path = settings_path
         self._active = 0
         self._loaded: list[tuple[int, int]] = []  # (file id, index records) while opening
+        self._unrecorded = 0  # damaged data entries found on open that have no index record
         new = not os.path.exists(settings_path)
         self.chain = self._chain = chain(indexdir, name) if chain is not None else None
         try:
@@ -272,7 +273,11 @@ class EmbeddedStore(Store):
                     buf = fh.read()
             except FileNotFoundError:
                 buf = b""
-            valid_end, data_end, rebuilt = self._recover_tail(dpath, buf, index_valid_end(buf))
+            got = recover_pair(
+                self.name, self._datadir, fid, buf, index_valid_end(buf), self.faults
+            )
+            valid_end, data_end, rebuilt = got.index_end, got.data_end, got.rebuilt
+            self._unrecorded += got.unrecorded
             data = AppendFile(dpath)
             index = AppendFile(ipath)
             if index.size != valid_end:
@@ -331,49 +336,6 @@ class EmbeddedStore(Store):
         self._max_seq = max_seq
         return records
 
-    def _recover_tail(self, dpath: str, buf: bytes, valid_end: int) -> tuple[int, int, bytes]:
-        """Repair a file pair after a crash: returns (index end, data end, index bytes to add).
-
-        Index records whose data is missing or torn are dropped (walking back with each
-        record's trailing length); whole data entries past the last index record get their
-        records back; a torn data tail is cut. A reply goes out only after its data is in the
-        page cache, so what is cut here was never acknowledged.
-        """
-        try:
-            with open(dpath, "rb") as fh:
-                datalen = os.fstat(fh.fileno()).st_size
-                data_end = 0
-                while valid_end > 0:
-                    (reclen,) = INDEX_TRAILER.unpack_from(buf, valid_end - INDEX_TRAILER.size)
-                    pos = valid_end - reclen
-                    _crc, _flags, _keylen, offset, entrylen, _ts = INDEX_HEADER.unpack_from(
-                        buf, pos
-                    )
-                    if offset + entrylen <= datalen:
-                        fh.seek(offset)
-                        if entry_valid(fh.read(entrylen)):
-                            data_end = offset + entrylen
-                            break
-                    self.faults.index_faults += 1
-                    valid_end = pos
-                fh.seek(data_end)
-                tail = fh.read()
-        except FileNotFoundError:
-            return 0, 0, b""
-        extra = bytearray()
-        pos = 0
-        while pos + DATA_HEADER_SIZE <= len(tail):
-            _crc, flags, keylen, vallen, ts, _prev = DATA_HEADER.unpack_from(tail, pos)
-            entrylen = DATA_HEADER_SIZE + keylen + vallen
-            entry = tail[pos : pos + entrylen]
-            if len(entry) < entrylen or not entry_valid(entry):
-                break
-            key = entry[DATA_HEADER_SIZE : DATA_HEADER_SIZE + keylen]
-            extra += encode_record(flags, key, data_end + pos, entrylen, ts)
-            self.faults.index_faults += 1
-            pos += entrylen
-        return valid_end, data_end + pos, bytes(extra)
-
     def _reconcile_chain(self) -> None:
         """Make the chain's SET/DEL leaves match the data entries (after a crash or --no-chain).
 
@@ -386,8 +348,9 @@ class EmbeddedStore(Store):
         assert chain is not None
         flat = _Tail(self, self._loaded)
         expected = chain.boundary_base + chain.data_since_boundary
-        if len(flat) < expected:
-            # leaves past the data: the data tail they stand for was torn
+        if len(flat) < expected and not self._unrecorded:
+            # leaves past the data: the data tail they stand for was torn (not when a damaged
+            # entry in the middle has no record: its leaf is there, the tail is whole)
             tail = chain.data_leaves_tail(expected - len(flat))
             if tail and tail[-1][0] == chain.size - 1 and len(tail) == expected - len(flat):
                 chain.truncate(tail[0][0])
