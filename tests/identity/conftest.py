@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from zeroos.identity.passwords import HashCost
+from zeroos.identity.sealed import Sealer
 from zeroos.identity.server import EmbeddedZdb, IdentityServer, bind, make_identity
 from zeroos.identity.service import Identity, Settings
 from zeroos.identity.throttle import Limits
 
 FAST_HASH = HashCost(time_cost=1, memory_kib=8192, parallelism=1)  # tests only: fast argon2id
+SEALER = Sealer.generate()  # one key for every zero-id of the session, as one key file would be
 _names = itertools.count()
 
 
@@ -49,7 +51,7 @@ def start_id(zdb: EmbeddedZdb) -> Iterator[Callable[..., Running]]:
         settings.setdefault("issuer", url)
         settings.setdefault("hash_cost", FAST_HASH)
         settings.setdefault("limits", Limits(per_user=50, per_address=500, window=60))
-        identity = make_identity(zdb.client(namespace), Settings(**settings))
+        identity = make_identity(zdb.client(namespace), Settings(**settings), SEALER)
         server = IdentityServer(identity, sock).start()
         running = Running(server, identity, url, namespace)
         started.append(running)

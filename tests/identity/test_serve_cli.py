@@ -11,6 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+import redis
+
+from zeroos.identity.sealed import Sealer, load_key
+
 _LISTENING = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
 
 
@@ -114,3 +120,65 @@ def test_serve_cli_and_restart(tmp_path):
         assert "zos id login" in r.stderr
     finally:
         assert _stop(proc) == 0
+
+
+_CHILD_TCP = re.compile(r"logger=zeroos\.identity\.zdb event=listening addresses=\S*?:(\d+)")
+
+
+def test_embedded_zdb_keeps_the_signing_keys_from_other_local_clients(tmp_path):
+    """A local redis client that is not zero-id reads nothing; the stored key ring is sealed."""
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    proc, url = _serve(data, log)
+    try:
+        match = _CHILD_TCP.search(log.read_text())
+        assert match, log.read_text()
+        port = int(match.group(1))
+        jwks = httpx.get(url + "/.well-known/jwks.json", timeout=10).json()
+        kid = jwks["keys"][0]["kid"]
+        for intruder in (
+            redis.Redis(port=port, socket_timeout=10),
+            redis.Redis(unix_socket_path=str(data / "zdb.sock"), socket_timeout=10),
+        ):
+            with intruder:
+                with pytest.raises(redis.ResponseError, match=r"^Namespace protected and private$"):
+                    intruder.execute_command("SELECT", "zeroid")
+                with pytest.raises(redis.ResponseError, match=r"^Access denied$"):
+                    intruder.execute_command("SELECT", "zeroid", "guess")
+                assert intruder.get("keyring") is None  # still in `default`, which is empty
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
+        for name in ("zdb.secret", "keyring.key"):
+            assert oct((data / name).stat().st_mode & 0o777) == "0o600", name
+        # zero-id's own credentials (its user reads them) open the namespace: the ring is sealed
+        kept = json.loads((data / "zdb.secret").read_text())
+        with redis.Redis(port=port, socket_timeout=10) as owner:
+            owner.execute_command("AUTH", kept["admin"])
+            owner.execute_command("SELECT", "zeroid", kept["namespace"])
+            raw = owner.get("keyring")
+        assert raw is not None
+        record = json.loads(raw)
+        assert record["format"] == "zeroid-sealed-1"
+        assert b"PRIVATE KEY" not in raw
+        assert kid.encode() not in raw  # nothing of the ring is in clear
+        plain = Sealer(load_key(data / "keyring.key")).open(raw)
+        assert kid in json.loads(plain)["keys"][0]["kid"]
+        assert "PRIVATE KEY" in json.loads(plain)["keys"][0]["pem"]
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_a_secret_file_others_may_read_is_refused(tmp_path):
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    proc, _ = _serve(data, log)
+    assert _stop(proc) == 0
+    (data / "keyring.key").chmod(0o644)
+    r = subprocess.run(
+        [sys.executable, "-m", "zeroos.cli", "id", "serve", "--port", "0", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == (
+        f"Error: {data / 'keyring.key'} is readable by others (mode 644): chmod 600 it, "
+        "and change the secret if others may have read it"
+    )

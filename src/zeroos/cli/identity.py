@@ -125,9 +125,13 @@ def identity() -> None:
 @identity.command()
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--data", default="zeroid-data", show_default=True, help="Embedded zero-db files.")
+@click.option("--data", default="zeroid-data", show_default=True,
+              help="Private folder: embedded zero-db, its secrets, the key file.")  # fmt: skip
+@click.option("--key-file", type=click.Path(dir_okay=False),
+              help="Key sealing the signing keys (default: DATA/keyring.key, 0600).")  # fmt: skip
 @click.option("--zdb", metavar="HOST:PORT/NAMESPACE", help="Use this zero-db instead.")
-@click.option("--zdb-password", envvar="ZOS_ID_ZDB_PASSWORD", help="Namespace password.")
+@click.option("--zdb-password-file", type=click.Path(dir_okay=False),
+              help="File holding the namespace's password (or $ZOS_ID_ZDB_PASSWORD).")  # fmt: skip
 @click.option("--zdb-admin", envvar="ZOS_ID_ZDB_ADMIN", help="zero-db admin password.")
 @click.option("--issuer", metavar="URL", help="The tokens' iss (default: http://LISTEN:PORT).")
 @click.option("--admin", "admin_user", metavar="NAME", help="Create/promote this site admin.")
@@ -147,8 +151,9 @@ def serve(
     listen: str,
     port: int,
     data: str,
+    key_file: str | None,
     zdb: str | None,
-    zdb_password: str | None,
+    zdb_password_file: str | None,
     zdb_admin: str | None,
     issuer: str | None,
     admin_user: str | None,
@@ -165,6 +170,7 @@ def serve(
 ) -> None:
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
     from ..identity.passwords import HashCost
+    from ..identity.sealed import Sealer, load_key
     from ..identity.server import (
         EmbeddedZdb,
         IdentityServer,
@@ -186,7 +192,15 @@ def serve(
     except OSError as exc:
         raise ZosError(f"cannot listen on {listen}:{port}: {exc}") from exc
     try:
+        sealer = Sealer(load_key(Path(key_file) if key_file else Path(data) / "keyring.key"))
         if zdb:
+            zdb_password = _zdb_password(zdb_password_file)
+            if zdb_password is None and "@" not in zdb:
+                log.warning(
+                    "event=zdb_namespace_open hint='without a namespace password anyone who "
+                    "reaches this zero-db reads the records (the key ring stays sealed); "
+                    "give --zdb-password-file'"
+                )
             client = connect(zdb, zdb_password, zdb_admin)
         else:
             embedded = EmbeddedZdb(data).start()
@@ -201,7 +215,7 @@ def serve(
             limits=Limits(max_failures_user, max_failures_address, failure_window),
             hash_cost=HashCost(time_cost=argon2_time, memory_kib=argon2_memory),
         )
-        ident = make_identity(client, settings)
+        ident = make_identity(client, settings, sealer)
         if admin_user and admin_password:
             ident.ensure_admin(admin_user, admin_password)
         server = IdentityServer(
@@ -234,6 +248,21 @@ def serve(
         sock.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _zdb_password(path: str | None) -> str | None:
+    """The namespace password: the first line of ``path``, else $ZOS_ID_ZDB_PASSWORD."""
+    if path is None:
+        return os.environ.get("ZOS_ID_ZDB_PASSWORD") or None
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        msg = f"cannot read --zdb-password-file {path}: {exc.strerror}"
+        raise click.ClickException(msg) from exc
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise click.ClickException(f"--zdb-password-file {path} is empty")
+    return lines[0]
 
 
 @identity.command()

@@ -1,12 +1,13 @@
 """Run zero-id: its zero-db (embedded or given), the service, and uvicorn.
 
-Without ``--zdb``, zero-id starts its own zero-db as a child process (``zos zdb serve`` on a free
-loopback port, files in ``DATA/zdb-data`` and ``DATA/zdb-index``, a random admin password passed
-through the environment). A child process rather than a thread: zero-db runs its own event loop
-and signal handling, stays crash-safe on its own, and is used only through its public client,
-as any other part would. The child is stopped with zero-id (after it, in a process group of its
-own so that Ctrl-C reaches zero-id only), and is told by the kernel to stop if zero-id dies first
-(PR_SET_PDEATHSIG).
+Without ``--zdb``, zero-id starts its own zero-db as a child process (``zos zdb serve`` on a unix
+socket in ``DATA``, which is 0700, and a free loopback port; files in ``DATA/zdb-data`` and
+``DATA/zdb-index``; a random admin password, and a random password on zero-id's namespace, both
+kept in ``DATA/zdb.secret``, 0600). A child process rather than a thread: zero-db runs its own
+event loop and signal handling, stays crash-safe on its own, and is used only through its
+public client, as any other part would. The child is stopped with zero-id (after it, in a
+process group of its own so that Ctrl-C reaches zero-id only), and is told by the kernel to stop
+if zero-id dies first (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,11 +37,16 @@ from ..zdb.client import Client, parse_url
 from .app import create_app
 from .errors import StorageUnavailable
 from .lease import Lease
+from .sealed import Sealer, SecretFileError, private_dir, read_or_create
 from .service import Identity, Settings
-from .store import DEFAULT_NAMESPACE, Store, open_namespace
+from .store import DEFAULT_NAMESPACE, Store, open_namespace, protect_namespace
 
 log = logging.getLogger("zeroos.identity")
+_child_log = logging.getLogger("zeroos.identity.zdb")
 _LISTENING: Final = re.compile(r"event=listening addresses=(\S+)")
+# the child's lines: `ts=... level=info logger=zeroos.zdb <fields>` (see zeroos.cli.util)
+_CHILD_LINE: Final = re.compile(r"^ts=\S+ level=(\w+) logger=\S+ (.*)$")
+_SOCKET_PATH_MAX: Final = 100  # a unix socket path must fit in 108 bytes
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -46,17 +55,39 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 class EmbeddedZdb:
-    """A zero-db child process keeping its files under ``root``."""
+    """A zero-db child process keeping its files under ``root``, reachable by zero-id alone.
+
+    ``root`` is made 0700. The child listens on a unix socket inside it (zero-id's way in) and
+    on a free loopback port, with an admin password; every namespace opened through
+    :meth:`client` is private, with a password. Both passwords are random, made at the first
+    start and kept in ``root/zdb.secret`` (0600) for the next ones.
+    """
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.admin = secrets.token_urlsafe(24)
+        self.root = Path(root).absolute()
+        self.admin = ""
+        self.password = ""  # of every namespace zero-id opens here
         self.port = 0
+        self.socket = self.root / "zdb.sock"
+        self._socket_dir: Path | None = None  # a short folder when root's path is too long
         self.proc: subprocess.Popen[bytes] | None = None
         self._pump_thread: threading.Thread | None = None
 
+    def _secrets(self) -> None:
+        fresh = {"admin": secrets.token_urlsafe(24), "namespace": secrets.token_urlsafe(24)}
+        path = self.root / "zdb.secret"
+        try:
+            kept = json.loads(read_or_create(path, json.dumps(fresh).encode()))
+            self.admin, self.password = str(kept["admin"]), str(kept["namespace"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SecretFileError(f"{path} is not zero-id's zero-db secret file") from exc
+
     def start(self, timeout: float = 30.0) -> EmbeddedZdb:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        self._secrets()
+        if len(bytes(self.socket)) > _SOCKET_PATH_MAX:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="zeroid-"))  # made 0700
+            self.socket = self._socket_dir / "zdb.sock"
         cmd = [
             sys.executable,
             "-m",
@@ -65,6 +96,8 @@ class EmbeddedZdb:
             "serve",
             "--port",
             "0",
+            "--socket",
+            str(self.socket),
             "--data",
             str(self.root / "zdb-data"),
             "--index",
@@ -81,7 +114,8 @@ class EmbeddedZdb:
             # it last (after deleting its lease)
             process_group=0,
         )
-        assert self.proc.stderr is not None
+        if self.proc.stderr is None:  # pragma: no cover - stderr=PIPE always gives one
+            raise StorageUnavailable("the embedded zero-db has no log stream")
         found: list[int] = []
         ready = threading.Event()
         self._pump_thread = threading.Thread(
@@ -113,11 +147,16 @@ class EmbeddedZdb:
                             found.append(int(address.rsplit(":", 1)[1]))
                             break
                     ready.set()
-            log.info("event=zdb_log line=%r", line)
+            relay_child_line(line)
 
     def client(self, namespace: str = DEFAULT_NAMESPACE) -> Client:
-        client = Client(port=self.port, admin_password=self.admin)
-        open_namespace(client, namespace)
+        """An admin client on the unix socket, in ``namespace`` (made private, with a password)."""
+        client = Client(unix_socket=str(self.socket), admin_password=self.admin)
+        try:
+            protect_namespace(client, namespace, self.password)
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def stop(self) -> int:
@@ -132,7 +171,20 @@ class EmbeddedZdb:
             code = proc.wait()
         if self._pump_thread is not None:
             self._pump_thread.join(timeout=5)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         return code
+
+
+def relay_child_line(line: str) -> None:
+    """Log one line of the child zero-db's log as a line of ours (logger zeroos.identity.zdb,
+    the child's level and fields), never quoted inside another line."""
+    match = _CHILD_LINE.match(line)
+    if match is None:  # a traceback or other raw output
+        _child_log.warning("%s", line)
+        return
+    level = logging.getLevelName(match.group(1).upper())
+    _child_log.log(level if isinstance(level, int) else logging.INFO, "%s", match.group(2))
 
 
 def connect(spec: str, password: str | None = None, admin: str | None = None) -> Client:
@@ -228,10 +280,11 @@ def bind(listen: str, port: int) -> socket.socket:
     return sock
 
 
-def make_identity(client: Client, settings: Settings) -> Identity:
+def make_identity(client: Client, settings: Settings, sealer: Sealer) -> Identity:
+    """zero-id's service on ``client``'s namespace; ``sealer`` seals its key ring."""
     store = Store(client)
     store.ping()
-    return Identity(store, settings)
+    return Identity(store, settings, sealer)
 
 
 __all__ = ["EmbeddedZdb", "IdentityServer", "Lease", "bind", "connect", "make_identity"]

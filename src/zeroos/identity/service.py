@@ -34,6 +34,7 @@ from .models import (
 )
 from .passwords import HashCost, Hasher
 from .rules import ancestors, parent, role_in
+from .sealed import Sealer
 from .store import Store
 from .throttle import Limits, Throttle
 from .tokens import DEFAULT_TTL, MAX_VALIDITY, KeyRing, decode, make_claims
@@ -117,12 +118,13 @@ def audiences(text: str | None) -> list[str]:
 
 
 class Identity:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, sealer: Sealer) -> None:
+        """``sealer`` seals the key ring before it is stored (see :mod:`.sealed`)."""
         self.store = store
         self.settings = settings
         self.hasher = Hasher(settings.hash_cost)
         self.throttle = Throttle(settings.limits)
-        self.ring = KeyRing(store, settings.max_validity)
+        self.ring = KeyRing(store, sealer, settings.max_validity)
         self.counters: dict[str, int] = {
             "tokens_issued": 0,
             "logins_failed": 0,

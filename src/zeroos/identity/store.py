@@ -7,7 +7,8 @@ Every lookup is one GET of one key:
                      pending invitations, API key labels
 ``o:<globalid>``     the organisation: owners, members, invitations, children, API key labels
 ``k:<key id>``       an API key: owner, label, role, argon2 hash of its secret
-``keyring``          the signing keys (private keys: keep the namespace private, with a password)
+``keyring``          the signing keys, sealed (AES-GCM under zero-id's key file, see
+                     :mod:`zeroos.identity.sealed`); the namespace is private, with a password
 ===================  ==========================================================
 
 A user's record holds their direct roles, so the scopes of a token (``user:memberof`` included,
@@ -204,4 +205,19 @@ def open_namespace(
         raise StorageUnavailable(f"cannot create zero-db namespace {namespace!r}: {exc}") from exc
 
 
-__all__ = ["DEFAULT_NAMESPACE", "Store", "open_namespace"]
+def protect_namespace(client: Client, namespace: str, password: str) -> None:
+    """As zero-db's admin: create ``namespace`` if missing, make it private with ``password``
+    (again at every start: a namespace made before it had one gets it), and enter it."""
+    try:
+        try:
+            client.nsinfo(namespace)
+        except NamespaceNotFound:
+            client.nsnew(namespace)
+        client.nsset(namespace, "public", False)
+        client.nsset(namespace, "password", password)
+        client.select(namespace, password)
+    except ZdbError as exc:
+        raise StorageUnavailable(f"cannot protect zero-db namespace {namespace!r}: {exc}") from exc
+
+
+__all__ = ["DEFAULT_NAMESPACE", "Store", "open_namespace", "protect_namespace"]

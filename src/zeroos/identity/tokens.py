@@ -3,8 +3,9 @@ checking tokens.
 
 Rotation makes a new key the signing key; the old ones stay published in the JWKS, verifying
 the tokens they signed, until the longest possible token lifetime has passed since they
-stopped signing. Private keys live only in the key ring record and in memory; nothing here logs
-them, and :class:`SigningKey`'s repr hides them.
+stopped signing. Private keys live only in memory and in the key ring record, which is sealed
+(AES-GCM, :mod:`zeroos.identity.sealed`) before it reaches zero-db; nothing here logs them, and
+:class:`SigningKey`'s repr hides them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm
 
 from .errors import InvalidToken
+from .sealed import Sealer
 from .store import Store
 
 ALGORITHM: Final = "ES384"
@@ -107,8 +109,9 @@ class SigningKey:
 class KeyRing:
     """The signing key and the retired keys still verifying live tokens; shared via zero-db."""
 
-    def __init__(self, store: Store, max_validity: int = MAX_VALIDITY) -> None:
+    def __init__(self, store: Store, sealer: Sealer, max_validity: int = MAX_VALIDITY) -> None:
         self.store = store
+        self.sealer = sealer
         self.max_validity = max_validity
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
@@ -133,9 +136,13 @@ class KeyRing:
         self._last_reload = time.monotonic()
         if raw is None:
             return False
-        data = json.loads(raw)
-        keys = [SigningKey.load(k) for k in data["keys"]]
-        self._install(keys)
+        if not Sealer.is_sealed(raw):
+            # a ring written before sealing existed: seal it now, in place
+            keys = [SigningKey.load(k) for k in json.loads(raw)["keys"]]
+            self._save(keys)
+            return True
+        data = json.loads(self.sealer.open(raw))
+        self._install([SigningKey.load(k) for k in data["keys"]])
         return True
 
     def _install(self, keys: list[SigningKey]) -> None:
@@ -144,7 +151,8 @@ class KeyRing:
             self._active = next(k for k in keys if k.retired is None)
 
     def _save(self, keys: list[SigningKey]) -> None:
-        self.store.put_keyring(json.dumps({"keys": [k.dump() for k in keys]}).encode())
+        plain = json.dumps({"keys": [k.dump() for k in keys]}).encode()
+        self.store.put_keyring(self.sealer.seal(plain))
         self._install(keys)
 
     def rotate(self) -> SigningKey:
