@@ -179,6 +179,6 @@ def test_a_secret_file_others_may_read_is_refused(tmp_path):
     )
     assert r.returncode == 1
     assert r.stderr.splitlines()[-1] == (
-        f"Error: {data / 'keyring.key'} is readable by others (mode 644): chmod 600 it, "
+        f"error: {data / 'keyring.key'} is readable by others (mode 644): chmod 600 it, "
         "and change the secret if others may have read it"
     )

@@ -258,10 +258,10 @@ def _zdb_password(path: str | None) -> str | None:
         text = Path(path).read_text()
     except OSError as exc:
         msg = f"cannot read --zdb-password-file {path}: {exc.strerror}"
-        raise click.ClickException(msg) from exc
+        raise ZosError(msg) from exc
     lines = text.splitlines()
     if not lines or not lines[0]:
-        raise click.ClickException(f"--zdb-password-file {path} is empty")
+        raise ZosError(f"--zdb-password-file {path} is empty")
     return lines[0]
 
 
