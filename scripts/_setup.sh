@@ -5,8 +5,10 @@ set -euo pipefail
 _sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 setup_env() {
-    # a C compiler, Python's and OpenSSL's headers: the chain's C loops (setup.py)
-    local packages=(gcc libc6-dev python3-dev libssl-dev $1) extras="$2" missing=()
+    # a C compiler, Python's and OpenSSL's headers: the chain's C loops (setup.py);
+    # fuse3 and its headers (found with pkg-config): pyfuse3 builds against them, flist mounts use them
+    local packages=(gcc libc6-dev python3-dev libssl-dev fuse3 libfuse3-dev pkg-config $1)
+    local extras="$2" missing=()
     python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
     for p in "${packages[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ..common.errors import ZosError
 from .flist import flist
+from .flist_mount import mount_cmd, umount_cmd
 from .identity import identity
 from .stor import stor
 from .zdb import zdb
@@ -27,6 +28,8 @@ zos.add_command(zdb)
 zos.add_command(identity)
 zos.add_command(stor)
 zos.add_command(flist)
+flist.add_command(mount_cmd)  # in a module of its own: the FUSE side of flists
+flist.add_command(umount_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -290,6 +290,13 @@ class Flist:
         rows = self._all("SELECT target FROM hardlink WHERE ino = ?", (ino,))
         return int(rows[0][0]) if rows else None
 
+    def link_counts(self) -> dict[int, int]:
+        """How many names each hard-linked inode has (inodes with one name are left out)."""
+        if not self._has_hardlinks:
+            return {}
+        rows = self._all("SELECT target, count(*) FROM hardlink GROUP BY target")
+        return {int(target): int(count) + 1 for target, count in rows}
+
     def tags(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self._all("SELECT key, value FROM tag ORDER BY key")}
 

@@ -1,0 +1,130 @@
+"""Mount an flist on FUSE: the tree at once from its database, file bytes block by block.
+
+`mount` serves until the mount goes (`unmount`, umount(8)) or the process gets SIGTERM or
+SIGINT, and always leaves nothing mounted behind it. With ``rw=True`` an overlayfs is put on
+top, so a container may change its root while the flist and the shared cache stay untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from ..format import Flist
+from ..stores import Router
+from .cache import BlockCache
+from .fs import FlistOperations
+from .reader import BlockReader
+from .system import SUBTYPE, MountError, mount_overlay, mounted_at, unmount, unmount_quietly
+
+__all__ = ["DEFAULT_CACHE_BYTES", "BlockCache", "MountError", "mount", "unmount"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_BYTES = 4 * 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class _Overlay:
+    """Where a writable mount keeps its parts: the FUSE mount, the changes, overlayfs' work dir."""
+
+    lower: Path
+    upper: Path
+    work: Path
+    target: Path
+
+    @classmethod
+    def beside(cls, folder: Path, target: Path) -> _Overlay:
+        for part in ("lower", "upper", "work"):
+            (folder / part).mkdir(parents=True, exist_ok=True)
+        return cls(folder / "lower", folder / "upper", folder / "work", target)
+
+    def mount(self) -> None:
+        mount_overlay(self.lower, self.upper, self.work, self.target)
+
+
+def mount(
+    flist_path: Path,
+    mountpoint: Path,
+    *,
+    cache_dir: Path,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    rw: bool = False,
+    rw_dir: Path | None = None,
+    timeout: float = 10.0,
+    workers: int = 4,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Mount an flist at `mountpoint` and serve it until it is unmounted or signalled.
+
+    Blocks come from the stores the flist's routes name, through the block cache in
+    `cache_dir` (shared with other mounts; at most `cache_bytes`). A block not had within
+    `timeout` seconds fails its read with EIO. With `rw`, the FUSE mount goes to
+    `rw_dir/lower` and an overlay with `rw_dir/upper` (the changes) goes on `mountpoint`;
+    `rw_dir` defaults to `MOUNTPOINT.rw` beside it.
+    """
+    mountpoint = mountpoint.resolve()
+    if not mountpoint.is_dir():
+        raise MountError(f"mount point {mountpoint} is not a directory")
+    if mounted_at(mountpoint) is not None:
+        raise MountError(f"something is already mounted at {mountpoint}")
+    overlay = None
+    if rw:
+        folder = (rw_dir or mountpoint.with_name(mountpoint.name + ".rw")).resolve()
+        overlay = _Overlay.beside(folder, mountpoint)
+    with Flist.open(flist_path) as flist:
+        routes = flist.routes()
+        if not routes:
+            raise MountError(f"{flist_path} names no store to read its blocks from")
+        store = Router(routes, timeout)
+        reader = BlockReader(
+            store, BlockCache(cache_dir, cache_bytes), timeout=timeout, workers=workers
+        )
+        fuse_at = overlay.lower if overlay else mountpoint
+        options = set(pyfuse3.default_options) | {
+            "ro",
+            "suid",  # a container's root holds setuid programs (devices stay off: nodev)
+            "allow_other",  # containers run as many users; default_permissions checks modes
+            f"fsname={flist_path.resolve()}",
+            f"subtype={SUBTYPE}",
+        }
+        try:
+            pyfuse3.init(FlistOperations(flist, reader), str(fuse_at), options)
+            try:
+                trio.run(_serve, overlay, on_ready)
+            finally:
+                if overlay is not None:
+                    unmount_quietly(overlay.target)
+                pyfuse3.close(unmount=True)
+        finally:
+            reader.close()
+            store.close()
+
+
+async def _serve(overlay: _Overlay | None, on_ready: Callable[[], None] | None) -> None:
+    """Run the FUSE loop until the mount goes away or SIGTERM/SIGINT arrives."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def fuse_loop() -> None:
+                await pyfuse3.main()
+                nursery.cancel_scope.cancel()  # unmounted from outside: stop waiting for signals
+
+            nursery.start_soon(fuse_loop)
+            if overlay is not None:
+                # overlayfs looks at the FUSE mount's root while mounting: the loop must run
+                await trio.to_thread.run_sync(overlay.mount)
+            if on_ready is not None:
+                on_ready()
+            async for signum in signals:
+                log.info("event=signal signal=%s", signal.Signals(signum).name)
+                break
+            if overlay is not None:
+                await trio.to_thread.run_sync(unmount_quietly, overlay.target)
+            pyfuse3.terminate()

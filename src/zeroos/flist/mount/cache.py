@@ -1,0 +1,123 @@
+"""The block cache every flist mount of a machine shares: a directory of blocks by id."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# After an eviction the cache holds at most this share of its bound, so that the next few
+# blocks do not each trigger a scan of the directory.
+_LOW_WATER = 0.9
+# A mount rescans after adding this share of the bound itself, so that several mounts filling
+# the same directory notice each other's blocks (each only counts its own between scans).
+_RESCAN_SHARE = 0.125
+
+
+class BlockCache:
+    """Verified blocks as files named by their id, bounded in bytes, least recently used evicted.
+
+    Blocks are kept as stored (the ciphertext), so a cached file is checked against its id on
+    every use exactly like a block from the store. Several mounts, in several processes, may use
+    the same directory: a block is written to a temporary file and renamed into place (readers
+    see a whole block or none), a read touches the file's mtime (the LRU clock), and eviction
+    deletes the oldest files under an exclusive lock on ``.lock``.
+    """
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._added_since_scan = 0
+        self._size = self._scan_size()
+
+    def _path(self, block_id: bytes) -> Path:
+        name = block_id.hex()
+        return self.root / name[:2] / name
+
+    def get(self, block_id: bytes) -> bytes | None:
+        """The cached bytes of a block, or None when it is not cached."""
+        path = self._path(block_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        with contextlib.suppress(FileNotFoundError):  # evicted meanwhile by another mount
+            os.utime(path)
+        return data
+
+    def put(self, block_id: bytes, data: bytes) -> None:
+        """Keep a block (already verified against its id); evict old blocks past the bound."""
+        if len(data) > self.max_bytes * (1 - _LOW_WATER):
+            return  # a block this large would evict most of the cache for one use
+        path = self._path(block_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            tmp.write_bytes(data)
+            tmp.rename(path)
+        except OSError as exc:
+            # a full or read-only cache disk costs speed, never a read
+            log.warning("event=cache_write_failed path=%s error=%r", path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return
+        with self._lock:
+            self._size += len(data)
+            self._added_since_scan += len(data)
+            due = self._size > self.max_bytes or (
+                self._added_since_scan > self.max_bytes * _RESCAN_SHARE
+            )
+        if due:
+            self.evict()
+
+    def discard(self, block_id: bytes) -> None:
+        """Forget a cached block (its bytes did not match its id)."""
+        with contextlib.suppress(FileNotFoundError):
+            self._path(block_id).unlink()
+
+    def size(self) -> int:
+        """Bytes held by the cache now, counted on disk."""
+        return self._scan_size()
+
+    def evict(self) -> None:
+        """Delete least recently used blocks until the cache is back under its bound."""
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = self._entries()
+            total = sum(size for _, size, _ in entries)
+            if total > self.max_bytes:
+                target = int(self.max_bytes * _LOW_WATER)
+                entries.sort(key=lambda entry: entry[2])
+                for path, size, _ in entries:
+                    if total <= target:
+                        break
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                    total -= size
+        with self._lock:
+            self._size = total
+            self._added_since_scan = 0
+
+    def _entries(self) -> list[tuple[Path, int, int]]:
+        """(path, size, mtime in ns) of every cached block."""
+        found: list[tuple[Path, int, int]] = []
+        for sub in os.scandir(self.root):
+            if not sub.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.startswith("."):
+                    continue  # a block being written
+                with contextlib.suppress(FileNotFoundError):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((Path(entry.path), st.st_size, st.st_mtime_ns))
+        return found
+
+    def _scan_size(self) -> int:
+        return sum(size for _, size, _ in self._entries())

@@ -1,0 +1,194 @@
+"""The FUSE operations of a read-only flist: metadata from the database, bytes block by block."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+
+import pyfuse3
+import trio
+
+from ..errors import FlistError
+from ..format import Flist
+from ..models import BlockRef, Inode
+from .reader import BlockReader
+
+log = logging.getLogger(__name__)
+
+# An flist never changes under a mount, so the kernel may keep names and attributes for long.
+_TTL = 3600.0
+# Blocks fetched ahead of a sequential reader, at most (the window doubles from 1).
+_MAX_AHEAD = 8
+
+
+@dataclass
+class _Open:
+    """One open file: its blocks, and where a sequential reader would read next."""
+
+    inode: Inode
+    blocks: list[BlockRef]
+    next_offset: int = 0
+    ahead: int = 1
+    prefetched: int = field(default=0)  # blocks [0, prefetched) have been asked for
+
+
+class FlistOperations(pyfuse3.Operations):
+    """Answers the kernel for one mounted flist; every call is read-only."""
+
+    def __init__(self, flist: Flist, reader: BlockReader) -> None:
+        super().__init__()
+        self.flist = flist
+        self.reader = reader
+        self.block_size = flist.block_size
+        self._handles: dict[int, _Open] = {}
+        self._listings: dict[int, list[Inode]] = {}
+        self._subdirs: dict[int, int] = {}
+        self._next_fh = itertools.count(1)
+        # a hard link is a row of its own pointing at its first name's inode: the kernel sees
+        # one inode (that one) with as many links as names
+        self._links = flist.link_counts()
+
+    def _attributes(self, node: Inode) -> pyfuse3.EntryAttributes:
+        if self._links:
+            target = self.flist.hardlink_of(node.ino)
+            if target is not None:
+                node = self._inode(target)
+        attr = pyfuse3.EntryAttributes()
+        attr.st_ino = node.ino
+        attr.generation = 0
+        attr.entry_timeout = _TTL
+        attr.attr_timeout = _TTL
+        attr.st_mode = node.mode
+        attr.st_nlink = self._nlink(node)
+        attr.st_uid = node.uid
+        attr.st_gid = node.gid
+        attr.st_rdev = node.rdev
+        attr.st_size = node.size
+        if stat.S_ISLNK(node.mode) and not node.size:
+            # rfs records no size for a link; lstat gives the target's length
+            attr.st_size = len(self.flist.link_target(node.ino))
+        attr.st_blksize = 4096
+        attr.st_blocks = (node.size + 511) // 512
+        attr.st_mtime_ns = node.mtime * 1_000_000_000
+        attr.st_atime_ns = attr.st_mtime_ns
+        attr.st_ctime_ns = node.ctime * 1_000_000_000
+        return attr
+
+    def _nlink(self, node: Inode) -> int:
+        if not stat.S_ISDIR(node.mode):
+            return self._links.get(node.ino, 1)
+        count = self._subdirs.get(node.ino)
+        if count is None:
+            count = sum(1 for child in self.flist.children(node.ino) if stat.S_ISDIR(child.mode))
+            self._subdirs[node.ino] = count
+        return 2 + count
+
+    def _inode(self, ino: int) -> Inode:
+        try:
+            return self.flist.inode(ino)
+        except FlistError as exc:
+            raise pyfuse3.FUSEError(errno.ENOENT) from exc
+
+    async def lookup(
+        self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        if name == b".":
+            return self._attributes(self._inode(parent_inode))
+        if name == b"..":
+            parent = self._inode(parent_inode)
+            return self._attributes(self._inode(parent.parent or parent.ino))
+        node = self.flist.lookup(parent_inode, os.fsdecode(name))
+        if node is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self._attributes(node)
+
+    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        return self._attributes(self._inode(inode))
+
+    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        node = self._inode(inode)
+        if not stat.S_ISLNK(node.mode):
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return self.flist.link_target(inode)
+
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        node = self._inode(inode)
+        if not stat.S_ISDIR(node.mode):
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        fh = next(self._next_fh)
+        self._listings[fh] = self.flist.children(inode)
+        return fh
+
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        listing = self._listings[fh]
+        for index in range(start_id, len(listing)):
+            child = listing[index]
+            if not pyfuse3.readdir_reply(
+                token, os.fsencode(child.name), self._attributes(child), index + 1
+            ):
+                break
+
+    async def releasedir(self, fh: int) -> None:
+        self._listings.pop(fh, None)
+
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise pyfuse3.FUSEError(errno.EROFS)
+        node = self._inode(inode)
+        if stat.S_ISDIR(node.mode):
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        if not stat.S_ISREG(node.mode):
+            raise pyfuse3.FUSEError(errno.ENXIO)  # devices and fifos are listed, not served
+        fh = next(self._next_fh)
+        self._handles[fh] = _Open(node, self.flist.blocks(inode))
+        # the flist is immutable: pages read once stay valid for every later open
+        return pyfuse3.FileInfo(fh=fh, keep_cache=True)
+
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        handle = self._handles[fh]
+        end = min(off + size, handle.inode.size)
+        if off >= end:
+            return b""
+        first, last = off // self.block_size, (end - 1) // self.block_size
+        if last >= len(handle.blocks):
+            log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(handle.blocks))
+            raise pyfuse3.FUSEError(errno.EIO)
+        self._read_ahead(handle, off, last)
+        parts = []
+        for index in range(first, last + 1):
+            try:
+                plain = await trio.to_thread.run_sync(self.reader.read, handle.blocks[index])
+            except FlistError as exc:
+                log.error(
+                    "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
+                )
+                raise pyfuse3.FUSEError(errno.EIO) from exc
+            base = index * self.block_size
+            parts.append(plain[max(off - base, 0) : end - base])
+        handle.next_offset = end
+        return b"".join(parts)
+
+    def _read_ahead(self, handle: _Open, off: int, last: int) -> None:
+        """Ask for the blocks after a sequential read before the reader needs them."""
+        if off != handle.next_offset:
+            handle.ahead = 1
+            return
+        stop = min(last + 1 + handle.ahead, len(handle.blocks))
+        start = max(last + 1, handle.prefetched)
+        if start < stop:
+            self.reader.prefetch(handle.blocks[start:stop])
+            handle.prefetched = stop
+        handle.ahead = min(handle.ahead * 2, _MAX_AHEAD)
+
+    async def release(self, fh: int) -> None:
+        self._handles.pop(fh, None)
+
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        data = pyfuse3.StatvfsData()
+        data.f_bsize = data.f_frsize = 4096
+        data.f_namemax = 255
+        return data

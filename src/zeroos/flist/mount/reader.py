@@ -1,0 +1,111 @@
+"""Blocks for a mount: from memory, the shared cache or the store, verified, with prefetch."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from collections import OrderedDict
+
+from ..blocks import decode
+from ..errors import BlockError, StoreUnavailable
+from ..models import BlockRef
+from ..stores import BlockStore
+from .cache import BlockCache
+
+log = logging.getLogger(__name__)
+
+
+class BlockReader:
+    """Plain blocks by reference: decoded blocks in memory, their ciphertext in the disk cache.
+
+    Every fetch runs on a small thread pool, so a read can wait for its block with a deadline
+    (a store that stops answering makes the read fail, never hang) and the blocks after a
+    sequential read are fetched while the reader is still busy with the current one. Two reads
+    of the same block share one fetch.
+    """
+
+    def __init__(
+        self,
+        store: BlockStore,
+        cache: BlockCache,
+        *,
+        timeout: float,
+        workers: int = 4,
+        memory_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.timeout = timeout
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "flist-fetch")
+        # reentrant: a future that is already done runs its callback (_settle) at once
+        self._lock = threading.RLock()
+        self._pending: dict[bytes, concurrent.futures.Future[bytes]] = {}
+        self._plain: OrderedDict[bytes, bytes] = OrderedDict()
+        self._plain_bytes = 0
+        self._memory_bytes = memory_bytes
+
+    def read(self, ref: BlockRef) -> bytes:
+        """A block's plain bytes; StoreUnavailable when it cannot be had within the timeout."""
+        future = self._fetch(ref)
+        try:
+            return future.result(self.timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise StoreUnavailable(
+                f"block {ref.id.hex()} not received from {self.store.url} within {self.timeout:g}s"
+            ) from exc
+
+    def prefetch(self, refs: list[BlockRef]) -> None:
+        """Start fetching blocks that a reader will probably ask for next."""
+        for ref in refs:
+            self._fetch(ref)
+
+    def close(self) -> None:
+        """Stop the fetch threads (fetches already waiting on a store are abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fetch(self, ref: BlockRef) -> concurrent.futures.Future[bytes]:
+        with self._lock:
+            plain = self._plain.get(ref.id)
+            if plain is not None:
+                self._plain.move_to_end(ref.id)
+                done: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+                done.set_result(plain)
+                return done
+            future = self._pending.get(ref.id)
+            if future is None:
+                future = self._pool.submit(self._load, ref)
+                self._pending[ref.id] = future
+                future.add_done_callback(lambda _: self._settle(ref.id))
+            return future
+
+    def _settle(self, block_id: bytes) -> None:
+        # a failed fetch is forgotten, so the next read of the block asks the store again
+        with self._lock:
+            self._pending.pop(block_id, None)
+
+    def _load(self, ref: BlockRef) -> bytes:
+        cached = self.cache.get(ref.id)
+        plain: bytes | None = None
+        if cached is not None:
+            try:
+                plain = decode(ref, cached)
+            except BlockError:
+                log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
+                self.cache.discard(ref.id)
+        if plain is None:
+            data = self.store.get(ref.id)
+            plain = decode(ref, data)
+            self.cache.put(ref.id, data)
+        self._remember(ref.id, plain)
+        return plain
+
+    def _remember(self, block_id: bytes, plain: bytes) -> None:
+        with self._lock:
+            if block_id in self._plain:
+                return
+            self._plain[block_id] = plain
+            self._plain_bytes += len(plain)
+            while self._plain_bytes > self._memory_bytes and len(self._plain) > 1:
+                _, old = self._plain.popitem(last=False)
+                self._plain_bytes -= len(old)
