@@ -39,6 +39,14 @@ _RELOAD_INTERVAL: Final = 1.0  # at most one key ring reload a second on unknown
 
 _ECDSA: Final = ec.ECDSA(hashes.SHA384())
 _COORDINATE: Final = 48  # bytes of r and of s on P-384 (RFC 7518 3.4)
+# the order of P-384's base point: (r, s) and (r, n - s) both verify, so only s <= n/2 (low-s)
+# is made and accepted, and one set of claims has one token (no twin to slip past a deny list)
+_ORDER: Final = int(
+    "ffffffffffffffffffffffffffffffffffffffffffffffff"
+    "c7634d81f4372ddf581a0db248b0a77aecec196accc52973",
+    16,
+)
+_HALF_ORDER: Final = _ORDER // 2
 
 PublicKey = ec.EllipticCurvePublicKey
 
@@ -67,6 +75,8 @@ class SigningKey:
         header = {"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}
         signing_input = _b64(_json(header)) + b"." + _b64(_json(claims))
         r, s = decode_dss_signature(self.private.sign(signing_input, _ECDSA))
+        if s > _HALF_ORDER:
+            s = _ORDER - s
         raw = r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
         return (signing_input + b"." + _b64(raw)).decode()
 
@@ -222,6 +232,18 @@ def make_claims(
     return claims
 
 
+def _low_s(token: str) -> None:
+    """Refuse a signature whose s is in the upper half (the malleable twin of a low-s one)."""
+    try:
+        raw = base64.urlsafe_b64decode(token.rpartition(".")[2] + "==")
+    except ValueError as exc:
+        raise InvalidToken("malformed token signature") from exc
+    if len(raw) != 2 * _COORDINATE:
+        raise InvalidToken("token signature is not an ES384 signature")
+    if int.from_bytes(raw[_COORDINATE:], "big") > _HALF_ORDER:
+        raise InvalidToken("token signature is not in low-s form")
+
+
 def decode(
     token: str,
     keys: Callable[[str], PublicKey | None],
@@ -234,9 +256,10 @@ def decode(
     """Check an ES384 token and return its claims; raises InvalidToken with the reason.
 
     Only ES384 is accepted (``alg: none`` and HMAC/ECDSA confusion are refused before any key is
-    used); ``iss`` must be ``issuer``; ``exp`` must be in the future; a token with an ``aud``
-    is accepted only by the audience it names (``audience``; ``any_audience`` skips this check),
-    one without by anyone.
+    used), with a low-s signature (s <= n/2, as :meth:`SigningKey.sign` makes them: the high-s
+    twin of a valid signature is refused); ``iss`` must be ``issuer``; ``exp`` must be in the
+    future, ``iat`` and ``nbf`` not; a token with an ``aud`` is accepted only by the audience it
+    names (``audience``; ``any_audience`` skips this check), one without by anyone.
     """
     if len(token) > 16_384:
         raise InvalidToken("token too long")
@@ -246,6 +269,7 @@ def decode(
         raise InvalidToken(f"malformed token: {exc}") from exc
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"token algorithm {header.get('alg')!r} is not accepted (only ES384)")
+    _low_s(token)
     kid = header.get("kid")
     if not isinstance(kid, str):
         raise InvalidToken("token has no key id")
@@ -266,6 +290,8 @@ def decode(
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidToken("token not yet valid") from exc
     except jwt.InvalidIssuerError as exc:
         raise InvalidToken("token of another issuer") from exc
     except jwt.InvalidTokenError as exc:
