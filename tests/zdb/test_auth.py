@@ -172,8 +172,11 @@ def test_auth_secure_challenge_response(admin_server):
         assert conn.call("AUTH", "SECURE", secure(first, ADMIN)) == err("Access denied")
         assert not is_admin(conn)
         nonce = challenge(conn, "secure")  # the method name is case-insensitive
-        assert conn.call("AUTH", "SECURE", "abc") == err("Invalid hash length")  # nonce kept
+        assert conn.call("AUTH", "SECURE", "abc") == err("Invalid hash length")
+        assert conn.call("AUTH", "SECURE", secure(nonce, ADMIN)) == err(NO_CHALLENGE)  # used
+        nonce = challenge(conn)
         assert conn.call("AUTH", "SECURE", secure(nonce, ADMIN) + "0") == err("Invalid hash length")
+        nonce = challenge(conn)
         answer = secure(nonce, ADMIN)
         assert conn.call("AUTH", "SECURE", answer) == OK
         assert is_admin(conn)
@@ -277,15 +280,30 @@ def test_select_secure(zdb_shared):
         answer = secure(nonce, "pw")
         assert conn.call("SELECT", name, "PLAIN", answer) == err(
             "Only SECURE extra method supported"
-        )
+        )  # not a try: the nonce is still there
         assert conn.call("SELECT", name, "SECURE", "abc") == err("Invalid hash length")
-        assert conn.call("SELECT", name, "SECURE", secure(nonce, "wrong")) == err("Access denied")
-        assert conn.call("SELECT", name, "SECURE", answer.upper()) == err("Access denied")
+        for wrong in (secure(nonce, "wrong"), answer.upper()):
+            nonce = challenge(conn)
+            assert conn.call("SELECT", name, "SECURE", wrong) == err("Access denied")
+        nonce = challenge(conn)
+        answer = secure(nonce, "pw")
         assert conn.call("SELECT", name, "secure", answer) == OK
         assert conn.call("SET", "k", "v") == bulk("k")  # writable
         conn.ok("SELECT", "default")
-        assert conn.call("SELECT", name, "SECURE", answer) == OK  # SELECT keeps the nonce
+        assert conn.call("SELECT", name, "SECURE", answer) == err(NO_CHALLENGE)  # single use
+        assert conn.call("GET", "k") == b"$-1\r\n"  # still in default: nil
+        assert conn.call("SELECT", name, "SECURE", secure(challenge(conn), "pw")) == OK
         assert conn.call("GET", "k") == bulk("v")
+
+
+def test_select_secure_nonce_is_single_use_after_a_wrong_try(zdb_shared):
+    name = new_namespace(zdb_shared, ("password", "pw"), ("public", "0"))
+    with Raw(zdb_shared.port) as conn:
+        nonce = challenge(conn)
+        assert conn.call("SELECT", name, "SECURE", secure(nonce, "wrong")) == err("Access denied")
+        assert conn.call("SELECT", name, "SECURE", secure(nonce, "pw")) == err(NO_CHALLENGE)
+        nonce = challenge(conn)
+        assert conn.call("SELECT", name, "SECURE", secure(nonce, "pw")) == OK
 
 
 def test_select_secure_on_admin_server_needs_the_namespace_password(admin_server):
@@ -300,6 +318,7 @@ def test_select_secure_on_admin_server_needs_the_namespace_password(admin_server
         assert admin.call("SELECT", "guarded", "SECURE", secure(nonce, ADMIN)) == err(
             "Access denied"
         )
+        nonce = challenge(admin)  # one challenge, one try
         assert admin.call("SELECT", "guarded", "SECURE", secure(nonce, "nspw")) == OK
     with Raw(admin_server.port) as user:  # and a namespace password gives no admin rights
         assert user.call("SELECT", "guarded", "nspw") == OK

@@ -168,3 +168,24 @@ def test_owner_cannot_lift_the_admins_lock_or_freeze(server, prop):
         assert call(conn, "NSSET", "res", prop, "1") == b"OK"
         assert call(admin, "NSSET", "res", "lock", "0") == b"OK"
         assert call(conn, "SET", "k", "x") == b"k"
+
+
+def test_signed_challenge_is_single_use_whatever_the_try(server):
+    owner = Ed25519PrivateKey.generate()
+    thief = Ed25519PrivateKey.generate()
+    with RawConn(server.port) as admin, RawConn(server.port) as conn:
+        assert call(admin, "AUTH", ADMIN) == b"OK"
+        assert call(admin, "RESERVE", "res", 0, int(time.time()) + 3600, _pub(owner)) == b"OK"
+        no_challenge = "No CHALLENGE requested, signed authentication not available"
+        nonce = call(conn, "AUTH", "SIGNED", "CHALLENGE")
+        assert isinstance(nonce, bytes)
+        good = sign_auth(owner, nonce.decode(), "res")
+        assert str(call(conn, "AUTH", "SIGNED", "res", _pub(owner))) == "Unexpected arguments"
+        assert str(call(conn, "AUTH", "SIGNED", "res", _pub(owner), good)) == no_challenge
+        nonce = call(conn, "AUTH", "SIGNED", "CHALLENGE")
+        assert isinstance(nonce, bytes)
+        bad = sign_auth(thief, nonce.decode(), "res")
+        assert str(call(conn, "AUTH", "SIGNED", "res", _pub(thief), bad)) == "Access denied"
+        good = sign_auth(owner, nonce.decode(), "res")
+        assert str(call(conn, "AUTH", "SIGNED", "res", _pub(owner), good)) == no_challenge
+        assert _login_owner(conn, owner, "res") == b"OK"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import __version__
+from ..common.log import event
 from .chain.leaf import OP_EXPIRE, OP_NSSET, OP_RELEASE, OP_RESERVATION, OP_RESERVE, OP_SET
 from .chain.signing import SignatureError, SignedHead, auth_message, public_key_from_hex
 from .chain.signing import verify_signature as _verify_signature
@@ -37,6 +39,7 @@ from .protocol import (
     integer,
     simple,
 )
+from .throttle import GuessThrottle
 
 SEQ_KEY_SIZE = 8
 NAMESPACE_MAX = 128
@@ -58,6 +61,7 @@ NO_CHAIN = "Chain disabled on this server"
 DEFAULT_GRACE = 7 * 86400.0
 CHAIN_LEAF_BATCH = 1000
 
+log = logging.getLogger("zeroos.zdb")
 _time_ns = time.time_ns  # SET's clock, without a module attribute lookup per call
 
 
@@ -73,17 +77,24 @@ class Session:
     signed_nonce: str | None = None  # AUTH SIGNED CHALLENGE
     owner_of: str | None = None  # the reservation this session proved it owns
     owner_key: str | None = None
+    address: str = "local"  # the client's IP address ("unix" on the unix socket)
+    failures: int = 0  # wrong passwords on this connection
 
 
 @dataclass(slots=True, eq=False)
 class Waiter:
-    """A parked WAIT: fires when another client runs a matching command in the namespace."""
+    """A parked connection: a WAIT, or a password try whose reply waits (GuessThrottle).
+
+    A WAIT fires when another client runs a matching command in the namespace; both send
+    ``reply`` when ``timeout_ms`` passes first.
+    """
 
     session: Session
-    command: bytes  # canonical name, or b"*" for any
+    command: bytes  # canonical name, b"*" for any, b"" for a slowed password try
     timeout_ms: int
     on_fire: Callable[[bytes], None] | None = None
     fired: bool = field(default=False)
+    reply: bytes = b"-Timeout\r\n"
 
 
 @dataclass(slots=True)
@@ -184,6 +195,7 @@ class Commands:
             default.settings.mode = mode
             default.save_settings()
         self.default = default
+        self.throttle = GuessThrottle()
         self._reserved: set[str] = set()
         for name in engine.namespaces():
             try:
@@ -232,9 +244,10 @@ class Commands:
         self.handlers.update({name.lower(): fn for name, fn in self.table.items()})
 
     # -- sessions and dispatch --------------------------------------------------------------
-    def new_session(self) -> Session:
+    def new_session(self, address: str = "local") -> Session:
+        """A connection's session; ``address`` is whose password failures it shares."""
         self.stats.clients_lifetime += 1
-        return Session(self.default, admin=self.admin_password is None)
+        return Session(self.default, admin=self.admin_password is None, address=address)
 
     def execute(self, session: Session, args: list[bytes]) -> bytes:
         """Run one command and return its encoded reply (errors included).
@@ -614,6 +627,32 @@ class Commands:
         return head + b"".join(bulk(k) + v for k, v in fields)
 
     # -- authentication ---------------------------------------------------------------------
+    def _guessed(self, session: Session, ok: bool, command: str, namespace: str | None) -> None:
+        """Account for one password try: slow its reply, log a failure, raise Access denied.
+
+        The reply of a try (right or wrong) waits when the client's address or connection has
+        failed too often (:class:`GuessThrottle`): the connection is parked like a WAIT, so
+        nobody else waits. The log line never holds what was tried.
+        """
+        delay = self.throttle.delay(session.address, session.failures)
+        if delay > 0:
+            session.waiter = Waiter(session, b"", max(1, round(delay * 1000)))
+        if ok:
+            return
+        session.failures += 1
+        failures = self.throttle.failed(session.address)
+        event(
+            log,
+            "auth_failed",
+            level=logging.WARNING,
+            peer=session.address,
+            command=command,
+            namespace=namespace,
+            failures=max(failures, session.failures),
+            delay_ms=round(delay * 1000),
+        )
+        raise ReplyError("Access denied")
+
     @staticmethod
     def _secure_hash(nonce: str, password: str) -> str:
         return hashlib.sha1(f"{nonce}:{password}".encode()).hexdigest()
@@ -622,9 +661,9 @@ class Commands:
         if len(args) == 3 and args[2].upper() == b"CHALLENGE":
             session.signed_nonce = secrets.token_hex(16)
             return simple(session.signed_nonce)
+        nonce, session.signed_nonce = session.signed_nonce, None  # single use, whatever follows
         if len(args) != 5:
             raise ReplyError("Unexpected arguments")
-        nonce, session.signed_nonce = session.signed_nonce, None  # single use
         if nonce is None:
             raise ReplyError("No CHALLENGE requested, signed authentication not available")
         store = self._lookup(args[2])
@@ -635,8 +674,10 @@ class Commands:
             if owner is None or key.hex() != owner:
                 raise SignatureError("not the owner")
             _verify_signature(key, signature, auth_message(nonce, store.name))
+            signed = True
         except (SignatureError, ValueError):
-            raise ReplyError("Access denied") from None
+            signed = False
+        self._guessed(session, signed, "AUTH SIGNED", store.name)
         session.store, session.writable = store, True
         session.owner_of, session.owner_key = store.name, owner
         return OK
@@ -652,14 +693,13 @@ class Commands:
                 return simple(session.nonce)
             if self.admin_password is None:
                 raise ReplyError("Authentication disabled")
-            if session.nonce is None:
+            nonce, session.nonce = session.nonce, None  # single use, whatever the outcome
+            if nonce is None:
                 raise ReplyError("No CHALLENGE requested, secure authentication not available")
             if len(args[2]) != 40:
                 raise ReplyError("Invalid hash length")
-            expected = self._secure_hash(session.nonce, self.admin_password)
-            session.nonce = None  # single use, whatever the outcome
-            if not hmac.compare_digest(args[2], expected.encode()):
-                raise ReplyError("Access denied")
+            expected = self._secure_hash(nonce, self.admin_password)
+            self._guessed(session, hmac.compare_digest(args[2], expected.encode()), "AUTH", None)
             session.admin = True
             return OK
         if len(args) != 2:
@@ -670,8 +710,8 @@ class Commands:
             raise ReplyError("Invalid argument")
         if len(args[1]) > 128:
             raise ReplyError("Password too long")
-        if not hmac.compare_digest(args[1], self.admin_password.encode()):
-            raise ReplyError("Access denied")
+        ok = hmac.compare_digest(args[1], self.admin_password.encode())
+        self._guessed(session, ok, "AUTH", None)
         session.admin = True
         return OK
 
@@ -701,18 +741,18 @@ class Commands:
         if len(args) == 3:
             if len(args[2]) > 255:
                 raise ReplyError("Password too long")
-            if not hmac.compare_digest(args[2], password.encode()):
-                raise ReplyError("Access denied")
+            ok = hmac.compare_digest(args[2], password.encode())
         else:
             if not args[2] or not b"SECURE".startswith(args[2].upper()):
                 raise ReplyError("Only SECURE extra method supported")
-            if session.nonce is None:
+            nonce, session.nonce = session.nonce, None  # single use, whatever the outcome
+            if nonce is None:
                 raise ReplyError("No CHALLENGE requested, secure authentication not available")
             if len(args[3]) != 40:
                 raise ReplyError("Invalid hash length")
-            expected = self._secure_hash(session.nonce, password)
-            if not hmac.compare_digest(args[3], expected.encode()):
-                raise ReplyError("Access denied")
+            expected = self._secure_hash(nonce, password)
+            ok = hmac.compare_digest(args[3], expected.encode())
+        self._guessed(session, ok, "SELECT", store.name)
         session.store, session.writable = store, True
         return OK
 

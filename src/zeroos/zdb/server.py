@@ -66,7 +66,8 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
-        self.session = self.commands.new_session()
+        address = str(peer[0]) if isinstance(peer, tuple) else "unix"
+        self.session = self.commands.new_session(address)
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -163,7 +164,7 @@ class Connection(asyncio.Protocol):
                 log.exception("event=internal_error peer=%s command=%r", self.peer, cmd[0][:32])
                 reply = b"-Internal Error\r\n"
             if session.waiter is not None:
-                self._park(session.waiter)
+                self._park(session.waiter, reply)
                 session.waiter = None
                 break
             out.append(reply)
@@ -217,11 +218,14 @@ class Connection(asyncio.Protocol):
         asyncio.get_running_loop().call_later(DRAIN_SECONDS, transport.close)
 
     # -- WAIT -------------------------------------------------------------------------------
-    def _park(self, waiter: Waiter) -> None:
+    def _park(self, waiter: Waiter, reply: bytes) -> None:
         loop = asyncio.get_running_loop()
         self.parked = waiter
-        waiter.on_fire = self._on_fire
-        self.commands.park(waiter)
+        if waiter.command:  # a WAIT: another client's command may fire it first
+            waiter.on_fire = self._on_fire
+            self.commands.park(waiter)
+        else:  # a slowed password try: its reply goes out when the time is up
+            waiter.reply = reply
         self._park_timer = loop.call_later(waiter.timeout_ms / 1000, self._on_timeout)
         if self.transport is not None:
             self.transport.pause_reading()
@@ -240,7 +244,8 @@ class Connection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._park_timer = None
-        self._wake(b"-Timeout\r\n")
+        if self.parked is not None:
+            self._wake(self.parked.reply)
 
     def _wake(self, reply: bytes) -> None:
         if self.parked is None:
