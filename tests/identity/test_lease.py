@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -105,14 +105,20 @@ def _refused(zdb: EmbeddedZdb, namespace: str, tmp_path: Path) -> str:
 def test_second_refused_while_first_runs_then_free_after_clean_stop(
     zdb: EmbeddedZdb, namespace: str, client: Client, tmp_path: Path
 ) -> None:
-    timing = {"ZOS_ID_LEASE_SECONDS": "2", "ZOS_ID_LEASE_RENEW": "0.3"}
+    timing = {"ZOS_ID_LEASE_SECONDS": "3", "ZOS_ID_LEASE_RENEW": "0.3"}
     first = Serve(zdb, namespace, tmp_path / "first.log", **timing)
     try:
         url = first.wait_listening()
         line = _refused(zdb, namespace, tmp_path)
         assert f"pid {first.proc.pid} on host " in line
         assert repr(namespace) in line
-        time.sleep(2.5)  # longer than the lease: renewals keep it
+        # past the expiry first written (on zero-db's clock), renewals have kept the lease
+        taken = _lease(client)
+        assert taken is not None
+        _poll(lambda: _now(client) > taken.expires + 0.5, "zero-db's clock passed the expiry")
+        renewed = _lease(client)
+        assert renewed is not None
+        assert (renewed.owner, renewed.expires > taken.expires) == (taken.owner, True)
         assert f"pid {first.proc.pid} " in _refused(zdb, namespace, tmp_path)
         assert httpx.get(url + "/.well-known/jwks.json", timeout=10).status_code == 200
     finally:
@@ -199,14 +205,16 @@ def test_server_whose_lease_was_taken_stops(
 
 def test_simultaneous_start_loses_to_the_last_writer(client: Client) -> None:
     """The confirmation read: a lease written during the pause wins; this start refuses."""
-    lease = Lease(client, seconds=10, confirm_after=0.5)
+    lease = Lease(client, seconds=10, confirm_after=5)
     other = Lease(client, seconds=10, confirm_after=0)
 
-    # a racing start that read before our write (and so saw no lease) writes its own during
-    # our pause
-    thread = threading.Thread(
-        target=lambda: (time.sleep(0.2), client.set(LEASE_KEY, _record(other, client)))
-    )
+    def racer() -> None:
+        # a racing start that read before our write (and so saw no lease) writes its own
+        # once ours is there, during our pause
+        _poll(lambda: (r := _lease(client)) is not None and r.owner == lease.owner, "written")
+        client.set(LEASE_KEY, _record(other, client))
+
+    thread = threading.Thread(target=racer)
     thread.start()
     with pytest.raises(LeaseHeld, match="in use by another zero-id"):
         lease.acquire()
@@ -217,6 +225,15 @@ def test_simultaneous_start_loses_to_the_last_writer(client: Client) -> None:
     assert record.owner == other.owner
     lease.release()  # not ours: left alone
     assert _lease(client) == record
+
+
+def _poll(ready: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait until ``ready()`` (checked every 50 ms), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        time.sleep(0.05)
 
 
 def _record(lease: Lease, client: Client) -> bytes:
