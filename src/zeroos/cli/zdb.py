@@ -17,8 +17,9 @@ from ..common.log import setup_logging
 from ..zdb.commands import Commands
 from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
+from ..zdb.embedded.engine import list_namespaces
 from ..zdb.engine import Engine
-from ..zdb.errors import ZdbError
+from ..zdb.errors import NamespaceNotFound, ZdbError
 from ..zdb.native import DISABLED as NATIVE_DISABLED
 from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
@@ -226,6 +227,10 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
     Current values are kept; their older versions (HISTORY) are dropped.
     """
     setup_logging()
+    # a wrong path must not become a new, empty zero-db (folders, lock and key made there)
+    _need_folders(datadir, indexdir)
+    if not names and not list_namespaces(indexdir):
+        raise ZdbError(f"no namespaces in {indexdir}: is it a zero-db index folder?")
     engine = EmbeddedEngine(datadir, indexdir)
     console = Console(stderr=True)
     results = []
@@ -260,6 +265,13 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
     Console().print(table)
 
 
+def _need_folders(datadir: str, indexdir: str) -> None:
+    """Refuse folders that are not there (rather than make an empty zero-db in them)."""
+    for what, folder in (("data", datadir), ("index", indexdir)):
+        if not os.path.isdir(folder):
+            raise ZdbError(f"{what} folder {folder} not found")
+
+
 def _human(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -271,11 +283,21 @@ def _human(size: int) -> str:
 
 @zdb.command()
 @_index_option
-def key(indexdir: str) -> None:
-    """Print the server's public key (Ed25519, hex); created on first use."""
-    from ..zdb.chain.signing import Identity
+@click.option("--create", is_flag=True, help="Make a new key if the folder has none.")
+def key(indexdir: str, create: bool) -> None:
+    """Print the server's public key (Ed25519, hex)."""
+    from ..zdb.chain.signing import KEY_FILE, Identity
 
-    click.echo(Identity.load_or_create(os.path.abspath(indexdir)).public_key.hex())
+    folder = os.path.abspath(indexdir)
+    path = os.path.join(folder, KEY_FILE)
+    existed = os.path.exists(path)
+    if not existed and not create:
+        # a wrong --index must not give a new identity that looks like the server's
+        raise ZdbError(f"no server key in {folder} (give --create to make one)")
+    public = Identity.load_or_create(folder).public_key.hex()
+    if not existed:
+        click.echo(f"created a new server key in {path}", err=True)
+    click.echo(public)
 
 
 def _hostport(text: str) -> tuple[str, int]:
@@ -283,16 +305,33 @@ def _hostport(text: str) -> tuple[str, int]:
     return address.host, address.port
 
 
-def _anchor_heads(targets: tuple[str, ...], namespace: str, admin: str | None) -> list[object]:
+def _anchor_heads(
+    targets: tuple[str, ...], namespace: str, password: str | None, admin: str | None
+) -> list[object]:
+    """The heads of ``namespace`` anchored in the targets, read with their own credentials."""
     from ..zdb.chain.anchor import parse_target, read_anchors
     from ..zdb.client import Client
 
     heads: list[object] = []
     for target in targets:
         host, port, ns = parse_target(target)
-        with Client(host, port, namespace=ns, admin_password=admin) as client:
-            heads.extend(read_anchors(client, namespace))
+        try:
+            with Client(host, port, namespace=ns, password=password, admin_password=admin) as c:
+                heads.extend(read_anchors(c, namespace))
+        except NamespaceNotFound:
+            raise ZdbError(f"anchor namespace '{ns}' not found on {host}:{port}") from None
     return heads
+
+
+def _chain_namespaces(indexdir: str) -> tuple[str, ...]:
+    """The namespaces of an index folder that keep a chain (what offline verify checks)."""
+    from ..zdb.chain.log import LEAVES_FILE
+
+    return tuple(
+        n
+        for n in list_namespaces(indexdir)
+        if os.path.exists(os.path.join(indexdir, n, LEAVES_FILE))
+    )
 
 
 @zdb.command()
@@ -302,8 +341,10 @@ def _anchor_heads(targets: tuple[str, ...], namespace: str, admin: str | None) -
 @click.option("-n", "--namespace", "names", multiple=True, help="Namespace (repeatable).")
 @click.option("--pubkey", help="The server key to expect (hex); default: the key it shows.")
 @click.option("--anchors", multiple=True, help="HOST:PORT/namespace holding anchored heads.")
-@click.option("--admin", envvar="ZOS_ZDB_ADMIN", help="Admin password of the servers.")
+@click.option("--admin", envvar="ZOS_ZDB_ADMIN", help="Admin password of the server checked.")
 @click.option("--password", help="Password of the namespace (online check).")
+@click.option("--anchor-admin", help="Admin password of the anchor servers (default: none).")
+@click.option("--anchor-password", help="Password of the anchor namespaces (default: none).")
 def verify(
     datadir: str | None,
     indexdir: str | None,
@@ -313,32 +354,40 @@ def verify(
     anchors: tuple[str, ...],
     admin: str | None,
     password: str | None,
+    anchor_admin: str | None,
+    anchor_password: str | None,
 ) -> None:
-    """Check every entry against the namespace's chain; name the first divergence."""
+    """Check every namespace (or those given) against its chain; name the first divergence."""
     from ..zdb.chain.verify import verify_offline, verify_online
 
-    expected = bytes.fromhex(pubkey) if pubkey else None
+    try:
+        expected = bytes.fromhex(pubkey) if pubkey else None
+    except ValueError:
+        raise ZdbError(f"--pubkey {pubkey!r} is not hex") from None
     reports = []
     if server:
         from ..zdb.client import Client
 
         host, port = _hostport(server)
-        for name in names or ("default",):
-            heads = _anchor_heads(anchors, name, admin)
-            with Client(
-                host, port, namespace=name, password=password, admin_password=admin
-            ) as client:
-                reports.append(verify_online(client, expected, heads))  # type: ignore[arg-type]
+        if not names:
+            with Client(host, port, admin_password=admin) as client:
+                names = tuple(client.nslist())
+        for name in names:
+            heads = _anchor_heads(anchors, name, anchor_password, anchor_admin)
+            try:
+                with Client(
+                    host, port, namespace=name, password=password, admin_password=admin
+                ) as client:
+                    reports.append(verify_online(client, expected, heads))  # type: ignore[arg-type]
+            except NamespaceNotFound:
+                raise ZdbError(f"namespace '{name}' not found on {server}") from None
     elif datadir and indexdir:
-        folders = names or tuple(
-            sorted(
-                n
-                for n in os.listdir(indexdir)
-                if os.path.exists(os.path.join(indexdir, n, "zdb-chain-leaves"))
-            )
-        )
-        for name in folders:
-            heads = _anchor_heads(anchors, name, admin)
+        _need_folders(datadir, indexdir)
+        names = names or _chain_namespaces(indexdir)
+        if not names:
+            raise ZdbError(f"no namespace with a chain in {indexdir}")
+        for name in names:
+            heads = _anchor_heads(anchors, name, anchor_password, anchor_admin)
             reports.append(verify_offline(datadir, indexdir, name, expected, heads))  # type: ignore[arg-type]
     else:
         raise click.UsageError("give --data and --index, or --server")

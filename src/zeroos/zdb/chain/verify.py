@@ -151,6 +151,26 @@ def verify_offline(
     anchors: Iterable[SignedHead] = (),
 ) -> Report:
     """Verify one namespace's files; raise VerificationError at the first divergence."""
+    folder = os.path.join(indexdir, namespace)
+    if not os.path.isdir(folder):
+        raise VerificationError(f"namespace '{namespace}' not found in {indexdir}")
+    if not os.path.exists(os.path.join(folder, LEAVES_FILE)):
+        raise VerificationError(f"namespace '{namespace}' keeps no chain (served with --no-chain)")
+    if not os.path.isdir(os.path.join(datadir, namespace)):
+        raise VerificationError(f"data folder of namespace '{namespace}' not found in {datadir}")
+    try:
+        return _verify_files(datadir, indexdir, namespace, public_key, anchors)
+    except OSError as exc:  # a file gone or unreadable while it is read
+        raise VerificationError(f"cannot read namespace '{namespace}': {exc}") from exc
+
+
+def _verify_files(
+    datadir: str,
+    indexdir: str,
+    namespace: str,
+    public_key: bytes | None,
+    anchors: Iterable[SignedHead],
+) -> Report:
     report = Report(namespace)
     key = server_public_key(indexdir)
     if public_key is not None and key != public_key:

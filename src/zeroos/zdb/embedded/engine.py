@@ -43,6 +43,16 @@ def release_free_heap() -> None:
 _malloc_trim: Any = None
 
 
+def list_namespaces(indexdir: str) -> list[str]:
+    """The namespaces kept in an index folder (without opening it as an engine)."""
+    names = [
+        entry
+        for entry in os.listdir(indexdir)
+        if valid_name(entry) and os.path.isdir(os.path.join(indexdir, entry))
+    ]
+    return sorted(names)
+
+
 class EmbeddedEngine(Engine):
     """Namespaces kept in append-only files on the local disk."""
 
@@ -103,12 +113,7 @@ class EmbeddedEngine(Engine):
         return lambda folder, name: ChainLog(folder, name, identity, track_latest=False)
 
     def namespaces(self) -> list[str]:
-        names = [
-            entry
-            for entry in os.listdir(self.indexdir)
-            if valid_name(entry) and os.path.isdir(os.path.join(self.indexdir, entry))
-        ]
-        return sorted(names)
+        return list_namespaces(self.indexdir)
 
     def open(self, name: str) -> EmbeddedStore | None:
         store = self._stores.get(name)
