@@ -35,11 +35,10 @@ class _QueueReader:
     def read(self, n: int = -1, /) -> bytes:
         while not self._eof and (n < 0 or len(self._buf) < n):
             item = self.queue.get()
-            if item is _END:
-                self._eof = True
-            else:
-                assert isinstance(item, bytes)
+            if isinstance(item, bytes):
                 self._buf += item
+            else:  # _END, the only other thing handed in
+                self._eof = True
         if n < 0:
             n = len(self._buf)
         out, self._buf = self._buf[:n], self._buf[n:]

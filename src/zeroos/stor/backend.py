@@ -206,13 +206,12 @@ class Metastor:
             backend.delete(self._key(key))
 
     def _read(self, fn: Callable[[Backend], _T]) -> _T:
-        last: StorError | None = None
+        last = ShardUnavailable("no metastor shard is configured")
         for backend in self.backends:
             try:
                 return fn(backend)
             except ShardUnavailable as exc:
                 last = exc
-        assert last is not None
         raise last
 
     def get(self, key: bytes) -> bytes | None:

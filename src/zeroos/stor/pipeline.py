@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import PipelineConfig
-from .errors import DataLost, DecryptionError
+from .errors import DataLost, DecryptionError, StorError
 
 COMPRESSION_IDS: Final = {"none": 0, "zstd": 1, "lz4": 2, "snappy": 3}
 ENCRYPTION_IDS: Final = {"none": 0, "aes-gcm": 1, "convergent": 2}
@@ -110,21 +110,22 @@ class Pipeline:
         raise DataLost(f"unknown compression id {kind} in an object record")
 
     # -- encryption ------------------------------------------------------------------------------
-    def _convergent(self, block_id: bytes) -> tuple[AESGCM, bytes]:
-        assert self.enc_key is not None
-        key = hashlib.blake2b(block_id, key=self.enc_key, digest_size=32, person=b"zstor-ckey")
-        nonce = hashlib.blake2b(block_id, key=self.enc_key, digest_size=12, person=b"zstor-cnon")
+    @staticmethod
+    def _convergent(enc_key: bytes, block_id: bytes) -> tuple[AESGCM, bytes]:
+        key = hashlib.blake2b(block_id, key=enc_key, digest_size=32, person=b"zstor-ckey")
+        nonce = hashlib.blake2b(block_id, key=enc_key, digest_size=12, person=b"zstor-cnon")
         return AESGCM(key.digest()), nonce.digest()
 
     def encrypt(self, block_id: bytes, data: bytes) -> tuple[int, bytes]:
         kind = self.encryption
         if kind == 0:
             return 0, data
+        if self.enc_key is None or self._aes is None:  # the config's validation prevents it
+            raise StorError(f"encryption {self.cfg.encryption.type} needs a private_key")
         if kind == 1:
-            assert self._aes is not None
             nonce = os.urandom(NONCE_SIZE)
             return 1, nonce + self._aes.encrypt(nonce, data, block_id)
-        aes, nonce = self._convergent(block_id)
+        aes, nonce = self._convergent(self.enc_key, block_id)
         return 2, aes.encrypt(nonce, data, block_id)
 
     def decrypt(self, kind: int, block_id: bytes, data: bytes) -> bytes:
@@ -139,7 +140,7 @@ class Pipeline:
                 view = memoryview(data)  # slices of a view: no copy of the body
                 return self._aes.decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], block_id)
             if kind == 2:
-                aes, nonce = self._convergent(block_id)
+                aes, nonce = self._convergent(self.enc_key, block_id)
                 return aes.decrypt(nonce, data, block_id)
         except InvalidTag:
             raise DecryptionError(
