@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -68,3 +69,31 @@ def test_dead_zdb_gives_eio_then_reads_recover(
     for name in ("f2", "f3"):
         assert (mnt / name).read_bytes() == content[name]
     assert "event=read_failed" in mount.output()  # the failure was logged, once per read
+
+
+def test_a_frozen_zdb_fails_reads_after_the_timeout_not_never(
+    tmp_path: Path, mounter: Any, zdb_store: ZdbProcess
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    content = {f"f{i}": os.urandom(2 * BLOCK_SIZE + i) for i in range(3)}
+    for name, data in content.items():
+        (src / name).write_bytes(data)
+    flist = build_flist(src, tmp_path / "t.fl", f"zdb://127.0.0.1:{zdb_store.port}")
+    mount = mounter(flist, "--timeout", str(TIMEOUT))
+    assert zdb_store.proc is not None
+    zdb_store.proc.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        failed = _read_within(mount.mountpoint / "f1", TIMEOUT + 30)
+        took = time.monotonic() - started
+        assert isinstance(failed, OSError), failed
+        assert failed.errno == errno.EIO, failed
+        assert took >= TIMEOUT * 0.9  # it waited for the store, as long as it was told to
+    finally:
+        zdb_store.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while (got := _read_within(mount.mountpoint / "f1", TIMEOUT + 30)) != content["f1"]:
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
+    assert (mount.mountpoint / "f2").read_bytes() == content["f2"]
