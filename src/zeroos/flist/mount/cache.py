@@ -7,16 +7,16 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
 # After an eviction the cache holds at most this share of its bound, so that the next few
 # blocks do not each trigger a scan of the directory.
 _LOW_WATER = 0.9
-# A mount rescans after adding this share of the bound itself, so that several mounts filling
-# the same directory notice each other's blocks (each only counts its own between scans).
-_RESCAN_SHARE = 0.125
+_STATE = ".size"  # the bytes held, as text; updated under an exclusive flock on the file
 
 
 class BlockCache:
@@ -25,21 +25,27 @@ class BlockCache:
     Blocks are kept as stored (the ciphertext), so a cached file is checked against its id on
     every use exactly like a block from the store. Several mounts, in several processes, may use
     the same directory: a block is written to a temporary file and renamed into place (readers
-    see a whole block or none), a read touches the file's mtime (the LRU clock), and eviction
-    deletes the oldest files under an exclusive lock on ``.lock``.
+    see a whole block or none), a read touches the file's mtime (the LRU clock), and the bytes
+    held are counted in ``.size`` under a lock, so every process sees the others' blocks; past
+    the bound, the oldest files are deleted (under the same lock) until 90% of it is left.
     """
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._added_since_scan = 0
-        self._size = self._scan_size()
+        with self._state() as state:
+            state.write(self._scan_size())  # the truth, whatever a crashed writer left
 
     def _path(self, block_id: bytes) -> Path:
         name = block_id.hex()
         return self.root / name[:2] / name
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[_Counter]:
+        with open(self.root / _STATE, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield _Counter(f)
 
     def get(self, block_id: bytes) -> bytes | None:
         """The cached bytes of a block, or None when it is not cached."""
@@ -61,21 +67,18 @@ class BlockCache:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         try:
             tmp.write_bytes(data)
-            tmp.rename(path)
+            with self._state() as state:
+                tmp.rename(path)
+                # a block two mounts both wrote is counted twice: too high, corrected by a scan
+                total = state.read() + len(data)
+                if total > self.max_bytes:
+                    total = self._evict()
+                state.write(total)
         except OSError as exc:
             # a full or read-only cache disk costs speed, never a read
             log.warning("event=cache_write_failed path=%s error=%r", path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            return
-        with self._lock:
-            self._size += len(data)
-            self._added_since_scan += len(data)
-            due = self._size > self.max_bytes or (
-                self._added_since_scan > self.max_bytes * _RESCAN_SHARE
-            )
-        if due:
-            self.evict()
 
     def discard(self, block_id: bytes) -> None:
         """Forget a cached block (its bytes did not match its id)."""
@@ -86,24 +89,19 @@ class BlockCache:
         """Bytes held by the cache now, counted on disk."""
         return self._scan_size()
 
-    def evict(self) -> None:
-        """Delete least recently used blocks until the cache is back under its bound."""
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            entries = self._entries()
-            total = sum(size for _, size, _ in entries)
-            if total > self.max_bytes:
-                target = int(self.max_bytes * _LOW_WATER)
-                entries.sort(key=lambda entry: entry[2])
-                for path, size, _ in entries:
-                    if total <= target:
-                        break
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    total -= size
-        with self._lock:
-            self._size = total
-            self._added_since_scan = 0
+    def _evict(self) -> int:
+        """Delete least recently used blocks down to the low-water mark; the bytes left."""
+        entries = self._entries()
+        total = sum(size for _, size, _ in entries)
+        target = int(self.max_bytes * _LOW_WATER)
+        entries.sort(key=lambda entry: entry[2])
+        for path, size, _ in entries:
+            if total <= target:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            total -= size
+        return total
 
     def _entries(self) -> list[tuple[Path, int, int]]:
         """(path, size, mtime in ns) of every cached block."""
@@ -121,3 +119,20 @@ class BlockCache:
 
     def _scan_size(self) -> int:
         return sum(size for _, size, _ in self._entries())
+
+
+class _Counter:
+    """The number in the locked ``.size`` file."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self._f = f
+
+    def read(self) -> int:
+        self._f.seek(0)
+        text = self._f.read().strip()
+        return int(text) if text.isdigit() else 0
+
+    def write(self, value: int) -> None:
+        self._f.seek(0)
+        self._f.truncate()
+        self._f.write(str(value))

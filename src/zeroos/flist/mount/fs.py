@@ -7,7 +7,8 @@ import itertools
 import logging
 import os
 import stat
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import pyfuse3
 import trio
@@ -23,17 +24,30 @@ log = logging.getLogger(__name__)
 _TTL = 3600.0
 # Blocks fetched ahead of a sequential reader, at most (the window doubles from 1).
 _MAX_AHEAD = 8
+# Files of a directory whose first block is fetched ahead of a reader going through them in
+# order (tar, cp -r, a scan): small files are one block each, and one fetch at a time is slow.
+_FILES_AHEAD = 8
+_DIRS_REMEMBERED = 16
 
 
 @dataclass
 class _Open:
-    """One open file: its blocks, and where a sequential reader would read next."""
+    """One open file: its blocks, and how far ahead of its reader they are being fetched."""
 
     inode: Inode
     blocks: list[BlockRef]
-    next_offset: int = 0
-    ahead: int = 1
-    prefetched: int = field(default=0)  # blocks [0, prefetched) have been asked for
+    last_block: int = 0  # the highest block a sequential reader has reached
+    ahead: int = 1  # blocks to fetch ahead of it (doubles up to _MAX_AHEAD)
+    prefetched: int = 0  # blocks [0, prefetched) have been asked for
+
+
+@dataclass
+class _Walk:
+    """A reader going through one directory's files: where it is, what is fetched ahead."""
+
+    files: list[int]  # the directory's regular files, in listing order
+    at: int = -1  # index of the file opened last
+    fetched_upto: int = 0  # first blocks of files [.., fetched_upto) have been asked for
 
 
 class FlistOperations(pyfuse3.Operations):
@@ -51,6 +65,7 @@ class FlistOperations(pyfuse3.Operations):
         # a hard link is a row of its own pointing at its first name's inode: the kernel sees
         # one inode (that one) with as many links as names
         self._links = flist.link_counts()
+        self._walks: OrderedDict[int, _Walk] = OrderedDict()
 
     def _attributes(self, node: Inode) -> pyfuse3.EntryAttributes:
         if self._links:
@@ -145,6 +160,7 @@ class FlistOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENXIO)  # devices and fifos are listed, not served
         fh = next(self._next_fh)
         self._handles[fh] = _Open(node, self.flist.blocks(inode))
+        self._files_ahead(node)
         # the flist is immutable: pages read once stay valid for every later open
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
@@ -157,24 +173,33 @@ class FlistOperations(pyfuse3.Operations):
         if last >= len(handle.blocks):
             log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(handle.blocks))
             raise pyfuse3.FUSEError(errno.EIO)
-        self._read_ahead(handle, off, last)
+        self._read_ahead(handle, first, last)
         parts = []
         for index in range(first, last + 1):
-            try:
-                plain = await trio.to_thread.run_sync(self.reader.read, handle.blocks[index])
-            except FlistError as exc:
-                log.error(
-                    "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
-                )
-                raise pyfuse3.FUSEError(errno.EIO) from exc
+            ref = handle.blocks[index]
+            # a block already in memory (the kernel reads 128 KiB at a time) skips the thread
+            plain = self.reader.peek(ref)
+            if plain is None:
+                try:
+                    plain = await trio.to_thread.run_sync(self.reader.read, ref)
+                except FlistError as exc:
+                    log.error(
+                        "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
+                    )
+                    raise pyfuse3.FUSEError(errno.EIO) from exc
             base = index * self.block_size
             parts.append(plain[max(off - base, 0) : end - base])
-        handle.next_offset = end
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _read_ahead(self, handle: _Open, off: int, last: int) -> None:
-        """Ask for the blocks after a sequential read before the reader needs them."""
-        if off != handle.next_offset:
+    def _read_ahead(self, handle: _Open, first: int, last: int) -> None:
+        """Ask for the blocks after a sequential read before the reader needs them.
+
+        Sequential means: in the block last read or the one after (the kernel's own
+        readahead sends several reads at once, not always in order).
+        """
+        sequential = handle.last_block <= first <= handle.last_block + 1
+        handle.last_block = max(last, handle.last_block if sequential else last)
+        if not sequential:
             handle.ahead = 1
             return
         stop = min(last + 1 + handle.ahead, len(handle.blocks))
@@ -183,6 +208,33 @@ class FlistOperations(pyfuse3.Operations):
             self.reader.prefetch(handle.blocks[start:stop])
             handle.prefetched = stop
         handle.ahead = min(handle.ahead * 2, _MAX_AHEAD)
+
+    def _files_ahead(self, node: Inode) -> None:
+        """Fetch the first blocks of the next files when a reader opens a directory's in order."""
+        walk = self._walks.get(node.parent)
+        if walk is None:
+            files = [c.ino for c in self.flist.children(node.parent) if stat.S_ISREG(c.mode)]
+            walk = self._walks[node.parent] = _Walk(files)
+            if len(self._walks) > _DIRS_REMEMBERED:
+                self._walks.popitem(last=False)
+        self._walks.move_to_end(node.parent)
+        try:
+            index = walk.files.index(node.ino, max(walk.at, 0))
+        except ValueError:
+            walk.at = -1  # opened out of order (or a hard link's other name): no walk
+            return
+        in_order = index == walk.at + 1
+        walk.at = index
+        if not in_order:
+            return
+        stop = min(index + 1 + _FILES_AHEAD, len(walk.files))
+        heads = []
+        for ino in walk.files[max(index + 1, walk.fetched_upto) : stop]:
+            blocks = self.flist.blocks(ino)
+            if blocks:
+                heads.append(blocks[0])
+        walk.fetched_upto = max(walk.fetched_upto, stop)
+        self.reader.prefetch(heads)
 
     async def release(self, fh: int) -> None:
         self._handles.pop(fh, None)
