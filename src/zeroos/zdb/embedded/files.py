@@ -10,6 +10,7 @@ entry's checksum, so recovery cuts it like any torn tail.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 from collections import OrderedDict
@@ -42,12 +43,19 @@ class AppendFile:
         return self._size
 
     def _grow(self, need: int) -> None:
-        cap = max(self._cap + GROW_STEP, self._size + need)
-        cap = (cap + _PAGE - 1) // _PAGE * _PAGE
+        least = (self._size + need + _PAGE - 1) // _PAGE * _PAGE
+        cap = max(least, (self._cap + GROW_STEP + _PAGE - 1) // _PAGE * _PAGE)
         try:
             os.posix_fallocate(self._fd, self._cap, cap - self._cap)
         except OSError as exc:
-            raise StorageError(f"cannot grow {self.path}: {exc.strerror}") from exc
+            if exc.errno != errno.ENOSPC or cap == least:
+                raise StorageError(f"cannot grow {self.path}: {exc.strerror}") from exc
+            # a nearly full disk: reserve only what this append needs, while there is room
+            try:
+                os.posix_fallocate(self._fd, self._cap, least - self._cap)
+            except OSError as exc2:
+                raise StorageError(f"cannot grow {self.path}: {exc2.strerror}") from exc2
+            cap = least
         if self._map is None:
             self._map = mmap.mmap(self._fd, cap)
         else:
