@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from zeroos.identity import InvalidToken, MissingScope, Verifier
+from zeroos.identity.throttle import Limits
 
 from .conftest import Actor, login
 
@@ -346,3 +347,53 @@ def test_delete_user(http, new_user, org_name):
     assert owner.call("DELETE", f"/api/organizations/{g}").status_code == 204
     assert owner.call("DELETE", f"/api/users/{owner.name}").status_code == 204
     assert http.delete(f"/api/users/{admin_target.name}").status_code == 401
+
+
+def test_an_owner_cannot_demote_himself_out_of_the_last_ownership(ident, http, new_user, org_name):
+    """Inviting oneself as member and accepting would leave the organisation without owner."""
+    owner, other = new_user(), new_user()
+    g = org_name()
+    assert owner.call("POST", "/api/organizations", json={"globalid": g}).status_code == 201
+    r = owner.call("POST", f"/api/organizations/{g}/members", json={"searchstring": owner.name})
+    assert (r.status_code, r.json()["error_description"]) == (
+        409,
+        f"{owner.name} is the last owner of '{g}'",
+    )
+    # an invitation made while another owner was there cannot be accepted once he is gone
+    owner.call("POST", f"/api/organizations/{g}/owners", json={"searchstring": other.name})
+    other.call("POST", f"/api/users/{other.name}/organizations/{g}/roles/owner")
+    r = owner.call("POST", f"/api/organizations/{g}/members", json={"searchstring": owner.name})
+    assert r.status_code == 201
+    assert owner.call("DELETE", f"/api/organizations/{g}/owners/{other.name}").status_code == 204
+    r = owner.call("POST", f"/api/users/{owner.name}/organizations/{g}/roles/member")
+    assert r.status_code == 409
+    assert owner.call("GET", f"/api/organizations/{g}").json()["owners"] == [owner.name]
+    # so deleting him is refused, and the organisation keeps its owner
+    assert owner.call("DELETE", f"/api/users/{owner.name}").status_code == 409
+    # an organisation an older zero-id left without owner keeps its last member
+    store = ident.identity.store
+    with store.lock:
+        org = store.org(g)
+        org.owners, org.members = [], [owner.name]
+        store.put_org(org)
+    r = owner.call("DELETE", f"/api/users/{owner.name}")
+    assert (r.status_code, r.json()["error_description"]) == (
+        409,
+        f"'{g}' has no owner: {owner.name} stays until it has one",
+    )
+
+
+@pytest.mark.parametrize("field", ["username", "client_id"])
+def test_long_non_ascii_names_are_unknown_and_throttled_not_a_storage_error(start_id, field):
+    running = start_id(limits=Limits(per_user=2, per_address=100, window=60))
+    name = "é" * 150  # 150 characters, 300 bytes: longer than a zero-db key
+    grant = (
+        {"grant_type": "password", "username": name, "password": "wrongpass1"}
+        if field == "username"
+        else {"grant_type": "client_credentials", "client_id": "x", "client_secret": name + ".s"}
+    )
+    with running.http() as http:
+        for _ in range(2):
+            r = http.post("/v1/oauth/access_token", data=grant)
+            assert r.status_code == 401, r.text
+        assert http.post("/v1/oauth/access_token", data=grant).status_code == 429

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
+import pytest
+
+from zeroos.identity.errors import InvalidClient, Throttled
+from zeroos.identity.passwords import HashCost
 from zeroos.identity.throttle import Limits
 
 from .conftest import Actor
@@ -44,3 +51,35 @@ def test_a_forged_forwarded_for_does_not_pick_the_throttled_address(start_id):
         forged = {"X-Forwarded-For": "10.9.9.9"}
         r = http.post("/v1/oauth/access_token", data=wrong, headers=forged)
         assert r.status_code == 429  # still counted under the real address
+
+
+def test_parallel_wrong_passwords_check_at_most_the_limit(start_id):
+    """60 wrong passwords at once: 5 are checked (argon2), 55 refused before any hashing."""
+    slow = HashCost(time_cost=2, memory_kib=32768, parallelism=1)  # each check takes a while
+    running = start_id(limits=Limits(per_user=5, per_address=1000, window=60), hash_cost=slow)
+    with running.http() as http:
+        Actor(http, "parcarol")
+    wrong = {"grant_type": "password", "username": "parcarol", "password": "wrongpass1"}
+
+    async def storm() -> list[int]:
+        async with httpx.AsyncClient(base_url=running.url, timeout=120) as client:
+            calls = [client.post("/v1/oauth/access_token", data=wrong) for _ in range(60)]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    codes = asyncio.run(storm())
+    assert sorted(set(codes)) == [401, 429], codes
+    assert codes.count(401) == 5, codes
+    assert running.identity.counters["logins_failed"] == 5
+
+
+def test_a_login_that_cannot_be_checked_is_not_counted_as_failed(start_id):
+    """zero-db down is not the user's fault: the reserved attempt is taken back."""
+    running = start_id(limits=Limits(per_user=2, per_address=100, window=60))
+    throttle = running.identity.throttle
+    with pytest.raises(RuntimeError), throttle.attempt("nodb", "10.0.0.1", InvalidClient):
+        raise RuntimeError("zero-db down")
+    for _ in range(2):
+        with pytest.raises(InvalidClient), throttle.attempt("nodb", "10.0.0.1", InvalidClient):
+            raise InvalidClient("wrong")
+    with pytest.raises(Throttled), throttle.attempt("nodb", "10.0.0.1", InvalidClient):
+        pass

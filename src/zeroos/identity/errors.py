@@ -20,6 +20,12 @@ class BadRequest(IdentityError):
     """The request is well-formed but asks for something impossible."""
 
 
+class TooLarge(IdentityError):
+    """A request body over the limit (413), however it is sent (length or chunks)."""
+
+    status = 413
+
+
 class Unauthorized(IdentityError):
     """No credentials, or credentials that do not prove anything (401)."""
 
@@ -88,5 +94,6 @@ __all__ = [
     "NotFound",
     "StorageUnavailable",
     "Throttled",
+    "TooLarge",
     "Unauthorized",
 ]

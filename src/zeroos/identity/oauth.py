@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from .errors import BadRequest, IdentityError
@@ -72,18 +73,15 @@ class _Invalid(Exception):
 
 
 async def _read_body(receive: Receive) -> bytes:
+    """The whole body (at most MAX_BODY: the app's guard answers 413 past it)."""
     chunks: list[bytes] = []
-    size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client left; what was read is answered (to nobody)
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest(f"request body over {MAX_BODY} bytes")
-        chunks.append(chunk)
+            # the client left, or sent too much (answered 413 already): grant nothing
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
         more = bool(message.get("more_body"))
     return b"".join(chunks)
 
@@ -174,6 +172,8 @@ class TokenEndpoint:
         except _Invalid as exc:
             await invalid_response(exc.problems)(scope, receive, send)
             return
+        except ClientDisconnect:
+            return  # nobody to answer
         except Exception:
             # outside FastAPI's error middleware: answer 500 as it would, and log the trace
             log.exception("event=token_endpoint_error")

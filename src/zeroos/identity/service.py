@@ -252,12 +252,11 @@ class Identity:
         self, caller: Principal | None, username: str, current: str, new: str, address: str
     ) -> None:
         self.require_self(caller, username, admin=False)
-        self.throttle.check(username, address)
-        user = self._user(username)
-        if not self.hasher.verify(user.password_hash, current):
-            self.throttle.failed(username, address)
-            self.counters["logins_failed"] += 1
-            raise Forbidden("current password is wrong")
+        with self.throttle.attempt(username, address, Forbidden):
+            user = self._user(username)
+            if not self.hasher.verify(user.password_hash, current):
+                self.counters["logins_failed"] += 1
+                raise Forbidden("current password is wrong")
         with self.store.lock:
             user = self._user(username)
             user.password_hash = self.hasher.hash(new)
@@ -293,9 +292,9 @@ class Identity:
         with self.store.lock:
             user = self._user(username)
             orgs = {g: self.store.org(g) for g in {*user.organizations, *user.invitations}}
-            for globalid, org in orgs.items():
-                if org is not None and org.owners == [username] and parent(globalid) is None:
-                    raise Conflict(f"{username} is the last owner of '{globalid}'")
+            for org in orgs.values():
+                if org is not None and username in (*org.owners, *org.members):
+                    _keeps_an_owner(org, username)
             for org in orgs.values():
                 if org is not None:
                     _drop(org, username)
@@ -339,6 +338,8 @@ class Identity:
             if user.invitations.get(globalid) != role:
                 raise NotFound(f"no invitation to '{globalid}' as {role}")
             org = self.store.org(globalid)
+            if accept and org is not None and role == "member":
+                _keeps_an_owner(org, username)
             del user.invitations[globalid]
             if org is not None:
                 org.invitations.pop(username, None)
@@ -437,6 +438,8 @@ class Identity:
             user = self._user(username)
             if user.organizations.get(globalid) == role:
                 raise Conflict(f"{username} already is {role} of '{globalid}'")
+            if role == "member":
+                _keeps_an_owner(org, username)
             org.invitations[username] = role
             user.invitations[globalid] = role
             self.store.put_org(org)
@@ -481,8 +484,8 @@ class Identity:
                 current = "member"
             if current is None or (role is not None and current != role):
                 raise NotFound(f"{username} is not {role or 'in'} '{globalid}'")
-            if current == "owner" and org.owners == [username] and parent(globalid) is None:
-                raise Conflict(f"{username} is the last owner of '{globalid}'")
+            if current == "owner":
+                _keeps_an_owner(org, username)
             _drop(org, username)
             self.store.put_org(org)
             user = self.store.user(username)
@@ -571,12 +574,12 @@ class Identity:
     ) -> AccessToken:
         """Anyone: a user's name and password give a token with full control (user:admin),
         or with the asked ``scope`` (and ``audience``: a JWT for another service)."""
-        self.throttle.check(username, address)
-        user = self.store.user(username) if _short(username) else None
-        if not self.hasher.verify(user.password_hash if user else None, password) or user is None:
-            self._failed(username, address)
-            raise InvalidClient("wrong username or password")
-        self.throttle.succeeded(username)
+        with self.throttle.attempt(username, address, InvalidClient):
+            user = self.store.user(username) if _short(username) else None
+            stored = user.password_hash if user else None
+            if not self.hasher.verify(stored, password) or user is None:
+                self.counters["logins_failed"] += 1
+                raise InvalidClient("wrong username or password")
         claims = self._user_claims(user, client_id or username, scope, audience)
         return self._answer(claims, self.ring.sign(claims))
 
@@ -597,14 +600,13 @@ class Identity:
         Runs on the event loop: the records come from the store's memory and the secret from
         the hasher's; zero-db and argon2 run in a worker thread, only the first time.
         """
-        self.throttle.check(client_id, address)
-        keyid, dot, _ = secret.partition(".")
-        key = await self.store.aapikey(keyid) if dot and _short(keyid) else None
-        ok = key is not None and key.owner == client_id
-        if key is None or not ok or not await self._secret_ok(keyid, key.secret_hash, secret):
-            self._failed(client_id, address)
-            raise InvalidClient("wrong client_id or client_secret")
-        self.throttle.succeeded(client_id)
+        with self.throttle.attempt(client_id, address, InvalidClient):
+            keyid, dot, _ = secret.partition(".")
+            key = await self.store.aapikey(keyid) if dot and _short(keyid) else None
+            ok = key is not None and key.owner == client_id
+            if key is None or not ok or not await self._secret_ok(keyid, key.secret_hash, secret):
+                self.counters["logins_failed"] += 1
+                raise InvalidClient("wrong client_id or client_secret")
         if key.kind == "user":
             user = _found(await self.store.auser(key.owner), "user", key.owner)
             claims = self._user_claims(user, client_id, scope, audience)
@@ -621,10 +623,6 @@ class Identity:
         if self.hasher.known(keyid, stored, secret):
             return True
         return await asyncio.to_thread(self.hasher.verify_cached, keyid, stored, secret)
-
-    def _failed(self, name: str, address: str) -> None:
-        self.throttle.failed(name, address)
-        self.counters["logins_failed"] += 1
 
     def _user_claims(
         self, user: UserRecord, azp: str, scope: str | None, audience: list[str] | None
@@ -748,7 +746,20 @@ def _found(record: _R | None, kind: str, name: str) -> _R:
 
 
 def _short(text: str) -> bool:
-    return 0 < len(text) <= 200
+    """Whether ``text`` may be part of a zero-db key: counted in bytes (a key holds 255), so a
+    long non-ASCII name is an unknown name (401, throttled), not a zero-db error."""
+    return 0 < len(text.encode()) <= 200
+
+
+def _keeps_an_owner(org: OrgRecord, username: str) -> None:
+    """Refuse a change that takes ``username`` out of a root organisation's owners when no other
+    owner would be left (leaving, removal, deletion, or becoming a member)."""
+    if parent(org.globalid) is None and not [o for o in org.owners if o != username]:
+        if username in org.owners:
+            raise Conflict(f"{username} is the last owner of '{org.globalid}'")
+        if username in org.members:
+            # an organisation left without owner by an older zero-id: its last member stays
+            raise Conflict(f"'{org.globalid}' has no owner: {username} stays until it has one")
 
 
 def _drop(org: OrgRecord, username: str) -> None:
