@@ -7,6 +7,9 @@ import os
 import pytest
 from hypothesis import settings
 
+# the shared fixtures of every part (real servers on the harness); see zeroos.testing
+pytest_plugins = ["zeroos.testing.fixtures"]
+
 # CI must be repeatable: the same examples every run. Locally, new examples keep looking for bugs.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from zeroos.common.service import bind_tcp
 from zeroos.identity.passwords import HashCost
 from zeroos.identity.sealed import Sealer
-from zeroos.identity.server import EmbeddedZdb, IdentityServer, bind, make_identity
+from zeroos.identity.server import EmbeddedZdb, IdentityServer, make_identity
 from zeroos.identity.service import Identity, Settings
 from zeroos.identity.throttle import Limits
 
@@ -46,7 +47,7 @@ def start_id(zdb: EmbeddedZdb) -> Iterator[Callable[..., Running]]:
 
     def start(namespace: str | None = None, **settings: Any) -> Running:
         namespace = namespace or f"zeroid{next(_names)}"
-        sock = bind("127.0.0.1", 0)
+        sock = bind_tcp("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings.setdefault("issuer", url)
         settings.setdefault("hash_cost", FAST_HASH)

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from zeroos.common.harness import Child, zos_serve
 from zeroos.identity.lease import LEASE_KEY, Lease, LeaseHeld, LeaseRecord
 from zeroos.identity.server import EmbeddedZdb
 from zeroos.zdb.client import Client
 
-_LISTENING = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
 _names = itertools.count()
 
 
@@ -31,36 +29,24 @@ class Serve:
     def __init__(self, zdb: EmbeddedZdb, namespace: str, log: Path, **env: str) -> None:
         self.log = log
         self.offset = log.stat().st_size if log.exists() else 0
-        out = open(log, "ab")  # noqa: SIM115 - handed to the child
-        cmd = [sys.executable, "-m", "zeroos.cli", "id", "serve", "--port", "0",
-               "--zdb", f"127.0.0.1:{zdb.port}/{namespace}", "--data", str(log.parent / "data"),
-               "--argon2-memory", "8192", "--argon2-time", "1"]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=out,
-            env={
-                **os.environ,
-                "ZOS_ID_ZDB_ADMIN": zdb.admin,
-                "ZOS_ID_ZDB_PASSWORD": zdb.password,
-                **env,
-            },
-        )
-        out.close()
+        argv = zos_serve("id", "--port", "0", "--zdb", f"127.0.0.1:{zdb.port}/{namespace}",
+                         "--data", str(log.parent / "data"),
+                         "--argon2-memory", "8192", "--argon2-time", "1")  # fmt: skip
+        env = {
+            **os.environ,
+            "ZOS_ID_ZDB_ADMIN": zdb.admin,
+            "ZOS_ID_ZDB_PASSWORD": zdb.password,
+            **env,
+        }
+        self.child = Child(argv, log.with_suffix(".ready"), env=env, log=log, name="zero-id")
+        self.proc = self.child.spawn().proc
+        assert self.proc is not None
 
     def text(self) -> str:
         return self.log.read_bytes()[self.offset :].decode(errors="replace")
 
     def wait_listening(self) -> str:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            match = _LISTENING.search(self.text())
-            if match:
-                return "http://" + match.group(1)
-            assert self.proc.poll() is None, self.text()
-            time.sleep(0.05)
-        self.proc.kill()
-        raise AssertionError(self.text())
+        return "http://" + self.child.wait_ready(30).addresses[0]
 
     def stop(self) -> int:
         if self.proc.poll() is None:

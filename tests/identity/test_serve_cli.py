@@ -4,60 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from zeroos.common.harness import Child, zos_serve
+from zeroos.common.service import read_ready_file
 from zeroos.identity.sealed import Sealer, load_key
 
-_LISTENING = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
+
+def _serve(data: Path, log: Path) -> tuple[Child, str]:
+    argv = zos_serve("id", "--port", "0", "--data", str(data),
+                     "--argon2-memory", "8192", "--argon2-time", "1")  # fmt: skip
+    child = Child(argv, log.with_suffix(".ready"), log=log, name="zero-id").start(30)
+    return child, "http://" + child.addresses[0]
 
 
-def _serve(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    offset = log.stat().st_size if log.exists() else 0
-    out = open(log, "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zeroos.cli",
-            "id",
-            "serve",
-            "--port",
-            "0",
-            "--data",
-            str(data),
-            "--argon2-memory",
-            "8192",
-            "--argon2-time",
-            "1",
-        ],
-        stdout=out,
-        stderr=out,
-    )
-    out.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = log.read_bytes()[offset:].decode(errors="replace")
-        match = _LISTENING.search(text)
-        if match:
-            return proc, "http://" + match.group(1)
-        assert proc.poll() is None, text
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(log.read_text())
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
+def _stop(child: Child) -> int:
+    return child.stop(timeout=30)
 
 
 def _zos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -122,17 +90,14 @@ def test_serve_cli_and_restart(tmp_path):
         assert _stop(proc) == 0
 
 
-_CHILD_TCP = re.compile(r"logger=zeroos\.identity\.zdb event=listening addresses=\S*?:(\d+)")
-
-
 def test_embedded_zdb_keeps_the_signing_keys_from_other_local_clients(tmp_path):
     """A local redis client that is not zero-id reads nothing; the stored key ring is sealed."""
     data, log = tmp_path / "data", tmp_path / "serve.log"
     proc, url = _serve(data, log)
     try:
-        match = _CHILD_TCP.search(log.read_text())
-        assert match, log.read_text()
-        port = int(match.group(1))
+        child = read_ready_file(data / "zdb.ready")  # the embedded zero-db's
+        assert child is not None
+        port = child.port
         jwks = httpx.get(url + "/.well-known/jwks.json", timeout=10).json()
         kid = jwks["keys"][0]["kid"]
         for intruder in (

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.zdb.conftest import ZdbProcess
 from zeroos.stor import Stor, StorConfig, parse_config
+from zeroos.testing import ZdbProcess
 from zeroos.zdb import Client
 
 PASSWORD = "secret"

@@ -3,52 +3,26 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from zeroos.testing import ZdbProcess as BaseZdbProcess
+
 from .tarantool_util import SKIP_TARANTOOL, shared_tarantool, stop_shared
 
-_LISTENING = re.compile(r"event=listening addresses=(\S+)")
 
-
-class ZdbProcess:
-    """A `zos zdb serve` process with its own data and index directories."""
+class ZdbProcess(BaseZdbProcess):
+    """A `zos zdb serve` process on the session's engine (Tarantool: a database of its own)."""
 
     def __init__(self, root: Path, *args: str, engine: str = "embedded") -> None:
-        self.root = root
+        super().__init__(root, *args)
         self.engine = engine
-        self.datadir = root / "data"
-        self.indexdir = root / "index"
-        self.args = list(args)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.log = root / "server.log"
 
-    def start(self, timeout: float = 20.0) -> ZdbProcess:
-        self.root.mkdir(parents=True, exist_ok=True)
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        cmd = [
-            sys.executable,
-            "-m",
-            "zeroos.cli.main",
-            "zdb",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data",
-            str(self.datadir),
-            "--index",
-            str(self.indexdir),
-            *self.args,
-        ]
+    def argv(self) -> list[str]:
+        cmd = super().argv()
         if self.engine == "tarantool":
             # each server root is its own database in the session's Tarantool instance
             shared = shared_tarantool()
@@ -59,66 +33,7 @@ class ZdbProcess:
                 "--tarantool-password-file",
                 str(shared.secret),
             ]
-        logfile = open(self.log, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=logfile)
-        logfile.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_bytes()[offset:].decode(errors="replace")
-            match = _LISTENING.search(text)
-            if match:
-                for address in match.group(1).split(","):
-                    if not address.startswith("unix:"):
-                        self.port = int(address.rsplit(":", 1)[1])
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zero-db exited with {self.proc.returncode}:\n{text}")
-            time.sleep(0.02)
-        self.proc.kill()
-        raise RuntimeError(f"zero-db did not start in {timeout}s:\n{self.log.read_text()}")
-
-    def client(self, **kwargs: object) -> redis.Redis:
-        """A plain redis-py client (no namespace handling of its own)."""
-        return redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            socket_timeout=10,
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    def cli(self, *args: str, input: bytes | None = None) -> str:
-        """Run redis-cli against this server and return what it printed."""
-        out = subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args],
-            input=input,
-            capture_output=True,
-            timeout=30,
-            check=True,
-        )
-        return out.stdout.decode()
-
-    def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        """kill -9: no chance to flush or close anything."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-            self.proc = None
-
-    def restart(self) -> ZdbProcess:
-        self.stop()
-        return self.start()
+        return cmd
 
 
 ENGINES = ("embedded", "tarantool")

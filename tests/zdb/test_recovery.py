@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from zeroos.common.harness import HarnessError
 from zeroos.zdb.chain.leaf import OP_FLUSH
 from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import EmbeddedEngine
@@ -710,7 +711,7 @@ def test_missing_default_data_folder_stops_the_start_with_one_line(zdb):
     zdb.stop()
     shutil.rmtree(zdb.datadir / "default")
     offset = zdb.log.stat().st_size
-    with pytest.raises(RuntimeError, match="exited with 1"):
+    with pytest.raises(HarnessError, match="exited with 1"):
         zdb.start(timeout=20)
     text = zdb.log.read_bytes()[offset:].decode()
     assert "Traceback" not in text

@@ -6,15 +6,17 @@ import json
 import logging
 import os
 import re
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..common.address import format_hostport
 from ..common.errors import ZosError
 from ..common.log import setup_logging
+from ..common.service import ReadyFile, bind_tcp, call_on_signals
+from .util import READY_FILE
 
 log = logging.getLogger("zeroos.identity")
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -146,6 +148,7 @@ def identity() -> None:
 @click.option("--argon2-time", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--trusted-proxy", "trusted_proxies", metavar="ADDR[,ADDR...]", default="",
               help="Believe X-Forwarded-For from these proxies (default: nobody).")  # fmt: skip
+@READY_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def serve(
     listen: str,
@@ -166,6 +169,7 @@ def serve(
     argon2_memory: int,
     argon2_time: int,
     trusted_proxies: str,
+    ready_file: str | None,
     verbose: bool,
 ) -> None:
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
@@ -175,7 +179,6 @@ def serve(
         EmbeddedZdb,
         IdentityServer,
         Lease,
-        bind,
         connect,
         make_identity,
     )
@@ -187,8 +190,9 @@ def serve(
         raise click.UsageError("--admin needs a password: set $ZOS_ID_ADMIN_PASSWORD")
     embedded: EmbeddedZdb | None = None
     lease: Lease | None = None
+    ready = ReadyFile(ready_file, "id")
     try:
-        sock = bind(listen, port)
+        sock = bind_tcp(listen, port)
     except OSError as exc:
         raise ZosError(f"cannot listen on {listen}:{port}: {exc}") from exc
     try:
@@ -207,9 +211,9 @@ def serve(
             client = embedded.client()
         # one zero-id per namespace (its record cache trusts that): refuse if one is running
         lease = Lease.from_env(client).acquire().start()
-        host = f"[{listen}]" if ":" in listen else listen
+        where = format_hostport(listen, sock.getsockname()[1])
         settings = Settings(
-            issuer=issuer or f"http://{host}:{sock.getsockname()[1]}",
+            issuer=issuer or f"http://{where}",
             token_ttl=token_ttl,
             registration=not no_registration,
             limits=Limits(max_failures_user, max_failures_address, failure_window),
@@ -225,7 +229,6 @@ def serve(
             lease=lease,
             trusted_proxies=trusted_proxies,
         )
-        where = f"{host}:{server.port}"
         # a zdb:// address may carry the namespace password: never log it
         zdb_at = re.sub(r"^(zdb://)[^@/]*@", r"\1***@", zdb) if zdb else None
         zdb_at = zdb_at or f"127.0.0.1:{embedded.port if embedded else 0} (embedded)"
@@ -233,16 +236,16 @@ def serve(
 
         # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0;
         # a signal that comes before uvicorn listens for them stops it as soon as it runs
-        def stop_early(*_: object) -> None:
+        def stop_early() -> None:
             server.server.should_exit = True
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, stop_early)
-        server.run()
+        call_on_signals(stop_early)
+        server.run(on_ready=lambda: ready.write([where]))
         log.info("event=stopped")
         if server.lease_lost:
             raise SystemExit(1)  # the reason is logged already
     finally:
+        ready.remove()
         if lease is not None:
             lease.release()  # deletes it only if it is still ours
         sock.close()

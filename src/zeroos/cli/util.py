@@ -1,4 +1,4 @@
-"""Helpers shared by the sub-commands: sizes."""
+"""Helpers shared by the sub-commands: sizes, the options every server takes."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]
 
 
 SIZE = SizeParam()
+
+
+READY_FILE = click.option(
+    "--ready-file",
+    metavar="PATH",
+    help="Write JSON (part, pid, addresses, version) here once listening; removed at stop.",
+)

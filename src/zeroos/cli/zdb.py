@@ -23,7 +23,7 @@ from ..zdb.errors import NamespaceNotFound, ZdbError
 from ..zdb.native import DISABLED as NATIVE_DISABLED
 from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
-from .util import SIZE
+from .util import READY_FILE, SIZE
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -122,6 +122,7 @@ def _loopback(address: str) -> bool:
     show_default=True,
     help="Seconds any Tarantool call may take before the client gets an error.",
 )
+@READY_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def serve(
     listen: str,
@@ -142,6 +143,7 @@ def serve(
     tarantool_db: str,
     tarantool_password_file: str | None,
     tarantool_timeout: float,
+    ready_file: str | None,
     verbose: bool,
 ) -> None:
     """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM)."""
@@ -170,20 +172,24 @@ def serve(
         embedded = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
         store = embedded
         where = f"data={embedded.datadir} index={embedded.indexdir}"
-    _serve(store, where, listen, port, socket_path, mode, admin, maxsize, sync, synctime, grace)
+    config = ServerConfig(
+        listen=listen,
+        port=port,
+        socket=socket_path,
+        sync=sync,
+        synctime=synctime,
+        ready_file=ready_file,
+    )
+    _serve(store, where, config, mode, admin, maxsize, grace)
 
 
 def _serve(
     engine: Engine,
     where: str,
-    listen: str,
-    port: int,
-    socket_path: str | None,
+    config: ServerConfig,
     mode: str | None,
     admin: str | None,
     maxsize: int,
-    sync: bool,
-    synctime: float,
     grace: float,
 ) -> None:
     try:
@@ -199,9 +205,10 @@ def _serve(
     except ZdbError:
         engine.close()
         raise
-    if admin is None and not _loopback(listen):
+    if admin is None and not _loopback(config.listen):
         log.warning(
-            "event=no_admin_password listen=%s hint='every client is admin; set --admin'", listen
+            "event=no_admin_password listen=%s hint='every client is admin; set --admin'",
+            config.listen,
         )
     if not NATIVE:
         why = (
@@ -211,9 +218,6 @@ def _serve(
         )
         log.warning("event=native_missing hint='zeroos.zdb._native %s; writes run slower'", why)
     log.info("event=starting %s", where)
-    config = ServerConfig(
-        listen=listen, port=port, socket=socket_path, sync=sync, synctime=synctime
-    )
     run(commands, config, loop=os.environ.get("ZOS_EVENT_LOOP", "uvloop"))
 
 

@@ -7,13 +7,13 @@ kept in ``DATA/zdb.secret``, 0600). A child process rather than a thread: zero-d
 event loop and signal handling, stays crash-safe on its own, and is used only through its
 public client, as any other part would. The child is stopped with zero-id (after it, in a
 process group of its own so that Ctrl-C reaches zero-id only), and is told by the kernel to stop
-if zero-id dies first (PR_SET_PDEATHSIG).
+if zero-id dies first (PR_SET_PDEATHSIG). It is started by the shared harness
+(:mod:`zeroos.common.harness`) and is ready when its ready file (``DATA/zdb.ready``) appears.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+import asyncio
 import gc
 import json
 import logging
@@ -21,18 +21,18 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Final
+from typing import Final
 
 import uvicorn
 
+from ..common.harness import Child, HarnessError, zos_serve
+from ..common.service import bind_tcp
 from ..zdb.client import Client, parse_url
 from .app import create_app
 from .errors import StorageUnavailable
@@ -43,15 +43,9 @@ from .store import DEFAULT_NAMESPACE, Store, open_namespace, protect_namespace
 
 log = logging.getLogger("zeroos.identity")
 _child_log = logging.getLogger("zeroos.identity.zdb")
-_LISTENING: Final = re.compile(r"event=listening addresses=(\S+)")
-# the child's lines: `ts=... level=info logger=zeroos.zdb <fields>` (see zeroos.cli.util)
+# the child's lines: `ts=... level=info logger=zeroos.zdb <fields>` (see zeroos.common.log)
 _CHILD_LINE: Final = re.compile(r"^ts=\S+ level=(\w+) logger=\S+ (.*)$")
 _SOCKET_PATH_MAX: Final = 100  # a unix socket path must fit in 108 bytes
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class EmbeddedZdb:
@@ -70,8 +64,7 @@ class EmbeddedZdb:
         self.port = 0
         self.socket = self.root / "zdb.sock"
         self._socket_dir: Path | None = None  # a short folder when root's path is too long
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._pump_thread: threading.Thread | None = None
+        self.child: Child | None = None
 
     def _secrets(self) -> None:
         fresh = {"admin": secrets.token_urlsafe(24), "namespace": secrets.token_urlsafe(24)}
@@ -88,12 +81,8 @@ class EmbeddedZdb:
         if len(bytes(self.socket)) > _SOCKET_PATH_MAX:
             self._socket_dir = Path(tempfile.mkdtemp(prefix="zeroid-"))  # made 0700
             self.socket = self._socket_dir / "zdb.sock"
-        cmd = [
-            sys.executable,
-            "-m",
-            "zeroos.cli",
+        argv = zos_serve(
             "zdb",
-            "serve",
             "--port",
             "0",
             "--socket",
@@ -102,52 +91,24 @@ class EmbeddedZdb:
             str(self.root / "zdb-data"),
             "--index",
             str(self.root / "zdb-index"),
-        ]
-        env = {**os.environ, "ZOS_ZDB_ADMIN": self.admin}
-        self.proc = subprocess.Popen(
-            cmd,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            env=env,
-            preexec_fn=_die_with_parent,
+        )
+        child = Child(
+            argv,
+            self.root / "zdb.ready",
+            env={**os.environ, "ZOS_ZDB_ADMIN": self.admin},
+            on_line=relay_child_line,
             # a group of its own: Ctrl-C in a terminal reaches zero-id only, which then stops
             # it last (after deleting its lease)
-            process_group=0,
+            die_with_parent=True,
+            name="the embedded zero-db",
         )
-        if self.proc.stderr is None:  # pragma: no cover - stderr=PIPE always gives one
-            raise StorageUnavailable("the embedded zero-db has no log stream")
-        found: list[int] = []
-        ready = threading.Event()
-        self._pump_thread = threading.Thread(
-            target=self._pump, args=(self.proc.stderr, found, ready), daemon=True
-        )
-        self._pump_thread.start()
-        if not ready.wait(timeout) or not found:
-            self.stop()
-            raise StorageUnavailable("the embedded zero-db did not start (see its log above)")
-        self.port = found[0]
+        try:
+            child.start(timeout)
+        except HarnessError as exc:
+            raise StorageUnavailable(f"{exc} (see its log above)") from exc
+        self.child = child
+        self.port = child.port
         return self
-
-    @staticmethod
-    def _pump(stream: IO[bytes], found: list[int], ready: threading.Event) -> None:
-        """Pass the child's log lines on to ours; note the port it listens on."""
-        with stream:
-            EmbeddedZdb._read(stream, found, ready)
-        ready.set()
-
-    @staticmethod
-    def _read(stream: IO[bytes], found: list[int], ready: threading.Event) -> None:
-        for raw in stream:
-            line = raw.decode(errors="replace").rstrip()
-            if not ready.is_set():
-                match = _LISTENING.search(line)
-                if match:
-                    for address in match.group(1).split(","):
-                        if not address.startswith("unix:"):
-                            found.append(int(address.rsplit(":", 1)[1]))
-                            break
-                    ready.set()
-            relay_child_line(line)
 
     def client(self, namespace: str = DEFAULT_NAMESPACE) -> Client:
         """An admin client on the unix socket, in ``namespace`` (made private, with a password)."""
@@ -160,17 +121,8 @@ class EmbeddedZdb:
         return client
 
     def stop(self) -> int:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return 0
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait()
-        if self._pump_thread is not None:
-            self._pump_thread.join(timeout=5)
+        child, self.child = self.child, None
+        code = 0 if child is None else child.stop()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         return code
@@ -247,11 +199,25 @@ class IdentityServer:
     def port(self) -> int:
         return int(self.sock.getsockname()[1])
 
-    def run(self) -> None:
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until stopped; ``on_ready`` is called once uvicorn accepts requests."""
         # what exists now (FastAPI's routes and models) lives as long as the server: keep the
         # collector from walking it again on every full collection under load
         gc.freeze()
-        self.server.run(sockets=[self.sock])
+        if on_ready is None:
+            self.server.run(sockets=[self.sock])
+            return
+        factory = self.server.config.get_loop_factory()
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self._serve(on_ready))
+
+    async def _serve(self, on_ready: Callable[[], None]) -> None:
+        serving = asyncio.ensure_future(self.server.serve(sockets=[self.sock]))
+        while not self.server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if self.server.started:
+            on_ready()
+        await serving
 
     def start(self, timeout: float = 20.0) -> IdentityServer:
         self._thread = threading.Thread(target=self.run, daemon=True)
@@ -270,16 +236,6 @@ class IdentityServer:
         self.sock.close()
 
 
-def bind(listen: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((listen, port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
-
-
 def make_identity(client: Client, settings: Settings, sealer: Sealer) -> Identity:
     """zero-id's service on ``client``'s namespace; ``sealer`` seals its key ring."""
     store = Store(client)
@@ -287,4 +243,4 @@ def make_identity(client: Client, settings: Settings, sealer: Sealer) -> Identit
     return Identity(store, settings, sealer)
 
 
-__all__ = ["EmbeddedZdb", "IdentityServer", "Lease", "bind", "connect", "make_identity"]
+__all__ = ["EmbeddedZdb", "IdentityServer", "Lease", "bind_tcp", "connect", "make_identity"]

@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import stat
 from dataclasses import dataclass
 from typing import cast
 
+from ..common.service import ready_file, stop_on_signals
 from .commands import Commands, Session, Waiter
 from .engine import Engine
 from .errors import CorruptData, ReplyError, StorageError, ZdbError
@@ -37,6 +37,7 @@ class ServerConfig:
     socket: str | None = None
     sync: bool = False
     synctime: float = 0.0  # seconds between forced fsyncs; 0 means never
+    ready_file: str | None = None  # JSON written once listening (zeroos.common.service)
 
 
 class Connection(asyncio.Protocol):
@@ -397,15 +398,12 @@ async def serve(
         ",".join(server.addresses),
         type(commands.engine).__name__,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     if ready is not None:
         ready.set()
     try:
-        await stop.wait()
+        with ready_file(config.ready_file, "zdb", server.addresses):
+            await stop.wait()
     finally:
         log.info("event=stopping connections=%d", len(server.connections))
         await server.close()
