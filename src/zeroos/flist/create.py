@@ -63,8 +63,7 @@ def scan_dir(src: Path) -> Iterator[Entry]:
             name = _text_name(item.name, f"{rel}/{item.name}" if rel else item.name)
             child = f"{rel}/{name}" if rel else name
             st = item.stat(follow_symlinks=False)
-            target = os.fsencode(os.readlink(item.path)) if stat.S_ISLNK(st.st_mode) else b""
-            entry = _entry_from_stat(child, st, target)
+            entry = local_entry(Path(item.path), child, st)
             if stat.S_ISREG(st.st_mode):
                 if st.st_nlink > 1:
                     key = (st.st_dev, st.st_ino)
@@ -72,15 +71,20 @@ def scan_dir(src: Path) -> Iterator[Entry]:
                         entry.link = first_names[key]
                     else:
                         first_names[key] = child
-                entry.open = _opener(item.path)
             elif stat.S_ISDIR(st.st_mode):
                 subdirs.append((child, Path(item.path)))
             yield entry
         stack.extend(reversed(subdirs))
 
 
-def _opener(path: str) -> Callable[[], IO[bytes]]:
-    return lambda: open(path, "rb")
+def local_entry(path: Path, rel: str, st: os.stat_result | None = None) -> Entry:
+    """The entry of one local path (not followed when a symlink), content read on demand."""
+    st = st or os.lstat(path)
+    target = os.fsencode(os.readlink(path)) if stat.S_ISLNK(st.st_mode) else b""
+    entry = _entry_from_stat(rel, st, target)
+    if stat.S_ISREG(st.st_mode):
+        entry.open = lambda: open(path, "rb")  # noqa: SIM115 - closed by the caller
+    return entry
 
 
 def _entry_from_stat(rel: str, st: os.stat_result, target: bytes) -> Entry:

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import blocks
 from .errors import FlistError
 from .format import Flist
-from .models import Inode
+from .models import ROOT_INO, Inode
 from .stores import BlockStore, Router, parse_routes
 from .tree import check_name
 
@@ -150,9 +150,9 @@ def extract(
                         progress(n)
 
             for path, node in flist.walk():
+                if node.ino != ROOT_INO:
+                    check_name(node.name, path)  # before the name becomes a path part
                 parts = [p for p in path.split("/") if p]
-                for part in parts:
-                    check_name(part, path)
                 paths[node.ino] = parts
                 report.entries += 1
                 if not parts:

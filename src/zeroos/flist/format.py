@@ -297,6 +297,14 @@ class Flist:
         rows = self._all("SELECT target, count(*) FROM hardlink GROUP BY target")
         return {int(target): int(count) + 1 for target, count in rows}
 
+    def link_group(self, ino: int) -> list[int]:
+        """Every inode sharing content with ``ino`` as hard links (itself included)."""
+        first = self.hardlink_of(ino) or ino
+        if not self._has_hardlinks:
+            return [ino]
+        rows = self._all("SELECT ino FROM hardlink WHERE target = ?", (first,))
+        return sorted({first, ino, *(int(r[0]) for r in rows)})
+
     def tags(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self._all("SELECT key, value FROM tag ORDER BY key")}
 

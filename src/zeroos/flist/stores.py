@@ -172,10 +172,17 @@ class ZstorStore:
     def has(self, id: bytes) -> bool:
         return bool(self._call(self._stor.exists, id.hex()))
 
+    def health(self, id: bytes) -> str | None:
+        """None when every shard of the block is intact, else zero-stor's verdict."""
+        result = self._call(self._stor.check, id.hex())
+        if result.status == "optimal":
+            return None
+        shards = f"{result.bad_shards} bad shards"
+        return f"block {id.hex()} is {result.status} in store {self.url} ({shards})"
+
     def repair(self, id: bytes) -> str:
-        """Rebuild the block's lost shards; zero-stor's verdict in a word."""
-        result = self._call(self._stor.repair, id.hex())
-        return str(getattr(result, "status", result))
+        """Rebuild the block's lost shards; zero-stor's verdict after it."""
+        return str(self._call(self._stor.repair, id.hex()).after)
 
     def close(self) -> None:
         self._stor.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO
 
 from .errors import FlistError
@@ -58,7 +58,20 @@ class Entry:
     link: str | None = None  # hard link: the path of an earlier regular file
     open: Callable[[], IO[bytes]] | None = None  # regular file content, read in order
     blocks: list[BlockRef] | None = None  # content already stored (merge, edits)
-    extra: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, path: str, node: Inode) -> Entry:
+        """An entry with an existing inode's attributes (content and target not included)."""
+        return cls(
+            path,
+            node.mode,
+            uid=node.uid,
+            gid=node.gid,
+            size=node.size,
+            rdev=node.rdev,
+            mtime=node.mtime,
+            ctime=node.ctime,
+        )
 
 
 class TreeBuilder:
@@ -216,16 +229,7 @@ class TreeBuilder:
         if not target.is_file:
             raise FlistError(f"{entry.path!r}: hard link to {entry.link!r}, not a regular file")
         first = self.flist.hardlink_of(target_ino) or target_ino
-        copy = Entry(
-            entry.path,
-            target.mode,
-            uid=target.uid,
-            gid=target.gid,
-            size=target.size,
-            mtime=target.mtime,
-            ctime=target.ctime,
-        )
-        ino = self.add(copy)
+        ino = self.add(Entry.of(entry.path, target))
         self.flist.set_hardlink(ino, first)
         self._hardlinks.append((ino, first))
         return ino
