@@ -117,3 +117,30 @@ def test_zero_stor_setup_and_config(tmp_path: Path, servers: list[ZdbProcess]) -
         with pytest.raises(redis.ResponseError, match="Namespace protected and private"):
             conn.execute_command("SELECT", ns)
         conn.close()
+
+
+def test_flist_commands(tmp_path: Path, servers: list[ZdbProcess]) -> None:
+    servers.append(ZdbProcess(tmp_path / "zdb").start())
+    (block,) = _blocks("flists", "sh")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _ports(block, [servers[0].port])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "hello"  # the extracted copy put into the flist
+    assert "hello" in lines  # cat
+    assert any(line.endswith(" motd") and line.startswith("-rw") for line in lines)  # ls
+    assert any("my app" in line for line in lines)  # info shows the tag
+    assert any("0 problems" in line for line in lines)  # check
+    assert (tmp_path / "out" / "bin" / "motd").readlink() == Path("../etc/motd")
+    # both stores got every block
+    blocks = [p for p in (tmp_path / "blocks").rglob("*") if p.is_file()]
+    assert blocks
+    with redis.Redis(port=servers[0].port, socket_timeout=10) as conn:
+        assert conn.dbsize() == len(blocks)
