@@ -300,8 +300,9 @@ class AsyncClient:
     async def scan(self, cursor: bytes | None = None) -> tuple[bytes | None, list[ScanEntry]]:
         """One batch of keys after ``cursor`` (from the first key without one).
 
-        Returns the cursor of the batch's last key and the batch; the batch is empty (and
-        the cursor the one given) once there is no more data.
+        Returns the cursor of the batch's last key and the batch; the batch is empty and
+        the cursor the one given once there is no more data. The server bounds each call's
+        walk, so past many overwritten keys a batch can be short or empty with a new cursor.
         """
         return await self._scan(b"SCAN", cursor)
 
@@ -311,9 +312,10 @@ class AsyncClient:
 
     async def _scan_iter(self, name: bytes, cursor: bytes | None) -> AsyncIterator[ScanEntry]:
         while True:
-            cursor, entries = await self._scan(name, cursor)
-            if not entries:
+            after, entries = await self._scan(name, cursor)
+            if not entries and after == cursor:  # No more data (an empty batch may go on)
                 return
+            cursor = after
             for entry in entries:
                 yield entry
 

@@ -662,8 +662,9 @@ class Client:
     def scan(self, cursor: bytes | None = None) -> tuple[bytes | None, list[ScanEntry]]:
         """One batch of keys after ``cursor`` (from the first key without one).
 
-        Returns the cursor of the batch's last key and the batch; the batch is empty (and
-        the cursor the one given) once there is no more data.
+        Returns the cursor of the batch's last key and the batch; the batch is empty and
+        the cursor the one given once there is no more data. The server bounds each call's
+        walk, so past many overwritten keys a batch can be short or empty with a new cursor.
         """
         return self._scan(b"SCAN", cursor)
 
@@ -673,9 +674,10 @@ class Client:
 
     def _scan_iter(self, name: bytes, cursor: bytes | None) -> Iterator[ScanEntry]:
         while True:
-            cursor, entries = self._scan(name, cursor)
-            if not entries:
+            after, entries = self._scan(name, cursor)
+            if not entries and after == cursor:  # No more data (an empty batch may go on)
                 return
+            cursor = after
             yield from entries
 
     def scan_iter(self, cursor: bytes | None = None) -> Iterator[ScanEntry]:

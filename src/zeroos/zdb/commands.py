@@ -44,6 +44,9 @@ from .throttle import GuessThrottle
 SEQ_KEY_SIZE = 8
 NAMESPACE_MAX = 128
 SCAN_BATCH = 100
+# Versions one SCAN/RSCAN may look at (a few ms) before it answers: past a long run of
+# overwritten keys it answers fewer entries, even none, with the cursor where it stopped.
+SCAN_WALK = 4096
 WAIT_DEFAULT_MS = 5000
 WAIT_MIN_MS = 100
 WAIT_MAX_MS = 30 * 60 * 1000
@@ -73,7 +76,7 @@ class Session:
     admin: bool
     writable: bool = True
     nonce: str | None = None
-    waiter: Waiter | None = None
+    waiter: Waiter | Yield | None = None
     signed_nonce: str | None = None  # AUTH SIGNED CHALLENGE
     owner_of: str | None = None  # the reservation this session proved it owns
     owner_key: str | None = None
@@ -95,6 +98,15 @@ class Waiter:
     on_fire: Callable[[bytes], None] | None = None
     fired: bool = field(default=False)
     reply: bytes = b"-Timeout\r\n"
+
+
+class Yield:
+    """A session's waiter after a command that walked far (SCAN, RSCAN): its reply goes out
+    and the connection runs its next commands on a later turn of the event loop, after the
+    other clients' (a pipeline of walks cannot hold them up for more than one walk)."""
+
+
+YIELD = Yield()
 
 
 @dataclass(slots=True)
@@ -1082,10 +1094,11 @@ class Commands:
         _readable(store)
         cursor = args[1] if len(args) > 1 else None
         try:
-            entries, last = store.scan(cursor, SCAN_BATCH, reverse)
+            entries, last = store.scan(cursor, SCAN_BATCH, reverse, SCAN_WALK)
         except ValueError:
             raise ReplyError("Invalid key format") from None
-        if not entries or last is None:
+        session.waiter = YIELD
+        if last is None:
             raise ReplyError("No more data")
         items = [
             b"*3\r\n" + bulk(e.key) + integer(e.size) + integer(e.timestamp_us // 1_000_000)
@@ -1125,4 +1138,4 @@ class Commands:
         return b"*3\r\n" + parent + stamp + bulk(version.value)
 
 
-__all__ = ["Commands", "Session", "Stats", "Waiter"]
+__all__ = ["YIELD", "Commands", "Session", "Stats", "Waiter", "Yield"]

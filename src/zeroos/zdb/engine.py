@@ -134,11 +134,15 @@ class Store(ABC):
 
     @abstractmethod
     def scan(
-        self, cursor: bytes | None, limit: int, reverse: bool = False
+        self, cursor: bytes | None, limit: int, reverse: bool = False, walk: int = 0
     ) -> tuple[list[EntryInfo], bytes | None]:
         """Live entries after (or before) a cursor, and the cursor of the last one returned.
 
-        Raises ValueError on a cursor this store did not make.
+        ``walk`` bounds the versions looked at (0: no bound), so that a call costs the same
+        however many overwritten or deleted versions lie in the way; when it stops the walk,
+        the cursor is where it stopped, with fewer entries than ``limit`` (maybe none). The
+        cursor is None only when nothing is left. Raises ValueError on a cursor this store
+        did not make.
         """
 
     @abstractmethod

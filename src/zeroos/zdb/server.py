@@ -61,6 +61,7 @@ class Connection(asyncio.Protocol):
         self._held: list[bytes] | None = None  # replies waiting for the iteration's flush
         self._draining = False
         self._paused_by_writer = False
+        self._yielded = False  # a walk gave the other clients their turn (_take_turns)
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -85,7 +86,7 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.transport is not None and self._paused_by_writer:
             self._paused_by_writer = False
-            if self.parked is None and not self._draining:
+            if self.parked is None and not self._draining and not self._yielded:
                 self.transport.resume_reading()
                 self.process()  # commands left in the reader when writing paused
 
@@ -164,10 +165,17 @@ class Connection(asyncio.Protocol):
             except Exception:  # a bug must cost one reply, not the server or the connection
                 log.exception("event=internal_error peer=%s command=%r", self.peer, cmd[0][:32])
                 reply = b"-Internal Error\r\n"
-            if session.waiter is not None:
-                self._park(session.waiter, reply)
+            waiter = session.waiter
+            if waiter is not None:
                 session.waiter = None
-                break
+                if isinstance(waiter, Waiter):
+                    self._park(waiter, reply)
+                    break
+                # a walk (Yield): answer it, run the rest after the other clients' turn
+                out.append(reply)
+                self._reply(out)
+                self._take_turns()
+                return
             out.append(reply)
             size += len(reply)
             if size > REPLY_CHUNK:
@@ -218,6 +226,22 @@ class Connection(asyncio.Protocol):
                     transport.write_eof()
         asyncio.get_running_loop().call_later(DRAIN_SECONDS, transport.close)
 
+    def _take_turns(self) -> None:
+        """Stop reading and running this client's commands until the loop's next turn."""
+        if self.transport is None:
+            return
+        self.transport.pause_reading()
+        self._yielded = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._yielded = False
+        if self.transport is None or self._draining or self.parked is not None:
+            return
+        if not self._paused_by_writer:
+            self.transport.resume_reading()
+        self.process()
+
     # -- WAIT -------------------------------------------------------------------------------
     def _park(self, waiter: Waiter, reply: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -254,7 +278,7 @@ class Connection(asyncio.Protocol):
         self._unpark()
         self._reply([reply])
         if self.transport is not None and not self._draining:
-            if not self._paused_by_writer:
+            if not self._paused_by_writer and not self._yielded:
                 self.transport.resume_reading()
             self.process()
 

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import struct
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,10 @@ FLUSH_MARKER = "zdb-flushing"
 TRASH_PREFIX = "~trash~"
 _CURSOR = struct.Struct("<HI")
 _SCAN_CHUNK = 64 * 1024
+# Every MARK_STRIDE bytes of data file, one index record's (data offset, index position) is
+# kept in memory, so KEYCUR finds a key's record by a bisection and a read of less than
+# MARK_STRIDE bytes of index (a record is never longer than its entry) instead of a walk.
+MARK_STRIDE = 4096
 
 # An index record as parsed: (flags, key, offset, entrylen, timestamp_us, position, reclen)
 Record = tuple[int, bytes, int, int, int, int, int]
@@ -193,6 +199,9 @@ class EmbeddedStore(Store):
         self._disk_index = 0
         self._payload = 0  # payload bytes of live keys: what a reservation counts
         self._max_seq = -1
+        # file id -> (data offsets, index positions) of marked records, both ascending
+        self._marks: dict[int, tuple[array[int], array[int]]] = {}
+        self._next_mark = 0  # the active file's data offset from which the next mark is due
         settings_path = os.path.join(indexdir, SETTINGS_FILE)
         if settings is None:
             try:
@@ -294,17 +303,20 @@ class EmbeddedStore(Store):
                 self._disk_index += index.size
                 data.close()
                 index.close()
-            count = self._replay(buf, valid_end, fid)
-            count += self._replay(rebuilt, len(rebuilt), fid)
+            count = self._replay(buf, valid_end, fid, 0)
+            count += self._replay(rebuilt, len(rebuilt), fid, valid_end)
             self._loaded.append((fid, count))
             del buf
         self._active = last
+        offsets = self._marks[last][0]
+        self._next_mark = offsets[-1] + MARK_STRIDE if offsets else 0
 
-    def _replay(self, buf: bytes, end: int, fileid: int) -> int:
+    def _replay(self, buf: bytes, end: int, fileid: int, base: int) -> int:
         """Apply the (already validated) index records in buf[:end] to the in-memory index.
 
         One pass, no intermediate records: the only objects that stay are the keys and their
-        locations, so the heap is as compact after a restart as after live writes.
+        locations, so the heap is as compact after a restart as after live writes. ``base`` is
+        where buf starts in the index file (for the marks).
         """
         keys = self._keys
         unpack = INDEX_HEADER.unpack_from
@@ -313,11 +325,17 @@ class EmbeddedStore(Store):
         seq = self.settings.mode == "seq"
         payload = 0
         max_seq = self._max_seq
+        mark_offsets, mark_positions = self._marks.setdefault(fileid, (array("Q"), array("Q")))
+        next_mark = mark_offsets[-1] + MARK_STRIDE if mark_offsets else 0
         pos = 0
         records = 0
         while pos < end:
             records += 1
             _crc, flags, keylen, offset, entrylen, _ts = unpack(buf, pos)
+            if offset >= next_mark:
+                mark_offsets.append(offset)
+                mark_positions.append(base + pos)
+                next_mark = offset + MARK_STRIDE
             start = pos + INDEX_HEADER_SIZE
             key = buf[start : start + keylen]
             pos = start + keylen + 2
@@ -493,6 +511,8 @@ class EmbeddedStore(Store):
             self._rotate()
             data = self._data
         offset = append_entry(data, self._index, flags, key, value, ts, prev)
+        if offset >= self._next_mark:
+            self._mark(offset, keylen)
         keys = self._keys
         if old is not None:
             self._payload -= ((old >> 48) & 0xFFFFFFFF) - DATA_HEADER_SIZE - keylen
@@ -520,6 +540,13 @@ class EmbeddedStore(Store):
             self._dirty = True
             self._on_dirty(self)
 
+    def _mark(self, offset: int, keylen: int) -> None:
+        """Keep the just appended record's place (see MARK_STRIDE)."""
+        offsets, positions = self._marks.setdefault(self._active, (array("Q"), array("Q")))
+        offsets.append(offset)
+        positions.append(self._index.size - INDEX_OVERHEAD - keylen)
+        self._next_mark = offset + MARK_STRIDE
+
     def _rotate(self) -> None:
         if self._active >= MAX_FILES:
             raise StorageError(f"namespace '{self.name}' has used all {MAX_FILES} data files")
@@ -530,6 +557,7 @@ class EmbeddedStore(Store):
         self._disk_data += self._data.size
         self._disk_index += self._index.size
         self._active += 1
+        self._next_mark = 0
         self._data = AppendFile(os.path.join(self._datadir, data_name(self._active)))
         self._index = AppendFile(os.path.join(self._indexdir, index_name(self._active)))
 
@@ -604,22 +632,19 @@ class EmbeddedStore(Store):
             return None
         fileid = (loc >> 32) & 0xFFFF
         target = loc & 0xFFFFFFFF
-        # the index record of an entry is found by walking its file; KEYCUR is rare
-        pos = 0
-        size = self._index_len(fileid)
-        while pos < size:
-            buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
-            records, used = parse_records(buf)
-            for rec in records:
-                if rec[2] == target:
-                    return _CURSOR.pack(fileid, pos + rec[5])
-            if used == 0:
-                break
-            pos += used
-        return None
+        # the entry's record lies between the last mark at or before it and the next mark
+        offsets, positions = self._marks[fileid]
+        i = bisect_right(offsets, target) - 1
+        pos = positions[i]
+        end = positions[i + 1] if i + 1 < len(positions) else self._index_len(fileid)
+        records, _used = parse_records(self._index_read(fileid, pos, end - pos))
+        for rec in records:
+            if rec[2] == target:
+                return _CURSOR.pack(fileid, pos + rec[5])
+        raise StorageError(f"index of namespace '{self.name}' has no record of key {key!r}")
 
     def scan(
-        self, cursor: bytes | None, limit: int, reverse: bool = False
+        self, cursor: bytes | None, limit: int, reverse: bool = False, walk: int = 0
     ) -> tuple[list[EntryInfo], bytes | None]:
         if cursor is not None:
             if len(cursor) != _CURSOR.size:
@@ -630,44 +655,53 @@ class EmbeddedStore(Store):
             rec = self._record_at(fileid, pos)
         found: list[EntryInfo] = []
         last: bytes | None = None
+        left = walk or -1  # records still to look at; negative: no bound
         if not reverse:
             if cursor is None:
                 fileid, pos = self._fileids()[0], 0
             else:
                 pos += rec[6]
-            while fileid <= self._active and len(found) < limit:
+            while fileid <= self._active and len(found) < limit and left:
                 size = self._index_len(fileid)
-                while pos < size and len(found) < limit:
+                while pos < size and len(found) < limit and left:
                     buf = self._index_read(fileid, pos, min(_SCAN_CHUNK, size - pos))
                     records, used = parse_records(buf)
                     if used == 0:
                         raise StorageError(f"index of namespace '{self.name}' is damaged")
                     for rec in records:
-                        if self._is_current(fileid, rec):
+                        left -= 1
+                        current = self._is_current(fileid, rec)
+                        if current:
                             found.append(
                                 EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4])
                             )
+                        if current or not left:
                             last = _CURSOR.pack(fileid, pos + rec[5])
-                            if len(found) >= limit:
+                            if len(found) >= limit or not left:
                                 break
                     pos += used
                 fileid, pos = fileid + 1, 0
         else:
             if cursor is None:
                 fileid, pos = self._active, self._index_len(self._active)
-            while fileid >= 0 and len(found) < limit:
-                while pos > 0 and len(found) < limit:
+            while fileid >= 0 and len(found) < limit and left:
+                while pos > 0 and len(found) < limit and left:
                     tail = self._index_read(fileid, pos - INDEX_TRAILER.size, INDEX_TRAILER.size)
                     (reclen,) = INDEX_TRAILER.unpack(tail)
                     if reclen < INDEX_OVERHEAD or reclen > pos:
                         raise StorageError(f"index of namespace '{self.name}' is damaged")
                     pos -= reclen
                     rec = self._record_at(fileid, pos)
-                    if self._is_current(fileid, rec):
+                    left -= 1
+                    current = self._is_current(fileid, rec)
+                    if current:
                         found.append(
                             EntryInfo(rec[1], rec[3] - DATA_HEADER_SIZE - len(rec[1]), rec[4])
                         )
+                    if current or not left:
                         last = _CURSOR.pack(fileid, pos)
+                if not left or len(found) >= limit:
+                    break
                 fileid -= 1
                 pos = self._index_len(fileid) if fileid >= 0 else 0
         return found, last
@@ -715,6 +749,8 @@ class EmbeddedStore(Store):
         self._remove_files()
         self._keys = {}
         self._dels = {}
+        self._marks = {}
+        self._next_mark = 0
         self._disk_data = self._disk_index = self._payload = 0
         self._max_seq = -1
         self._active = 0

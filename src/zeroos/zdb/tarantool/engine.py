@@ -328,8 +328,10 @@ class TarantoolStore(Store):
         return None if entry is None else make_cursor(entry[0], SCAN_CURSOR)
 
     def scan(
-        self, cursor: bytes | None, limit: int, reverse: bool = False
+        self, cursor: bytes | None, limit: int, reverse: bool = False, walk: int = 0
     ) -> tuple[list[EntryInfo], bytes | None]:
+        # zdb_keys holds live keys only (one row per key, by version id): a page costs its
+        # length in an index, whatever was overwritten, so there is nothing for walk to bound
         start = -1
         if cursor is not None:
             start = read_cursor(cursor, SCAN_CURSOR)
