@@ -176,6 +176,24 @@ def test_verify_gives_the_anchor_server_its_own_credentials_never_the_admin_pass
     assert b"source-admin-secret" not in proxy.sent
 
 
+def test_anchor_names_the_namespace_a_server_refused(zdb_factory):
+    server = zdb_factory()
+    anchors = zdb_factory()
+    source, target = f"127.0.0.1:{server.port}", f"127.0.0.1:{anchors.port}"
+    line = one_error(zos("anchor", "--server", source, "-n", "nosuch", "--to", target + "/default"))
+    assert line == f"error: namespace 'nosuch' not found on {source}"
+    line = one_error(zos("anchor", "--server", source, "--to", target + "/nowhere"))
+    assert line == f"error: namespace 'nowhere' not found on anchor server {target}"
+    with Client(port=server.port) as client:
+        client.nsnew("private")
+        client.nsset("private", "password", "secret")
+        client.nsset("private", "public", False)
+    line = one_error(zos("verify", "--server", source, "-n", "private"))
+    assert line.startswith(f"error: namespace 'private' on {source}: "), line
+    out = zos("anchor", "--server", source, "--to", target + "/default")
+    assert out.returncode == 0, out.stderr
+
+
 # -- compact --------------------------------------------------------------------------------
 def test_compact_on_a_wrong_path_fails_and_makes_nothing(tmp_path):
     missing = tmp_path / "nowhere"

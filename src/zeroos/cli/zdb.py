@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
 import os
+from collections.abc import Iterator
 
 import click
 from rich.console import Console
@@ -19,7 +21,7 @@ from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
 from ..zdb.embedded.engine import list_namespaces
 from ..zdb.engine import Engine
-from ..zdb.errors import NamespaceNotFound, ZdbError
+from ..zdb.errors import NamespaceNotFound, ZdbError, ZdbResponseError
 from ..zdb.native import DISABLED as NATIVE_DISABLED
 from ..zdb.native import NATIVE
 from ..zdb.server import ServerConfig, run
@@ -319,12 +321,23 @@ def _anchor_heads(
     heads: list[object] = []
     for target in targets:
         host, port, ns = parse_target(target)
-        try:
-            with Client(host, port, namespace=ns, password=password, admin_password=admin) as c:
-                heads.extend(read_anchors(c, namespace))
-        except NamespaceNotFound:
-            raise ZdbError(f"anchor namespace '{ns}' not found on {host}:{port}") from None
+        with (
+            _naming(ns, f"anchor server {host}:{port}"),
+            Client(host, port, namespace=ns, password=password, admin_password=admin) as c,
+        ):
+            heads.extend(read_anchors(c, namespace))
     return heads
+
+
+@contextlib.contextmanager
+def _naming(namespace: str, where: str) -> Iterator[None]:
+    """Say which namespace on which server a server's refusal is about."""
+    try:
+        yield
+    except NamespaceNotFound:
+        raise ZdbError(f"namespace '{namespace}' not found on {where}") from None
+    except ZdbResponseError as exc:
+        raise ZdbError(f"namespace '{namespace}' on {where}: {exc}") from None
 
 
 def _chain_namespaces(indexdir: str) -> tuple[str, ...]:
@@ -378,13 +391,11 @@ def verify(
                 names = tuple(client.nslist())
         for name in names:
             heads = _anchor_heads(anchors, name, anchor_password, anchor_admin)
-            try:
-                with Client(
-                    host, port, namespace=name, password=password, admin_password=admin
-                ) as client:
-                    reports.append(verify_online(client, expected, heads))  # type: ignore[arg-type]
-            except NamespaceNotFound:
-                raise ZdbError(f"namespace '{name}' not found on {server}") from None
+            with (
+                _naming(name, server),
+                Client(host, port, namespace=name, password=password, admin_password=admin) as c,
+            ):
+                reports.append(verify_online(c, expected, heads))  # type: ignore[arg-type]
     elif datadir and indexdir:
         _need_folders(datadir, indexdir)
         names = names or _chain_namespaces(indexdir)
@@ -431,7 +442,10 @@ def anchor(
             with Client(
                 host, port, namespace=name, password=password, admin_password=admin
             ) as source:
-                head = do_anchor(source, to)
+                with _naming(name, server):
+                    source.ping()  # enters the namespace: a refusal here is the source's
+                with _naming(tns, f"anchor server {thost}:{tport}"):
+                    head = do_anchor(source, to)
             click.echo(f"anchored namespace={name} size={head.size} root={head.root.hex()}")
 
 
