@@ -63,6 +63,17 @@ def test_serve_cli_and_restart(tmp_path):
             env, "token", "--scope", "user:memberof:cliorg.sub", "--aud", "hub"
         ).stdout.strip()
         assert token.count(".") == 2
+        r = _zos(env, "token", "inspect", token)
+        assert r.returncode == 0, r.stderr
+        inspected = json.loads(r.stdout)
+        assert (inspected["active"], inspected["aud"]) == (True, "hub")
+        assert inspected["scope"] == "user:memberof:cliorg.sub"
+        r = _zos(env, "token", "inspect", token[:-4] + "AAAA")
+        assert r.returncode == 1
+        assert json.loads(r.stdout) == {"active": False}
+        assert r.stderr == (
+            "error: the token is not active (expired, forged, or its user or key is gone)\n"
+        )
         r = _zos(env, "org", "show", "nosuchorg")
         assert r.returncode == 1
         assert r.stderr.startswith("error: ")
@@ -71,6 +82,13 @@ def test_serve_cli_and_restart(tmp_path):
         assert _stop(proc) == 0
     # the embedded zero-db stopped with it, and a new start finds everything
     assert "Traceback" not in log.read_text()
+    # its log lines are lines of ours, one event each, never quoted inside another line
+    lines = log.read_text().splitlines()
+    assert any("level=info logger=zeroos.identity.zdb event=listening" in x for x in lines), lines
+    for line in lines:
+        assert re.match(r"ts=\S+ level=\w+ logger=\S+ event=", line), line
+        assert " ts=" not in line, line
+        assert "line=" not in line, line
     proc, url2 = _serve(data, log)
     try:
         env["ZOS_ID_URL"] = url2

@@ -303,15 +303,31 @@ def whoami(url: str | None) -> None:
     _out(api.call("GET", f"/api/users/{api.me(None)}"))
 
 
-@identity.command()
+@identity.group(invoke_without_command=True)
 @_url
 @click.option("--scope", help="Comma-separated scopes, e.g. user:memberof:myorg.")
 @click.option("--aud", help="Comma-separated audiences.")
 @click.option("--validity", type=int, help="Seconds.")
-def token(url: str | None, scope: str | None, aud: str | None, validity: int | None) -> None:
-    """Print a JWT with these scopes and audience (GET /v1/oauth/jwt)."""
+@click.pass_context
+def token(
+    ctx: click.Context, url: str | None, scope: str | None, aud: str | None, validity: int | None
+) -> None:
+    """Print a JWT with these scopes and audience (GET /v1/oauth/jwt); or `token inspect`."""
+    if ctx.invoked_subcommand is not None:
+        return
     params = {k: v for k, v in {"scope": scope, "aud": aud, "validity": validity}.items() if v}
     _out(Api(url).call("GET", "/v1/oauth/jwt", params=params))
+
+
+@token.command("inspect")
+@_url
+@click.argument("jwt")
+def token_inspect(url: str | None, jwt: str) -> None:
+    """What zero-id says of a token (RFC 7662 introspection); exit 1 when it is not active."""
+    answer = Api(url).call("POST", "/v1/oauth/introspect", data={"token": jwt})
+    _out(answer)
+    if not isinstance(answer, dict) or not answer.get("active"):
+        raise ZosError("the token is not active (expired, forged, or its user or key is gone)")
 
 
 @identity.group()

@@ -12,9 +12,10 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import IdentityError, InvalidToken, TooLarge
+from .errors import BadRequest, IdentityError, InvalidToken, TooLarge
 from .models import (
     GLOBALID_MAX,
     GLOBALID_PATTERN,
@@ -42,12 +43,15 @@ from .models import (
     UserView,
 )
 from .oauth import (
+    INTROSPECT_PATH,
     MAX_BODY,
     QUERY_LIMITS,
     TOKEN_PATH,
     TokenEndpoint,
+    basic_credentials,
     error_response,
     invalid_response,
+    read_form,
 )
 from .service import Identity, Principal
 
@@ -213,6 +217,7 @@ def create_api(identity: Identity, token: TokenEndpoint) -> FastAPI:
             "issuer": ids.settings.issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "token_endpoint": f"{base}/v1/oauth/access_token",
+            "introspection_endpoint": f"{base}{INTROSPECT_PATH}",
             "grant_types_supported": ["client_credentials", "password"],
             "id_token_signing_alg_values_supported": ["ES384"],
             "scopes_supported": [
@@ -275,6 +280,43 @@ def create_api(identity: Identity, token: TokenEndpoint) -> FastAPI:
         if id_token:
             return PlainTextResponse(answer.access_token)
         return JSONResponse(answer.model_dump())
+
+    @app.post(
+        INTROSPECT_PATH,
+        tags=["oauth"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"token": {"type": "string"}},
+                            "required": ["token"],
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def introspect(request: Request) -> dict[str, Any]:
+        """A caller with a bearer token of ours, or an API key as `Authorization: Basic`
+        (client_id:secret): RFC 7662 token introspection of the form field `token`. The answer
+        is `{"active": false}` for a token zero-id would refuse now (expired, forged, of a
+        deleted user...), else its scope (space-separated), client_id, sub, exp, iat..."""
+        basic = basic_credentials(request.scope)
+        if basic is not None:
+            address = request.client.host if request.client else "?"
+            await ids.check_client(*basic, address)
+        else:
+            header = request.headers.get("authorization")
+            if header is None:
+                raise InvalidToken("introspection needs Authorization: bearer <JWT> or Basic")
+            await run_in_threadpool(caller, header)
+        token = (await read_form(request.receive)).get("token")
+        if not token:
+            raise BadRequest("the form field token is missing")
+        return await run_in_threadpool(ids.introspect, token)
 
     jwt_doc = (
         "A caller with a bearer token of ours (no audience): a JWT with the asked `scope` "

@@ -9,21 +9,23 @@ as much CPU as the grant itself. So the app's outer middleware hands this one pa
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from .errors import BadRequest, IdentityError
+from .errors import BadRequest, IdentityError, InvalidClient
 from .models import AccessToken
 from .service import Identity, audiences
 
 log = logging.getLogger("zeroos.identity")
 TOKEN_PATH: Final = "/v1/oauth/access_token"  # noqa: S105 - a route, not a secret
+INTROSPECT_PATH: Final = "/v1/oauth/introspect"  # RFC 7662
 MAX_BODY: Final = 64 * 1024
 # the longest value of each parameter in the query string (FastAPI answers 422 beyond), and
 # the longest of any parameter in a form body (400 beyond)
@@ -86,6 +88,35 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+async def read_form(receive: Receive) -> dict[str, str]:
+    """A form body's fields (at most 20)."""
+    body = (await _read_body(receive)).decode("utf-8", errors="replace")
+    try:
+        return dict(parse_qsl(body, max_num_fields=20))
+    except ValueError as exc:
+        raise BadRequest("at most 20 form fields") from exc
+
+
+def basic_credentials(scope: Scope) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header (RFC 6749 2.3.1: each
+    form-urlencoded, joined by a colon, in base64); None without one."""
+    for name, value in scope["headers"]:
+        if name != b"authorization":
+            continue
+        kind, _, encoded = value.decode("latin-1").strip().partition(" ")
+        if kind.lower() != "basic":
+            return None
+        try:
+            text = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidClient("Authorization: Basic must hold base64(client_id:secret)") from exc
+        client_id, colon, secret = text.partition(":")
+        if not colon or not client_id or not secret:
+            raise InvalidClient("Authorization: Basic must hold base64(client_id:secret)")
+        return unquote_plus(client_id), unquote_plus(secret)
+    return None
+
+
 async def read_params(scope: Scope, receive: Receive) -> dict[str, str]:
     """The grant's parameters: the form body's, overridden by the query string's."""
     query: dict[str, str] = {}
@@ -105,13 +136,20 @@ async def read_params(scope: Scope, receive: Receive) -> dict[str, str]:
     for name, value in scope["headers"]:
         if name == b"content-type":
             if value.startswith(_FORM):
-                body = (await _read_body(receive)).decode("utf-8", errors="replace")
-                try:
-                    params.update(parse_qsl(body, max_num_fields=20))
-                except ValueError as exc:
-                    raise BadRequest("at most 20 form fields") from exc
+                params.update(await read_form(receive))
+            elif value.startswith(b"application/json") and "grant_type" not in query:
+                raise BadRequest(
+                    "grant_type is missing: the token endpoint reads a form body "
+                    "(application/x-www-form-urlencoded) or the query string, not JSON"
+                )
             break
     params.update(query)
+    basic = basic_credentials(scope)
+    if basic is not None:
+        if "client_id" in params or "client_secret" in params:
+            # RFC 6749 2.3.1: one way of authenticating the client per request
+            raise BadRequest("client credentials both in Authorization: Basic and the request")
+        params["client_id"], params["client_secret"] = basic
     for key, value in params.items():
         if len(value) > _BODY_LIMIT:
             raise BadRequest(f"{key} is too long")
@@ -161,7 +199,9 @@ class TokenEndpoint:
                 )
             )
             return answer, id_token
-        raise BadRequest("grant_type must be client_credentials or password")
+        if not grant:
+            raise BadRequest("grant_type is missing: client_credentials or password")
+        raise BadRequest(f"grant_type must be client_credentials or password, not {grant[:40]!r}")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -190,11 +230,14 @@ class TokenEndpoint:
 
 
 __all__ = [
+    "INTROSPECT_PATH",
     "MAX_BODY",
     "QUERY_LIMITS",
     "TOKEN_PATH",
     "TokenEndpoint",
+    "basic_credentials",
     "error_response",
     "invalid_response",
+    "read_form",
     "read_params",
 ]

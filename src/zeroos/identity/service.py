@@ -600,13 +600,7 @@ class Identity:
         Runs on the event loop: the records come from the store's memory and the secret from
         the hasher's; zero-db and argon2 run in a worker thread, only the first time.
         """
-        with self.throttle.attempt(client_id, address, InvalidClient):
-            keyid, dot, _ = secret.partition(".")
-            key = await self.store.aapikey(keyid) if dot and _short(keyid) else None
-            ok = key is not None and key.owner == client_id
-            if key is None or not ok or not await self._secret_ok(keyid, key.secret_hash, secret):
-                self.counters["logins_failed"] += 1
-                raise InvalidClient("wrong client_id or client_secret")
+        key = await self.check_client(client_id, secret, address)
         if key.kind == "user":
             user = _found(await self.store.auser(key.owner), "user", key.owner)
             claims = self._user_claims(user, client_id, scope, audience)
@@ -618,6 +612,41 @@ class Identity:
                 granted = [role]
             claims = self._claims(("globalid", key.owner), client_id, granted, audience)
         return self._answer(claims, await self.ring.asign(claims))
+
+    async def check_client(self, client_id: str, secret: str, address: str) -> ApiKeyRecord:
+        """The API key ``secret`` of ``client_id`` (a username or globalid); InvalidClient when
+        it is not one, counted by the throttle."""
+        with self.throttle.attempt(client_id, address, InvalidClient):
+            keyid, dot, _ = secret.partition(".")
+            key = await self.store.aapikey(keyid) if dot and _short(keyid) else None
+            ok = key is not None and key.owner == client_id
+            if key is None or not ok or not await self._secret_ok(keyid, key.secret_hash, secret):
+                self.counters["logins_failed"] += 1
+                raise InvalidClient("wrong client_id or client_secret")
+        return key
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662's answer about ``token``: what it says when zero-id would accept it now (for
+        any audience; its user or organisation still there), else only ``active: false``."""
+        try:
+            who = self.authenticate(token, any_audience=True)
+        except InvalidToken:
+            return {"active": False}
+        claims = who.claims
+        out: dict[str, Any] = {
+            "active": True,
+            "token_type": "bearer",
+            "scope": " ".join(claims.get("scope", [])),
+            "client_id": claims.get("azp", who.name),
+            "sub": who.name,
+            "iss": claims["iss"],
+            "iat": claims["iat"],
+            "exp": claims["exp"],
+            "username" if who.kind == "user" else "globalid": who.name,
+        }
+        if "aud" in claims:
+            out["aud"] = claims["aud"]
+        return out
 
     async def _secret_ok(self, keyid: str, stored: str, secret: str) -> bool:
         if self.hasher.known(keyid, stored, secret):
