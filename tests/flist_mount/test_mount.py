@@ -16,6 +16,7 @@ import pytest
 
 from zeroos.flist.format import Flist
 from zeroos.flist.mount.cache import BlockCache
+from zeroos.flist.mount.system import mounted_at
 
 from .conftest import BLOCK_SIZE, build_flist, make_tree
 
@@ -223,3 +224,26 @@ def test_bad_mounts_fail_with_one_line(tmp_path: Path, mounter: Any) -> None:
     assert out.stderr.strip().splitlines() == [
         f"error: something is already mounted at {tmp_path}/mnt"
     ]
+
+
+def test_an_flist_whose_path_holds_a_comma_mounts(tmp_path: Path, mounter: Any) -> None:
+    src = make_tree(tmp_path / "src")
+    flist = build_flist(src, tmp_path / "a,b\\c.fl", f"dir://{tmp_path}/blocks")
+    mount = mounter(flist)
+    assert (mount.mountpoint / "small.txt").read_text() == "hello flist\n"
+    entry = mounted_at(mount.mountpoint)
+    assert entry is not None
+    assert entry.source == str(flist)
+
+
+def test_an_unusable_cache_folder_is_one_line(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "file").write_text("not a folder")
+    out = _zos("flist", "mount", str(flist), str(tmp_path / "mnt"), "--cache", f"{tmp_path}/file/c")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"error: cannot use {tmp_path}/file/c as the block cache: Not a directory"
+    ]
+    assert not os.path.ismount(tmp_path / "mnt")

@@ -52,7 +52,7 @@ def _default_cache() -> Path:
     show_default=True,
     help="seconds a read waits for a block before it fails with EIO",
 )
-@click.option("-v", "--verbose", is_flag=True, help="log every failed read and fetch")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def mount_cmd(
     flist_path: str,
     mountpoint: str,

@@ -77,25 +77,34 @@ def mount(
     overlay = None
     if rw:
         folder = (rw_dir or mountpoint.with_name(mountpoint.name + ".rw")).resolve()
-        overlay = _Overlay.beside(folder, mountpoint)
+        try:
+            overlay = _Overlay.beside(folder, mountpoint)
+        except OSError as exc:
+            raise MountError(f"cannot keep the changes in {folder}: {exc.strerror}") from exc
     with Flist.open(flist_path) as flist:
         routes = flist.routes()
         if not routes:
             raise MountError(f"{flist_path} names no store to read its blocks from")
         store = Router(routes, timeout)
-        reader = BlockReader(
-            store, BlockCache(cache_dir, cache_bytes), timeout=timeout, workers=workers
-        )
+        try:
+            cache = BlockCache(cache_dir, cache_bytes)
+        except OSError as exc:
+            raise MountError(f"cannot use {cache_dir} as the block cache: {exc.strerror}") from exc
+        reader = BlockReader(store, cache, timeout=timeout, workers=workers)
         fuse_at = overlay.lower if overlay else mountpoint
         options = set(pyfuse3.default_options) | {
             "ro",
             "suid",  # a container's root holds setuid programs (devices stay off: nodev)
             "allow_other",  # containers run as many users; default_permissions checks modes
-            f"fsname={flist_path.resolve()}",
+            # libfuse splits options at commas; a backslash keeps one in the name
+            "fsname=" + str(flist_path.resolve()).replace("\\", "\\\\").replace(",", "\\,"),
             f"subtype={SUBTYPE}",
         }
         try:
-            pyfuse3.init(FlistOperations(flist, reader), str(fuse_at), options)
+            try:
+                pyfuse3.init(FlistOperations(flist, reader), str(fuse_at), options)
+            except RuntimeError as exc:  # libfuse said why on stderr already
+                raise MountError(f"cannot mount {flist_path} at {fuse_at}: {exc}") from exc
             try:
                 trio.run(_serve, overlay, on_ready)
             finally:

@@ -97,7 +97,8 @@ def unmount(mountpoint: Path) -> None:
     if entry is None:
         raise MountError(f"nothing is mounted at {mountpoint}")
     if entry.fstype == "overlay":
-        lower = mounted_at(Path(entry.options.get("lowerdir", "")))
+        lowerdir = entry.options.get("lowerdir")
+        lower = mounted_at(Path(lowerdir)) if lowerdir else None
         if lower is None or lower.fstype != FUSE_TYPE:
             raise MountError(f"{mountpoint} is an overlay, but not over an flist")
         unmount_path(entry.target)
