@@ -85,11 +85,11 @@ def mount(
         routes = flist.routes()
         if not routes:
             raise MountError(f"{flist_path} names no store to read its blocks from")
-        store = Router(routes, timeout)
         try:
             cache = BlockCache(cache_dir, cache_bytes)
         except OSError as exc:
             raise MountError(f"cannot use {cache_dir} as the block cache: {exc.strerror}") from exc
+        store = Router(routes, timeout)
         reader = BlockReader(store, cache, timeout=timeout, workers=workers)
         fuse_at = overlay.lower if overlay else mountpoint
         options = set(pyfuse3.default_options) | {
@@ -113,6 +113,7 @@ def mount(
                 pyfuse3.close(unmount=True)
         finally:
             reader.close()
+            cache.close()
             store.close()
 
 

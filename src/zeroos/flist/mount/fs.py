@@ -41,6 +41,10 @@ class _Open:
     prefetched: int = 0  # blocks [0, prefetched) have been asked for
 
 
+_Listing = list[tuple[bytes, pyfuse3.EntryAttributes]]
+_LISTINGS_REMEMBERED = 64
+
+
 @dataclass
 class _Walk:
     """A reader going through one directory's files: where it is, what is fetched ahead."""
@@ -59,8 +63,10 @@ class FlistOperations(pyfuse3.Operations):
         self.reader = reader
         self.block_size = flist.block_size
         self._handles: dict[int, _Open] = {}
-        self._listings: dict[int, list[Inode]] = {}
-        self._subdirs: dict[int, int] = {}
+        # listings with their attributes, built once per directory: `find` and `ls -l` list
+        # the same directories again and again, and the kernel does not keep listings
+        self._listings: dict[int, _Listing] = {}
+        self._recent: OrderedDict[int, _Listing] = OrderedDict()
         self._next_fh = itertools.count(1)
         # a hard link is a row of its own pointing at its first name's inode: the kernel sees
         # one inode (that one) with as many links as names
@@ -94,13 +100,9 @@ class FlistOperations(pyfuse3.Operations):
         return attr
 
     def _nlink(self, node: Inode) -> int:
-        if not stat.S_ISDIR(node.mode):
-            return self._links.get(node.ino, 1)
-        count = self._subdirs.get(node.ino)
-        if count is None:
-            count = sum(1 for child in self.flist.children(node.ino) if stat.S_ISDIR(child.mode))
-            self._subdirs[node.ino] = count
-        return 2 + count
+        # A directory says 1, as on btrfs: counting its subdirectories would cost a listing
+        # of each, and tools (find) read 1 as "not counted", never as "no subdirectories".
+        return 1 if stat.S_ISDIR(node.mode) else self._links.get(node.ino, 1)
 
     def _inode(self, ino: int) -> Inode:
         try:
@@ -131,20 +133,26 @@ class FlistOperations(pyfuse3.Operations):
         return self.flist.link_target(inode)
 
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        node = self._inode(inode)
-        if not stat.S_ISDIR(node.mode):
-            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        listing = self._recent.get(inode)
+        if listing is None:
+            node = self._inode(inode)
+            if not stat.S_ISDIR(node.mode):
+                raise pyfuse3.FUSEError(errno.ENOTDIR)
+            children = self.flist.children(inode)
+            listing = [(os.fsencode(c.name), self._attributes(c)) for c in children]
+            self._recent[inode] = listing
+            if len(self._recent) > _LISTINGS_REMEMBERED:
+                self._recent.popitem(last=False)
+        self._recent.move_to_end(inode)
         fh = next(self._next_fh)
-        self._listings[fh] = self.flist.children(inode)
+        self._listings[fh] = listing
         return fh
 
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         listing = self._listings[fh]
         for index in range(start_id, len(listing)):
-            child = listing[index]
-            if not pyfuse3.readdir_reply(
-                token, os.fsencode(child.name), self._attributes(child), index + 1
-            ):
+            name, attr = listing[index]
+            if not pyfuse3.readdir_reply(token, name, attr, index + 1):
                 break
 
     async def releasedir(self, fh: int) -> None:
