@@ -99,7 +99,7 @@ def config_dict(
     cfg: dict[str, Any] = {
         "namespace": name,
         "password": PASSWORD,
-        "timeout": 5,
+        "timeout": 30,  # generous: the machine running the tests may be loaded
         "workers": 4,
         "datastor": {
             "shards": [f"127.0.0.1:{cluster.servers[i].port}" for i in chosen],

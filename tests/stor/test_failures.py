@@ -98,7 +98,7 @@ def test_corrupt_shard_by_set(make_stor, cluster):
     with cluster.client(i, cfg["namespace"]) as c:
         good = c.get(key)
         assert good is not None
-        c.set(key, b"X" + good[1:])
+        c.set(key, bytes([good[0] ^ 1]) + good[1:])  # always a change: one bit flipped
     assert stor.read("a") == DATA  # the bad shard is detected and never used
     check = stor.check("a")
     assert (check.status, check.bad_shards) == ("degraded", 1)

@@ -94,7 +94,7 @@ def backend(request, cluster) -> Iterator[Backend]:
     shard = ShardConfig(
         address=f"127.0.0.1:{cluster.servers[0].port}", namespace=name, password=PASSWORD
     )
-    b = ZdbBackend(shard, timeout=5)
+    b = ZdbBackend(shard, timeout=30)
     yield b
     b.close()
 
