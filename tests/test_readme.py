@@ -122,7 +122,9 @@ def test_zero_stor_setup_and_config(tmp_path: Path, servers: list[ZdbProcess]) -
 def test_flist_commands(tmp_path: Path, servers: list[ZdbProcess]) -> None:
     servers.append(ZdbProcess(tmp_path / "zdb").start())
     (block,) = _blocks("flists", "sh")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    # HOME: zos flist create's block id cache (~/.cache/zos) lands in the test's folder
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "HOME": str(tmp_path)}
     out = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", _ports(block, [servers[0].port])],
         capture_output=True,

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from .conftest import snapshot
 
 
 def zos(*args: str | Path, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "COLUMNS": "200"}
+    # HOME: the default block id cache (~/.cache/zos) goes to a folder the test removes
+    env = {**os.environ, "COLUMNS": "200", "HOME": str(HOME)}
     return subprocess.run(
         [sys.executable, "-m", "zeroos.cli", "flist", *map(str, args)],
         capture_output=True,
@@ -19,6 +25,15 @@ def zos(*args: str | Path, input: bytes | None = None) -> subprocess.CompletedPr
         timeout=120,
         env=env,
     )
+
+
+HOME = Path(tempfile.mkdtemp(prefix="flist-cli-home-"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _home() -> Iterator[None]:
+    yield
+    shutil.rmtree(HOME, ignore_errors=True)
 
 
 def ok(*args: str | Path) -> str:

@@ -94,3 +94,33 @@ def test_owners_and_devices_only_when_asked(tree: Path, tmp_path: Path) -> None:
     assert sorted(s.split(":")[0] for s in report.skipped) == ["/loop9", "/null"]
     assert not (tmp_path / "out" / "null").exists()
     assert os.lstat(tmp_path / "out" / "etc" / "hostname").st_uid == 1234
+
+
+def test_id_cache_skips_sealing_and_heals(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "ids.sqlite"
+    first = create(tree, tmp_path / "a.fl", [_store(tmp_path)], id_cache=cache)
+    assert first.upload.sealed_blocks == first.upload.unique_blocks
+    again = create(tree, tmp_path / "b.fl", [_store(tmp_path)], id_cache=cache)
+    assert again.upload.sealed_blocks == again.upload.stored_blocks == 0
+    # the store lost a block: it is sealed again and re-uploaded, the rest only hashed
+    victim = next(p for p in (tmp_path / "blocks").rglob("*") if p.is_file())
+    victim.unlink()
+    healed = create(tree, tmp_path / "c.fl", [_store(tmp_path)], id_cache=cache)
+    assert healed.upload.sealed_blocks == healed.upload.stored_blocks == 1
+    extract(tmp_path / "c.fl", tmp_path / "out", devices=True)
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+
+
+def test_tampered_id_cache_is_caught(tree: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from zeroos.flist.errors import FlistError
+
+    cache = tmp_path / "ids.sqlite"
+    create(tree, tmp_path / "a.fl", [_store(tmp_path)], id_cache=cache)
+    conn = sqlite3.connect(cache)
+    conn.execute("UPDATE ids SET id = ?", (b"\x01" * 32,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(FlistError, match="wrong id cached"):
+        create(tree, tmp_path / "b.fl", [f"dir://{tmp_path / 'fresh'}"], id_cache=cache)

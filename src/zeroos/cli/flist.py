@@ -36,6 +36,16 @@ def _tree_size(src: Path) -> int | None:
     return total
 
 
+_ID_CACHE = click.option(
+    "--id-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path.home() / ".cache" / "zos" / "flist-ids.sqlite",
+    show_default=True,
+    help="Remembers block ids so blocks seen before are not sealed again.",
+)
+_NO_ID_CACHE = click.option("--no-id-cache", is_flag=True, help="Seal every block.")
+
+
 @flist.command()
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="NAME.fl")
@@ -60,6 +70,8 @@ def _tree_size(src: Path) -> int | None:
     help="Refuse an archive whose files add up to more (tar bombs).",
 )
 @click.option("--workers", type=click.IntRange(1, 128), default=None)
+@_ID_CACHE
+@_NO_ID_CACHE
 def create(
     src: Path,
     output: Path,
@@ -69,6 +81,8 @@ def create(
     allow_devices: bool,
     max_size: int,
     workers: int | None,
+    id_cache: Path,
+    no_id_cache: bool,
 ) -> None:
     """Make an flist from a directory or a .tar/.tar.gz archive SRC."""
     from ..flist.create import create as do_create
@@ -84,6 +98,7 @@ def create(
             max_bytes=max_size,
             workers=workers,
             progress=advance,
+            id_cache=None if no_id_cache else id_cache,
         )
     up = report.upload
     click.echo(
@@ -440,6 +455,8 @@ def info_cmd(flist_path: Path) -> None:
 @click.option("--block-size", type=SIZE, default="512K", show_default=True)
 @click.option("--allow-devices", is_flag=True, help="Accept device nodes from the layers.")
 @click.option("--max-size", type=SIZE, default="1T", show_default=True)
+@_ID_CACHE
+@_NO_ID_CACHE
 def import_image_cmd(
     archive: Path,
     output: Path,
@@ -447,6 +464,8 @@ def import_image_cmd(
     block_size: int,
     allow_devices: bool,
     max_size: int,
+    id_cache: Path,
+    no_id_cache: bool,
 ) -> None:
     """Make an flist from an OCI image layout or a `docker save` tarball ARCHIVE."""
     from ..flist.image import import_image
@@ -460,6 +479,7 @@ def import_image_cmd(
             allow_devices=allow_devices,
             max_bytes=max_size,
             progress=advance,
+            id_cache=None if no_id_cache else id_cache,
         )
     click.echo(
         f"{output}: {report.entries} entries, {report.files} files, "

@@ -28,7 +28,11 @@ def digest(data: bytes | memoryview) -> bytes:
 
 def encode(plain: bytes | memoryview) -> tuple[BlockRef, bytes]:
     """Seal one block of plain bytes: its reference (id, key) and the ciphertext to store."""
-    key = digest(plain)
+    return seal(digest(plain), plain)
+
+
+def seal(key: bytes, plain: bytes | memoryview) -> tuple[BlockRef, bytes]:
+    """Seal a block whose key (blake2b-256 of ``plain``) is already known."""
     compressed = snappy.compress(bytes(plain))
     sealed = AESGCM(key).encrypt(key[:NONCE_SIZE], compressed, None)
     return BlockRef(digest(sealed), key), sealed

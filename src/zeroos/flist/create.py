@@ -20,6 +20,7 @@ from typing import IO
 
 from .errors import FlistError
 from .format import DEFAULT_BLOCK_SIZE, Flist
+from .idcache import IdCache
 from .models import Route
 from .stores import Router, parse_routes
 from .tree import Entry, TreeBuilder, check_name
@@ -241,10 +242,13 @@ def create(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 10.0,
     progress: Progress | None = None,
+    id_cache: Path | None = None,
 ) -> CreateReport:
     """Make ``out`` from a directory or archive ``src``, storing blocks on ``store_urls``.
 
     ``store_urls`` are store URLs, or ``XX-YY=URL`` for a range of id first bytes.
+    ``id_cache``: a file remembering block ids (idcache.py), which makes re-creating a tree
+    whose blocks were seen before several times cheaper.
     The flist is written to a temporary file and renamed over ``out`` when complete.
     """
     src, out = Path(src), Path(out)
@@ -261,6 +265,7 @@ def create(
         timeout=timeout,
         progress=progress,
         tags=tags,
+        id_cache=id_cache,
     ) as (builder, uploader):
         if src.is_dir():
             fill(builder, uploader, scan_dir(src), report)
@@ -286,6 +291,7 @@ class building:
         timeout: float = 10.0,
         progress: Progress | None = None,
         tags: dict[str, str] | None = None,
+        id_cache: Path | None = None,
     ) -> None:
         self.out = out
         self.tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -294,9 +300,15 @@ class building:
         for key, value in (tags or {}).items():
             self.flist.set_tag(key, value)
         self.store = Router(routes, timeout=timeout)
-        self.builder = TreeBuilder(self.flist)
+        self.builder = TreeBuilder(self.flist, complete=True)
+        self.cache = IdCache(id_cache) if id_cache is not None else None
         self.uploader = Uploader(
-            self.flist, self.store, block_size=block_size, workers=workers, progress=progress
+            self.flist,
+            self.store,
+            block_size=block_size,
+            workers=workers,
+            progress=progress,
+            id_cache=self.cache,
         )
 
     def __enter__(self) -> tuple[TreeBuilder, Uploader]:
@@ -314,4 +326,6 @@ class building:
                 self.flist.close()
         finally:
             self.store.close()
+            if self.cache is not None:
+                self.cache.close()
             self.tmp.unlink(missing_ok=True)

@@ -176,6 +176,7 @@ def import_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 10.0,
     progress: Progress | None = None,
+    id_cache: Path | None = None,
 ) -> CreateReport:
     """Make ``out`` from an OCI layout or ``docker save`` archive; blocks to ``store_urls``."""
     archive, out = Path(archive), Path(out)
@@ -189,7 +190,13 @@ def import_image(
         config, layers = _manifest(src)
         tags = image_tags(config)
         with building(
-            out, routes, block_size=block_size, timeout=timeout, progress=progress, tags=tags
+            out,
+            routes,
+            block_size=block_size,
+            timeout=timeout,
+            progress=progress,
+            tags=tags,
+            id_cache=id_cache,
         ) as (builder, uploader):
             budget = max_bytes
             for name, digest in layers:

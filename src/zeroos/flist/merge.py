@@ -52,7 +52,7 @@ def merge(layers: list[str | Path], out: str | Path) -> int:
     block_size = None
     try:
         with Flist.create(tmp) as merged:
-            builder = TreeBuilder(merged)
+            builder = TreeBuilder(merged, complete=True)
             routes: dict[tuple[int, int, str], None] = {}
             for path in layers:
                 with Flist.open(path) as layer:

@@ -77,8 +77,11 @@ class Entry:
 class TreeBuilder:
     """Applies entries by path to a writable flist, keeping a path -> inode cache."""
 
-    def __init__(self, flist: Flist) -> None:
+    def __init__(self, flist: Flist, *, complete: bool = False) -> None:
+        """``complete``: the flist is new and only this builder edits it, so the path cache
+        knows every entry and a path missing from it needs no database lookup."""
         self.flist = flist
+        self._complete = complete
         self._cache: dict[str, int] = {"": ROOT_INO}
         self._layer: set[int] = set()
         self._hardlinks: list[tuple[int, int]] = []
@@ -94,6 +97,8 @@ class TreeBuilder:
             return found
         if not parts:
             return ROOT_INO
+        if self._complete:
+            return None
         parent = self._ino(parts[:-1])
         if parent is None:
             return None

@@ -3,7 +3,8 @@
 Blocks are gathered into batches of about 16 MiB across files. A batch is sealed on a thread
 pool, the store is asked once (``has_many``) which of its blocks it already holds, only the
 missing ones are uploaded (in parallel), then the files' block rows are written in order.
-One batch is sealed and uploaded while the next is read.
+One batch is sealed and uploaded while the next is read. Blocks met before (in this run, or
+in the optional id cache) are hashed only, not sealed again, unless the store lacks them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import IO
 from . import blocks
 from .errors import FlistError
 from .format import Flist
+from .idcache import IdCache
 from .models import BlockRef
 from .stores import BlockStore, has_many
 
@@ -35,6 +37,7 @@ class UploadStats:
     unique_blocks: int = 0
     stored_blocks: int = 0
     stored_bytes: int = 0
+    sealed_blocks: int = 0  # compressed and encrypted here (not known from before)
 
 
 class Uploader:
@@ -48,6 +51,7 @@ class Uploader:
         block_size: int,
         workers: int | None = None,
         progress: Progress | None = None,
+        id_cache: IdCache | None = None,
     ) -> None:
         self.flist = flist
         self.store = store
@@ -56,8 +60,9 @@ class Uploader:
         self._progress = progress
         self._pool = ThreadPoolExecutor(workers or 2 * (os.cpu_count() or 2), "flist-seal")
         self._seen: set[bytes] = set()
-        self._zero = bytes(block_size)
-        self._zero_ref: BlockRef | None = None
+        self._ids: dict[bytes, bytes] = {}  # key -> id of every block met in this run
+        self._cache = id_cache
+        self._cache_path = id_cache.path if id_cache is not None else None
         self._batch: list[tuple[int, bytes]] = []
         self._batch_bytes = 0
         self._queue: queue.Queue[list[tuple[int, bytes]] | None] = queue.Queue(maxsize=2)
@@ -110,15 +115,6 @@ class Uploader:
         self._thread.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _seal(self, plain: bytes) -> tuple[BlockRef, bytes | None]:
-        if len(plain) == self.block_size and plain == self._zero:
-            # sparse files and zero-filled images: one all-zero block, sealed once
-            if self._zero_ref is None:
-                self._zero_ref, sealed = blocks.encode(plain)
-                return self._zero_ref, sealed
-            return self._zero_ref, None
-        return blocks.encode(plain)
-
     def _run(self) -> None:
         while True:
             batch = self._queue.get()
@@ -132,23 +128,45 @@ class Uploader:
                 self._error = exc
 
     def _store_batch(self, batch: list[tuple[int, bytes]]) -> None:
-        sealed = list(self._pool.map(self._seal, [plain for _, plain in batch]))
-        fresh: dict[bytes, bytes] = {}
-        for ref, data in sealed:
-            if ref.id not in self._seen and ref.id not in fresh and data is not None:
-                fresh[ref.id] = data
-        ids = list(fresh)
+        pool = self._pool
+        keys = list(pool.map(blocks.digest, [plain for _, plain in batch]))
+        plain_of = dict(zip(keys, (plain for _, plain in batch), strict=True))
+        unknown = [k for k in plain_of if k not in self._ids]
+        if unknown and self._cache is not None:
+            self._ids.update(self._cache.lookup(unknown))
+            unknown = [k for k in unknown if k not in self._ids]
+        sealed: dict[bytes, bytes] = {}  # id -> ciphertext, for the blocks sealed here
+        for ref, data in pool.map(lambda k: blocks.seal(k, plain_of[k]), unknown):
+            self._ids[ref.key] = ref.id
+            sealed[ref.id] = data
+        if unknown and self._cache is not None:
+            self._cache.add((k, self._ids[k]) for k in unknown)
+        self.stats.sealed_blocks += len(unknown)
+        id_key = {self._ids[k]: k for k in plain_of}
+        ids = [i for i in id_key if i not in self._seen]
         present = has_many(self.store, ids) if ids else []
         missing = [i for i, there in zip(ids, present, strict=True) if not there]
-        list(self._pool.map(lambda i: self.store.put(i, fresh[i]), missing))
+
+        def upload(block_id: bytes) -> int:
+            data = sealed.get(block_id)
+            if data is None:  # known from the cache, but the store lacks it: seal it now
+                key = id_key[block_id]
+                ref, data = blocks.seal(key, plain_of[key])
+                self.stats.sealed_blocks += 1
+                if ref.id != block_id:
+                    raise FlistError(f"{self._cache_path}: wrong id cached for a block")
+            self.store.put(block_id, data)
+            return len(data)
+
+        stored = sum(pool.map(upload, missing))
         self._seen.update(ids)
         stats = self.stats
         stats.unique_blocks += len(ids)
         stats.stored_blocks += len(missing)
-        stats.stored_bytes += sum(len(fresh[i]) for i in missing)
+        stats.stored_bytes += stored
         rows: dict[int, list[BlockRef]] = {}
-        for (ino, plain), (ref, _) in zip(batch, sealed, strict=True):
-            rows.setdefault(ino, []).append(ref)
+        for (ino, plain), key in zip(batch, keys, strict=True):
+            rows.setdefault(ino, []).append(BlockRef(self._ids[key], key))
             stats.bytes += len(plain)
             stats.blocks += 1
         for ino, refs in rows.items():
