@@ -14,6 +14,7 @@ import redis
 import yaml
 
 from tests.zdb.conftest import ZdbProcess, has_redis_cli
+from zeroos.common.harness import Child, zos_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -146,3 +147,31 @@ def test_flist_commands(tmp_path: Path, servers: list[ZdbProcess]) -> None:
     assert blocks
     with redis.Redis(port=servers[0].port, socket_timeout=10) as conn:
         assert conn.dbsize() == len(blocks)
+
+
+def test_zero_id_curl_examples(tmp_path: Path) -> None:
+    (block,) = _blocks("zero-id", "sh")
+    argv = zos_serve("id", "--port", "0", "--data", str(tmp_path / "zeroid-data"),
+                     "--argon2-memory", "8192", "--argon2-time", "1")  # fmt: skip
+    server = Child(argv, tmp_path / "id.ready", log=tmp_path / "id.log", name="zero-id").start(60)
+    try:
+        out = subprocess.run(
+            [
+                "bash",
+                "-euo",
+                "pipefail",
+                "-c",
+                block.replace("127.0.0.1:8080", server.addresses[0]),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    finally:
+        assert server.stop(timeout=30) == 0
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "user:name",
+        '{"active":true,"username":"alice","scope":"user:name","aud":"hub"}',
+    ]
