@@ -63,12 +63,16 @@ RELEASED = "Reservation released"
 NO_CHAIN = "Chain disabled on this server"
 DEFAULT_GRACE = 7 * 86400.0
 CHAIN_LEAF_BATCH = 1000
+# what MIRROR forwards: the commands that change data or namespaces, when they succeed
+MIRRORED = frozenset(
+    {b"SET", b"DEL", b"FLUSH", b"NSNEW", b"NSDEL", b"NSSET", b"RESERVE", b"RESERVATION"}
+)
 
 log = logging.getLogger("zeroos.zdb")
 _time_ns = time.time_ns  # SET's clock, without a module attribute lookup per call
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Session:
     """What one connection has chosen and proven: namespace, admin rights, write access."""
 
@@ -82,6 +86,7 @@ class Session:
     owner_key: str | None = None
     address: str = "local"  # the client's IP address ("unix" on the unix socket)
     failures: int = 0  # wrong passwords on this connection
+    push: Callable[[bytes], None] | None = None  # sends to the client unasked (MIRROR)
 
 
 @dataclass(slots=True, eq=False)
@@ -208,6 +213,10 @@ class Commands:
             default.save_settings()
         self.default = default
         self.throttle = GuessThrottle()
+        self.sessions: set[Session] = set()  # every connected client's (RELOAD moves them)
+        # MIRROR sessions; the same list for the server's lifetime, tested per command
+        self.mirrors: list[Session] = []
+        self.on_stop: Callable[[], None] | None = None  # the server's, for STOP
         self._reserved: set[str] = set()
         for name in engine.namespaces():
             try:
@@ -250,6 +259,10 @@ class Commands:
             b"CHAIN": self.chain,
             b"RESERVE": self.reserve,
             b"RESERVATION": self.reservation,
+            b"KSCAN": self.kscan,
+            b"RELOAD": self.reload,
+            b"MIRROR": self.mirror,
+            b"STOP": self.stop,
         }
         # what clients send is upper or lower case: look those up without .upper()
         self.handlers: dict[bytes, Handler] = dict(self.table)
@@ -259,7 +272,15 @@ class Commands:
     def new_session(self, address: str = "local") -> Session:
         """A connection's session; ``address`` is whose password failures it shares."""
         self.stats.clients_lifetime += 1
-        return Session(self.default, admin=self.admin_password is None, address=address)
+        session = Session(self.default, admin=self.admin_password is None, address=address)
+        self.sessions.add(session)
+        return session
+
+    def end_session(self, session: Session) -> None:
+        """Forget a session whose connection closed."""
+        self.sessions.discard(session)
+        if session in self.mirrors:
+            self.mirrors.remove(session)
 
     def execute(self, session: Session, args: list[bytes]) -> bytes:
         """Run one command and return its encoded reply (errors included).
@@ -290,6 +311,8 @@ class Commands:
             reply = self.failed(session, exc)
         if self.waiters:
             self._notify(session, name.upper())
+        if self.mirrors and reply[:1] != b"-" and reply != NIL:
+            self._mirror(session, name.upper(), args)
         return reply
 
     def failed(self, session: Session, exc: ReplyError | CorruptData | StorageError) -> bytes:
@@ -504,6 +527,31 @@ class Commands:
             return array([bulk(log.leaf(i)) for i in range(index, index + count)])
         raise ReplyError("Invalid subcommand (expected: HEAD, PROOF, CONSISTENCY, LEAF)")
 
+    # -- MIRROR -----------------------------------------------------------------------------
+    def mirror(self, session: Session, args: list[bytes]) -> bytes:
+        """MIRROR (admin): this connection then receives every write of the others."""
+        self._admin(session)
+        if session not in self.mirrors:
+            self.mirrors.append(session)
+        return b"+Starting mirroring\r\n"
+
+    def _mirror(self, session: Session, name: bytes, args: list[bytes]) -> None:
+        """Send a write that succeeded to every mirror but its author, as 0-db frames it."""
+        if name not in MIRRORED:
+            return
+        frame = array(
+            [
+                integer(int(time.time())),
+                bulk(session.store.name.encode()),
+                integer(self.instance_id),
+                bulk(name),
+                *[bulk(arg) for arg in args[1:]],
+            ]
+        )
+        for mirror in self.mirrors:
+            if mirror is not session and mirror.push is not None:
+                mirror.push(frame)
+
     # -- WAIT -------------------------------------------------------------------------------
     def _notify(self, session: Session, name: bytes) -> None:
         waiters = self.waiters.get(session.store.name)
@@ -562,6 +610,14 @@ class Commands:
     def time(self, session: Session, args: list[bytes]) -> bytes:
         now = time.time_ns() // 1000
         return array([bulk(b"%d" % (now // 1_000_000)), bulk(b"%d" % (now % 1_000_000))])
+
+    def stop(self, session: Session, args: list[bytes]) -> bytes:
+        """STOP (admin): answer, then stop the server cleanly (0-db does so in debug builds)."""
+        self._admin(session)
+        if self.on_stop is None:
+            raise ReplyError("Unauthorized")  # 0-db's line where STOP can't stop anything
+        self.on_stop()
+        return b"+Stopping\r\n"
 
     def dbsize(self, session: Session, args: list[bytes]) -> bytes:
         return integer(session.store.entries)
@@ -821,6 +877,33 @@ class Commands:
             raise ReplyError("Could not delete this namespace") from None
         store.dropped = True
         self._reserved.discard(store.name)
+        return OK
+
+    def reload(self, session: Session, args: list[bytes]) -> bytes:
+        """RELOAD ns (admin): read a namespace again from disk; its clients stay in it."""
+        self._admin(session)
+        _need(args, 2)
+        if len(args[1]) > NAMESPACE_MAX:
+            raise ReplyError("Namespace too long")
+        old = self._lookup(args[1])
+        try:
+            new = self.engine.reload(old.name)
+        except (StorageError, CorruptData):
+            old.dropped = True  # closed: its clients are told the namespace is gone
+            raise
+        if new is None:
+            old.dropped = True
+            raise ReplyError("Namespace not found")
+        if new is not old:
+            self.stats.data_cuts += new.faults.cuts  # what its recovery cut, as at start
+            self.stats.data_cut_bytes += new.faults.cut_bytes
+            # lock and freeze are runtime states, kept as 0-db keeps them on its namespace
+            new.access, new.access_by_admin = old.access, old.access_by_admin
+            for other in self.sessions:
+                if other.store is old:
+                    other.store = new
+            if old is self.default:
+                self.default = new
         return OK
 
     def nslist(self, session: Session, args: list[bytes]) -> bytes:
@@ -1108,6 +1191,18 @@ class Commands:
 
     def scan(self, session: Session, args: list[bytes]) -> bytes:
         return self._scan(session, args, reverse=False)
+
+    def kscan(self, session: Session, args: list[bytes]) -> bytes:
+        """KSCAN prefix: every live key starting with prefix, in one reply (cursor "0")."""
+        store = session.store
+        if store.settings.mode == "seq":  # 0-db checks the mode before the arguments
+            raise ReplyError("Index running mode doesn't support this feature")
+        _need(args, 2)
+        _readable(store)
+        keys = store.keys(args[1])
+        if not keys:
+            raise ReplyError("No keys match")
+        return b"*2\r\n$1\r\n0\r\n" + array([bulk(key) for key in keys])
 
     def rscan(self, session: Session, args: list[bytes]) -> bytes:
         return self._scan(session, args, reverse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,7 @@ class Store(ABC):
     # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
     access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
     access_by_admin: bool = False  # set by an admin: a reservation's owner can't lift it
+    _keys: Mapping[bytes, object]  # every engine keeps its live keys in memory
     # the namespace's Merkle log (chain/log.py), None when the server runs with --no-chain
     chain: ChainLog | None = None
 
@@ -149,6 +151,10 @@ class Store(ABC):
     def history(self, key: bytes, cursor: bytes | None) -> Version | None:
         """The version of key at cursor (the current one when cursor is None)."""
 
+    def keys(self, prefix: bytes) -> list[bytes]:
+        """The live keys that start with prefix, sorted (KSCAN)."""
+        return sorted(key for key in self._keys if key.startswith(prefix))
+
     def chain_leaf(self, key: bytes) -> int | None:
         """Index of the chain leaf of the key's current version (its SET or DEL), or None."""
         if self.chain is None:
@@ -183,6 +189,14 @@ class Engine(ABC):
 
     @abstractmethod
     def drop(self, name: str) -> None: ...
+
+    @abstractmethod
+    def reload(self, name: str) -> Store | None:
+        """Read a namespace again from where it is kept (RELOAD); None when it is gone.
+
+        Writes made so far are kept (and made durable first where the old store's files
+        close). The returned store may be a new object: the caller moves its users over.
+        """
 
     @abstractmethod
     def flush(self) -> None:

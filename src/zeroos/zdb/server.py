@@ -26,6 +26,7 @@ log = logging.getLogger("zeroos.zdb")
 
 DRAIN_SECONDS = 2.0
 REPLY_CHUNK = 1024 * 1024
+MIRROR_BACKLOG = 64 * 1024 * 1024  # a mirror this far behind is dropped, not buffered for
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class Connection(asyncio.Protocol):
         # what data_received's inlined Commands.execute uses, looked up once
         self._handler_of = commands.handlers.get
         self._waiters = commands.waiters
+        self._mirrors = commands.mirrors
         self._failed = commands.failed
         self._execute = commands.execute
         self.reader = RequestReader()
@@ -70,11 +72,14 @@ class Connection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         address = str(peer[0]) if isinstance(peer, tuple) else "unix"
         self.session = self.commands.new_session(address)
+        self.session.push = self._push
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self._unpark()
+        if self.session is not None:
+            self.commands.end_session(self.session)
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -116,6 +121,7 @@ class Connection(asyncio.Protocol):
         buffered = reader.buffered
         handler_of = self._handler_of
         waiters = self._waiters
+        mirrors = self._mirrors
         out: list[bytes] = []
         size = 0  # of the replies in out
         while True:
@@ -146,7 +152,7 @@ class Connection(asyncio.Protocol):
                     break
             handler = handler_of(cmd[0])
             try:
-                if handler is None or waiters or session.store.dropped:
+                if handler is None or waiters or mirrors or session.store.dropped:
                     reply = self._execute(session, cmd)
                 else:  # all that Commands.execute does in this case
                     stats.commands_executed += 1
@@ -241,6 +247,17 @@ class Connection(asyncio.Protocol):
         if not self._paused_by_writer:
             self.transport.resume_reading()
         self.process()
+
+    def _push(self, frame: bytes) -> None:
+        """Send a MIRROR frame with this iteration's replies (after the writes are flushed)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._draining:
+            return
+        if transport.get_write_buffer_size() > MIRROR_BACKLOG:
+            log.warning("event=mirror_dropped peer=%s reason=backlog", self.peer)
+            transport.abort()  # connection_lost forgets the session
+            return
+        self._reply([frame])
 
     # -- WAIT -------------------------------------------------------------------------------
     def _park(self, waiter: Waiter, reply: bytes) -> None:
@@ -398,6 +415,8 @@ class ZdbServer:
             self._tick_timer.cancel()
         for server in self._servers:
             server.close()
+        if self._held:  # replies of the last iteration (STOP's among them) go out first
+            self._group_commit()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
@@ -423,6 +442,7 @@ async def serve(
         type(commands.engine).__name__,
     )
     stop = stop_on_signals()
+    commands.on_stop = stop.set  # STOP stops the server as SIGTERM does
     if ready is not None:
         ready.set()
     try:

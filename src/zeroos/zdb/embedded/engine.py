@@ -168,6 +168,13 @@ class EmbeddedEngine(Engine):
         self._unsynced.discard(store)
         store.close()
 
+    def reload(self, name: str) -> EmbeddedStore | None:
+        store = self._stores.get(name)
+        if store is not None:
+            store.sync()  # its files close now: the group commit can't fsync them later
+            self.forget(name)
+        return self.open(name)
+
     def flush(self) -> None:
         dirty = self._dirty
         while dirty:

@@ -544,6 +544,18 @@ class TarantoolEngine(Engine):
             self._dirty.discard(store)
         self.call("zdb_ns_drop", self.db, name, self.owner)
 
+    def reload(self, name: str) -> TarantoolStore | None:
+        self.flush()
+        store = self._stores.get(name)
+        row = self.call1("zdb_ns_get", self.db, name)
+        if store is None or row is None:
+            if store is not None:
+                store.dropped = True
+                del self._stores[name]
+            return None if row is None else self.open(name)
+        store._load(list(row))
+        return store
+
     def flush(self) -> None:
         """Send the queued writes as one transaction; returns once a quorum holds them."""
         dirty = self._dirty
