@@ -57,7 +57,7 @@ NSINFO_DISK = [
 
 
 def nsinfo_fields(conn: Raw, name: str) -> list[str]:
-    """NSINFO's field names in order, without our extra ``disk_size_bytes``."""
+    """NSINFO's field names in order, without our extras (disk size, recovery's cuts)."""
     text = conn.value("NSINFO", name)
     assert isinstance(text, bytes)
     lines = text.decode().split("\n")
@@ -68,7 +68,8 @@ def nsinfo_fields(conn: Raw, name: str) -> list[str]:
         key, sep, _value = line.partition(": ")
         assert sep, line
         keys.append(key)
-    return [k for k in keys if k != "disk_size_bytes"]
+    ours = {"disk_size_bytes", "stats_data_cuts", "stats_data_cut_bytes"}
+    return [k for k in keys if k not in ours]
 
 
 # -- NSNEW, NSLIST, NSDEL ---------------------------------------------------------------------
