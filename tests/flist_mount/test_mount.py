@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,35 @@ def test_an_unusable_cache_folder_is_one_line(tmp_path: Path) -> None:
         f"error: cannot use {tmp_path}/file/c as the block cache: Not a directory"
     ]
     assert not os.path.ismount(tmp_path / "mnt")
+
+
+def test_daemon_mode_returns_once_mounted(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    src = make_tree(tmp_path / "src")
+    flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log = tmp_path / "server.log"
+    try:
+        args = ["--cache", str(tmp_path / "cache"), "--log", str(log)]
+        out = _zos("flist", "mount", "-d", str(flist), str(mnt), *args)
+        assert out.returncode == 0, out.stderr
+        assert (mnt / "small.txt").read_text() == "hello flist\n"  # no waiting: it is there
+        assert f"flist mount -d {flist}" in _processes()
+        again = _zos("flist", "mount", "-d", str(flist), str(mnt), *args)
+        assert again.returncode == 1
+        assert again.stderr.splitlines() == [f"error: something is already mounted at {mnt}"]
+        assert _zos("flist", "umount", str(mnt)).returncode == 0
+        # the background server saw its mount go and exited
+        deadline = time.monotonic() + 30
+        while f"flist mount -d {flist}" in _processes():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        while os.path.ismount(mnt):
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _processes() -> str:
+    return subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from ..common.errors import ZosError
 from ..common.log import setup_logging
 from .util import SIZE
 
@@ -52,6 +56,18 @@ def _default_cache() -> Path:
     show_default=True,
     help="seconds a read waits for a block before it fails with EIO",
 )
+@click.option(
+    "-d",
+    "--daemon",
+    is_flag=True,
+    help="return once mounted, serving from the background (its log goes to --log)",
+)
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False),
+    help="with --daemon: append the server's log to this file [default: discard it]",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def mount_cmd(
     flist_path: str,
@@ -61,6 +77,8 @@ def mount_cmd(
     rw: bool,
     rw_dir: str | None,
     timeout: float,
+    daemon: bool,
+    log_path: str | None,
     verbose: bool,
 ) -> None:
     """Mount NAME.fl at MOUNTPOINT and serve it until unmounted, SIGTERM or Ctrl-C.
@@ -70,16 +88,64 @@ def mount_cmd(
     """
     from ..flist.mount import mount
 
+    def serve(on_ready: Callable[[], None] | None = None) -> None:
+        mount(
+            Path(flist_path),
+            Path(mountpoint),
+            cache_dir=Path(cache_dir) if cache_dir else _default_cache(),
+            cache_bytes=cache_size,
+            rw=rw,
+            rw_dir=Path(rw_dir) if rw_dir else None,
+            timeout=timeout,
+            on_ready=on_ready,
+        )
+
+    if daemon:
+        _serve_in_background(serve, log_path, verbose)
+    else:
+        setup_logging(verbose)
+        serve()
+
+
+def _serve_in_background(
+    serve: Callable[[Callable[[], None]], None], log_path: str | None, verbose: bool
+) -> None:
+    """Fork a server that detaches; exit once it has mounted, or fail with its error line."""
+    from ..flist.mount import MountError
+
+    read_end, write_end = os.pipe()
+    if os.fork():
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            said = pipe.read().decode(errors="replace")
+        if said != "ok":
+            raise MountError(said or "the mount server died before mounting")
+        return
+    # the server: its own session, no terminal, its log in --log
+    os.close(read_end)
+    os.setsid()
+    sink = os.open(log_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(sink, 1)
+    os.dup2(sink, 2)
     setup_logging(verbose)
-    mount(
-        Path(flist_path),
-        Path(mountpoint),
-        cache_dir=Path(cache_dir) if cache_dir else _default_cache(),
-        cache_bytes=cache_size,
-        rw=rw,
-        rw_dir=Path(rw_dir) if rw_dir else None,
-        timeout=timeout,
-    )
+
+    def ready() -> None:
+        os.write(write_end, b"ok")
+        os.close(write_end)
+
+    code = 0
+    try:
+        serve(ready)
+    except ZosError as exc:
+        with contextlib.suppress(OSError):
+            os.write(write_end, str(exc).encode())
+        code = 1
+    except BaseException:
+        logging.getLogger(__name__).exception("event=server_failed")
+        code = 1
+    os._exit(code)  # never return into the parent's click machinery
 
 
 @click.command("umount")
