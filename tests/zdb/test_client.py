@@ -426,6 +426,7 @@ def test_wait_returns_the_command_or_none_on_timeout(client, zdb):
         ("Namespace is protected by worm mode", ReadOnly),
         ("Cannot delete a key when namespace is in worm mode", ReadOnly),
         ("Key not found", KeyNotFound),
+        ("No keys match", KeyNotFound),
         ("No more data", NoMoreData),
         ("Internal Error: entry of key b'k' in namespace 'x' is corrupt", ChecksumError),
         ("Invalid property", ZdbResponseError),

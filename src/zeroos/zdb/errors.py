@@ -108,6 +108,7 @@ _REPLY_ERRORS: dict[str, type[ZdbResponseError]] = {
     "Key not found": KeyNotFound,
     "Invalid key, only update authorized": KeyNotFound,
     "No more data": NoMoreData,
+    "No keys match": KeyNotFound,
     "No more history": NoMoreData,
 }
 
