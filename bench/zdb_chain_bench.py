@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("ZOS_EVENT_LOOP", "uvloop")
+    os.environ.setdefault("ZOS_ZDB_EVENT_LOOP", "uvloop")
     native = "on" if NATIVE else "OFF (not built: the chain's hashing runs in Python)"
     print(f"# zero-db chain benchmark ({os.cpu_count()} cpus, C module {native})")
     proofs(args.leaves)

@@ -197,5 +197,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("ZOS_EVENT_LOOP", "uvloop")
+    os.environ.setdefault("ZOS_ZDB_EVENT_LOOP", "uvloop")
     sys.exit(main())

@@ -42,7 +42,7 @@ def test_main_prints_error_and_hint_and_exits_with_its_code(
     ("args", "needle"),
     [
         (["stor", "-c", "{tmp}/missing.yaml", "list"], "missing.yaml"),
-        (["zdb", "compact", "--data", "{tmp}/d", "--index", "{tmp}/i", "-n", "nosuch"], "nosuch"),
+        (["zdb", "compact", "--data", "{tmp}/d", "--index", "{tmp}/i"], "not found"),
     ],
 )
 def test_a_parts_error_is_one_line(tmp_path: Path, args: list[str], needle: str) -> None:

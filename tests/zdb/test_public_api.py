@@ -38,7 +38,9 @@ EXPECTED = {
     "ZdbConnectionError",
     "ZdbError",
     "ZdbResponseError",
+    "ZdbSettings",
     "ZdbTimeoutError",
+    "run",
 }
 
 

@@ -18,6 +18,7 @@ import pytest
 import redis
 import tarantool
 
+from zeroos.common.harness import HarnessError
 from zeroos.zdb.chain.verify import verify_online
 from zeroos.zdb.client import Client
 from zeroos.zdb.tarantool.auth import PASSWORD_ENV
@@ -279,7 +280,7 @@ def test_second_server_on_one_database_is_refused(tmp_path: Path) -> None:
     try:
         second = ZdbProcess(tmp_path / "db", engine="tarantool")
         t0 = time.monotonic()
-        with pytest.raises(RuntimeError, match="exited with 1") as info:
+        with pytest.raises(HarnessError, match="exited with 1") as info:
             second.start()
         assert time.monotonic() - t0 < 15
         lines = [line for line in str(info.value).splitlines() if line.startswith("error:")]

@@ -35,3 +35,9 @@ READY_FILE = click.option(
     metavar="PATH",
     help="Write JSON (part, pid, addresses, version) here once listening; removed at stop.",
 )
+
+CONFIG_FILE = click.option(
+    "--config",
+    metavar="PATH",
+    help="A YAML or TOML file of settings (flags and $ZOS_<PART>_* variables win over it).",
+)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,16 +16,14 @@ from rich.table import Table
 
 from ..common.address import parse_address
 from ..common.log import setup_logging
-from ..zdb.commands import Commands
-from ..zdb.embedded import DEFAULT_DATASIZE, EmbeddedEngine
+from ..common.settings import given_flags, load
+from ..zdb.embedded import EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
 from ..zdb.embedded.engine import list_namespaces
-from ..zdb.engine import Engine
 from ..zdb.errors import NamespaceNotFound, ZdbError, ZdbResponseError
-from ..zdb.native import DISABLED as NATIVE_DISABLED
-from ..zdb.native import NATIVE
-from ..zdb.server import ServerConfig, run
-from .util import READY_FILE, SIZE
+from ..zdb.main import run
+from ..zdb.settings import ZdbSettings
+from .util import CONFIG_FILE, READY_FILE, SIZE
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -42,19 +40,23 @@ def zdb() -> None:
     """zero-db: key/value namespaces over RESP (0-db's command set)."""
 
 
-def _loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return address == "localhost"
+def _default(name: str) -> Any:
+    """The default of a serve setting (ZdbSettings holds them; the help shows them)."""
+    return ZdbSettings.model_fields[name].default
+
+
+# serve's parameters whose names differ from the settings they give
+_SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
 
 
 @zdb.command()
-@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--listen", default=_default("listen"), show_default=True, help="Address to listen on."
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=9900,
+    default=_default("port"),
     show_default=True,
     help="TCP port (0 picks a free one; it is logged).",
 )
@@ -71,14 +73,13 @@ def _loopback(address: str) -> bool:
 )
 @click.option(
     "--admin",
-    envvar="ZOS_ZDB_ADMIN",
     metavar="PASSWORD",
     help="Admin password (or $ZOS_ZDB_ADMIN). Without it every client is admin.",
 )
 @click.option(
     "--datasize",
     type=SIZE,
-    default=DEFAULT_DATASIZE,
+    default=_default("datasize"),
     show_default=True,
     help="Size at which a new data file starts.",
 )
@@ -93,20 +94,19 @@ def _loopback(address: str) -> bool:
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
-    default=7 * 86400,
+    default=_default("grace"),
     show_default=True,
     help="Seconds an expired reservation stays read-only before its data is released.",
 )
 @click.option(
     "--engine",
     type=click.Choice(["embedded", "tarantool"]),
-    default="embedded",
+    default=_default("engine"),
     show_default=True,
     help="Where namespaces live: local files, or a Tarantool replica set.",
 )
 @click.option(
     "--tarantool",
-    "tarantool_addresses",
     metavar="HOST:PORT[,...]",
     help="Members of the Tarantool replica set (--engine tarantool).",
 )
@@ -120,107 +120,25 @@ def _loopback(address: str) -> bool:
 @click.option(
     "--tarantool-timeout",
     type=click.FloatRange(min=0.1),
-    default=10.0,
+    default=_default("tarantool_timeout"),
     show_default=True,
     help="Seconds any Tarantool call may take before the client gets an error.",
 )
 @READY_FILE
+@CONFIG_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def serve(
-    listen: str,
-    port: int,
-    socket_path: str | None,
-    datadir: str,
-    indexdir: str,
-    mode: str | None,
-    admin: str | None,
-    datasize: int,
-    maxsize: int,
-    sync: bool,
-    synctime: float,
-    no_chain: bool,
-    grace: float,
-    engine: str,
-    tarantool_addresses: str | None,
-    tarantool_db: str,
-    tarantool_password_file: str | None,
-    tarantool_timeout: float,
-    ready_file: str | None,
-    verbose: bool,
-) -> None:
-    """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM)."""
-    setup_logging(verbose)
-    if sync and synctime:
-        raise click.UsageError("--sync and --synctime exclude each other: choose one")
-    store: Engine
-    if engine == "tarantool":
-        if not tarantool_addresses:
-            raise click.UsageError("--engine tarantool needs --tarantool HOST:PORT[,...]")
-        from ..zdb.tarantool import TarantoolEngine
+@click.pass_context
+def serve(ctx: click.Context, /, **_: object) -> None:
+    """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM).
 
-        os.makedirs(indexdir, exist_ok=True)  # the server's signing key lives here
-        store = TarantoolEngine(
-            tarantool_addresses,
-            tarantool_db,
-            keydir=os.path.abspath(indexdir),
-            chain=not no_chain,
-            timeout=tarantool_timeout,
-            password_file=tarantool_password_file,
-        )
-        where = f"tarantool={store.location}"
-    else:
-        if tarantool_addresses or tarantool_password_file:
-            raise click.UsageError("--tarantool options need --engine tarantool")
-        embedded = EmbeddedEngine(datadir, indexdir, datasize, chain=not no_chain)
-        store = embedded
-        where = f"data={embedded.datadir} index={embedded.indexdir}"
-    config = ServerConfig(
-        listen=listen,
-        port=port,
-        socket=socket_path,
-        sync=sync,
-        synctime=synctime,
-        ready_file=ready_file,
-    )
-    _serve(store, where, config, mode, admin, maxsize, grace)
-
-
-def _serve(
-    engine: Engine,
-    where: str,
-    config: ServerConfig,
-    mode: str | None,
-    admin: str | None,
-    maxsize: int,
-    grace: float,
-) -> None:
-    try:
-        commands = Commands(
-            engine,
-            admin_password=admin,
-            mode=mode,  # type: ignore[arg-type]
-            grace=grace,
-        )
-        if maxsize and commands.default.settings.maxsize != maxsize:
-            commands.default.settings.maxsize = maxsize
-            commands.default.save_settings()
-    except ZdbError:
-        engine.close()
-        raise
-    if admin is None and not _loopback(config.listen):
-        log.warning(
-            "event=no_admin_password listen=%s hint='every client is admin; set --admin'",
-            config.listen,
-        )
-    if not NATIVE:
-        why = (
-            "is turned off by ZOS_NO_NATIVE=1"
-            if NATIVE_DISABLED
-            else "is not built: install gcc libc6-dev python3-dev libssl-dev and reinstall"
-        )
-        log.warning("event=native_missing hint='zeroos.zdb._native %s; writes run slower'", why)
-    log.info("event=starting %s", where)
-    run(commands, config, loop=os.environ.get("ZOS_EVENT_LOOP", "uvloop"))
+    Every flag may also come from $ZOS_ZDB_<FLAG> (ZOS_ZDB_DATASIZE) or a --config file.
+    """
+    flags = {_SETTING_OF.get(name, name): value for name, value in given_flags(ctx).items()}
+    if "no_chain" in flags:
+        flags["chain"] = not flags.pop("no_chain")
+    settings = load(ZdbSettings, flags)
+    setup_logging(settings.verbose)
+    run(settings)
 
 
 @zdb.command()

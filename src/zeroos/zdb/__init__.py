@@ -1,8 +1,8 @@
 """zero-db: key/value namespaces over RESP, with 0-db's command set; server, engines and client.
 
 Importing this package stays light: the clients (and redis-py under them) load on first use
-of :class:`Client` or :class:`AsyncClient`, so the server never pays for them, and nothing
-here imports the server.
+of :class:`Client` or :class:`AsyncClient`, so the server never pays for them, and the server
+loads only with :func:`run` (``zeroos.zdb.run(ZdbSettings(...))``).
 
     from zeroos.zdb import Client
 
@@ -38,6 +38,8 @@ from .namespace import Mode, NamespaceSettings
 if typing.TYPE_CHECKING:
     from .aioclient import AsyncClient
     from .client import Client, HistoryEntry, NamespaceInfo, ScanEntry
+    from .main import run
+    from .settings import ZdbSettings
 
 # name -> submodule that defines it, imported on first access (PEP 562)
 _LAZY = {
@@ -46,6 +48,8 @@ _LAZY = {
     "HistoryEntry": ".client",
     "NamespaceInfo": ".client",
     "ScanEntry": ".client",
+    "ZdbSettings": ".settings",
+    "run": ".main",
 }
 
 
@@ -90,5 +94,7 @@ __all__ = [
     "ZdbConnectionError",
     "ZdbError",
     "ZdbResponseError",
+    "ZdbSettings",
     "ZdbTimeoutError",
+    "run",
 ]
