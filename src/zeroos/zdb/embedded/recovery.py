@@ -11,8 +11,9 @@ leaves at most the last data entry half copied and without its record, a power c
   entry is whole but fails its CRC is damage done after the write: it is kept (CHECK answers
   0, GET fails) and logged;
 * the data past the last record is scanned entry by entry: a damaged entry followed by a
-  whole one is skipped (and keeps its key when its header holds, so it reads as damaged),
-  scanning resumes at the next whole entry;
+  whole one is skipped (and keeps its key when its header holds, so it reads as damaged;
+  otherwise a tombstone of the empty key keeps its place), scanning resumes at the next
+  whole entry;
 * only a damaged stretch that runs to the end of the file is cut, and its bytes (zeros
   excepted) are kept aside in the namespace's data folder as ``cut-<file>-<offset>-<time>``,
   logged and counted (NSINFO's stats_data_cuts).
@@ -31,6 +32,7 @@ from .codec import scan_entries
 from .format import (
     DATA_HEADER,
     DATA_HEADER_SIZE,
+    FLAG_DELETED,
     INDEX_HEADER,
     INDEX_HEADER_SIZE,
     INDEX_TRAILER,
@@ -51,7 +53,6 @@ class Recovered:
     index_end: int  # the index file is cut here ...
     data_end: int  # ... the data file here
     rebuilt: bytes = b""  # ... and these index records are appended
-    unrecorded: int = 0  # damaged stretches left in the data without a record (no key known)
     cuts: list[str] = field(default_factory=list)  # files the cut bytes were kept in
 
 
@@ -174,10 +175,13 @@ def recover_pair(
                 _show(found),
             )
         if found is None:
-            result.unrecorded += 1
-            continue
-        _crc, flags, _keylen, _vallen, ts, _prev = DATA_HEADER.unpack_from(raw, 0)
-        rebuilt += encode_record(flags, found, data_end + offset, length, ts)
+            # no key to keep it under: a tombstone of the empty key (which no client can
+            # write) holds its place, so the index stays one record per entry, in step
+            # with the chain's leaves
+            rebuilt += encode_record(FLAG_DELETED, b"", data_end + offset, length, 0)
+        else:
+            _crc, flags, _keylen, _vallen, ts, _prev = DATA_HEADER.unpack_from(raw, 0)
+            rebuilt += encode_record(flags, found, data_end + offset, length, ts)
         faults.index_faults += 1
     result.rebuilt = bytes(rebuilt)
     result.data_end = data_end + whole_end

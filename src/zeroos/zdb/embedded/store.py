@@ -219,7 +219,6 @@ class EmbeddedStore(Store):
         self._settings_path = settings_path
         self._active = 0
         self._loaded: list[tuple[int, int]] = []  # (file id, index records) while opening
-        self._unrecorded = 0  # damaged data entries found on open that have no index record
         new = not os.path.exists(settings_path)
         self.chain = self._chain = chain(indexdir, name) if chain is not None else None
         try:
@@ -286,7 +285,6 @@ class EmbeddedStore(Store):
                 self.name, self._datadir, fid, buf, index_valid_end(buf), self.faults
             )
             valid_end, data_end, rebuilt = got.index_end, got.data_end, got.rebuilt
-            self._unrecorded += got.unrecorded
             data = AppendFile(dpath)
             index = AppendFile(ipath)
             if index.size != valid_end:
@@ -366,9 +364,8 @@ class EmbeddedStore(Store):
         assert chain is not None
         flat = _Tail(self, self._loaded)
         expected = chain.boundary_base + chain.data_since_boundary
-        if len(flat) < expected and not self._unrecorded:
-            # leaves past the data: the data tail they stand for was torn (not when a damaged
-            # entry in the middle has no record: its leaf is there, the tail is whole)
+        if len(flat) < expected:
+            # leaves past the data: the data tail they stand for was torn
             tail = chain.data_leaves_tail(expected - len(flat))
             if tail and tail[-1][0] == chain.size - 1 and len(tail) == expected - len(flat):
                 chain.truncate(tail[0][0])
