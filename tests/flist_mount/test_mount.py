@@ -280,3 +280,26 @@ def test_daemon_mode_returns_once_mounted(tmp_path: Path) -> None:
 
 def _processes() -> str:
     return subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_a_killed_server_leaves_mounts_that_umount_clears(tmp_path: Path, mounter: Any) -> None:
+    src = make_tree(tmp_path / "src")
+    flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
+    changes = tmp_path / "changes"
+    mount = mounter(flist, "--rw", "--rw-dir", str(changes), name="rw")
+    (mount.mountpoint / "kept").write_text("in the upper layer")
+    mount.proc.kill()  # no chance to unmount anything
+    mount.proc.wait()
+    assert os.path.ismount(mount.mountpoint)
+    assert os.path.ismount(changes / "lower")
+    cmd = ["flist", "mount", "-d", str(flist), str(mount.mountpoint), "--rw"]
+    out = _zos(*cmd, "--rw-dir", str(changes), "--cache", str(tmp_path / "cache"))
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [f"error: something is already mounted at {mount.mountpoint}"]
+    out = _zos("flist", "umount", str(mount.mountpoint))
+    assert out.returncode == 0, out.stderr
+    assert not os.path.ismount(mount.mountpoint)
+    assert not os.path.ismount(changes / "lower")
+    again = mounter(flist, "--rw", "--rw-dir", str(changes), name="rw")
+    assert (again.mountpoint / "kept").read_text() == "in the upper layer"
+    assert (again.mountpoint / "small.txt").read_text() == "hello flist\n"

@@ -81,6 +81,11 @@ def mount(
             overlay = _Overlay.beside(folder, mountpoint)
         except OSError as exc:
             raise MountError(f"cannot keep the changes in {folder}: {exc.strerror}") from exc
+        if mounted_at(overlay.lower) is not None:  # left by a server that was killed
+            raise MountError(
+                f"something is already mounted at {overlay.lower}",
+                hint=f"zos flist umount {overlay.lower}",
+            )
     with Flist.open(flist_path) as flist:
         routes = flist.routes()
         if not routes:
