@@ -33,7 +33,7 @@ pytestmark = needs_tarantool
 def _server(root: Path, addresses: str) -> ZdbProcess:
     return ZdbProcess(
         root, "--engine", "tarantool", "--tarantool", addresses, "--tarantool-timeout", "8"
-    ).start()
+    ).start(timeout=60)
 
 
 def test_killing_the_leader_loses_no_acknowledged_write(tmp_path: Path) -> None:
@@ -61,13 +61,13 @@ def test_killing_the_leader_loses_no_acknowledged_write(tmp_path: Path) -> None:
     try:
         thread = threading.Thread(target=writer)
         thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while len(acked) < 300 and time.monotonic() < deadline:
             time.sleep(0.02)
         before = len(acked)
         assert before >= 300, errors[:3]
         members[0].kill()  # kill -9 the leader mid-writes
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while len(acked) < before + 300 and time.monotonic() < deadline:
             time.sleep(0.05)
         stop.set()
@@ -336,7 +336,7 @@ def test_read_only_replica_is_one_error_line(tmp_path: Path) -> None:
             new.eval("box.cfg{read_only = false, replication = {}}")
             old.eval("box.cfg{read_only = true}")
             old.call("zdb_follow", replica.address)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while not old.call("zdb_status").data[0][4] and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
@@ -373,7 +373,7 @@ def test_every_call_is_bounded_by_the_timeout(tmp_path: Path) -> None:
         instance.address,
         "--tarantool-timeout",
         "1",
-    ).start()
+    ).start(timeout=60)
     try:
         conn = redis.Redis(port=zdb.port, socket_timeout=30)
         conn.set_response_callback("SET", lambda r, **kw: r)
@@ -401,7 +401,7 @@ def test_no_quorum_is_refused_and_its_outcome_unknown(tmp_path: Path) -> None:
         tmp_path / "zdb",
         *("--engine", "tarantool", "--tarantool", members[0].address),
         *("--tarantool-timeout", "30"),
-    ).start()
+    ).start(timeout=60)
     try:
         conn = redis.Redis(port=zdb.port, socket_timeout=60)
         conn.set_response_callback("SET", lambda r, **kw: r)
