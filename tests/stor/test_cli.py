@@ -98,6 +98,15 @@ def test_cli_errors(cluster, tmp_path):
     big.write_bytes(os.urandom(200_000))
     _one_line_error(_zos("-c", str(conf), "upload", str(big)), "full")
 
+    # every command that fails says so with its exit code
+    conf.write_text(yaml.safe_dump(config_dict(cluster)))
+    for command in (["metadata"], ["download"], ["delete"], ["check"], ["repair"]):
+        out = _zos("-c", str(conf), *command, "missing")
+        _one_line_error(out, "no file stored under key 'missing'")
+        assert out.returncode == 1, command
+    _one_line_error(_zos("-c", str(conf), "upload", str(tmp_path / "nothing")), "cannot read")
+    assert _zos("-c", str(conf), "check").returncode == 2  # a usage error: neither KEY nor --all
+
 
 def test_check_and_repair_exit_1_unless_optimal(own_cluster, tmp_path):
     cluster = own_cluster(6)
