@@ -7,6 +7,9 @@ import os
 import pytest
 from hypothesis import settings
 
+# zeroos.testing's conformance checks assert as tests do: show what differed when one fails
+pytest.register_assert_rewrite("zeroos.testing")
+
 # the shared fixtures of every part (real servers on the harness); see zeroos.testing
 pytest_plugins = ["zeroos.testing.fixtures"]
 
