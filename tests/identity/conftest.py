@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -102,6 +103,32 @@ def login(http: httpx.Client, name: str, password: str) -> str:
     )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
+
+
+P384_ORDER = int(
+    "ffffffffffffffffffffffffffffffffffffffffffffffff"
+    "c7634d81f4372ddf581a0db248b0a77aecec196accc52973",
+    16,
+)
+
+
+def signature(token: str) -> tuple[int, int]:
+    """The (r, s) of an ES384 token."""
+    raw = base64.urlsafe_b64decode(token.rpartition(".")[2] + "==")
+    return int.from_bytes(raw[:48], "big"), int.from_bytes(raw[48:], "big")
+
+
+def with_s(token: str, s: int) -> str:
+    """``token`` with its signature's s replaced (n - s is the malleable twin)."""
+    r = signature(token)[0]
+    raw = r.to_bytes(48, "big") + s.to_bytes(48, "big")
+    return token.rpartition(".")[0] + "." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def low_s(token: str) -> str:
+    """``token`` signed as zero-id signs (s <= n/2), whichever of the twins pyjwt made."""
+    s = signature(token)[1]
+    return with_s(token, min(s, P384_ORDER - s))
 
 
 _users = itertools.count()

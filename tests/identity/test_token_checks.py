@@ -4,7 +4,6 @@ valid, and the high-s twin of a valid signature (ES384 is malleable: (r, n - s) 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,25 +13,12 @@ import pytest
 from zeroos.identity import AsyncVerifier, InvalidToken, Verifier
 from zeroos.identity.tokens import make_claims
 
-from .conftest import Actor, Running
-
-P384_ORDER = int(
-    "ffffffffffffffffffffffffffffffffffffffffffffffff"
-    "c7634d81f4372ddf581a0db248b0a77aecec196accc52973",
-    16,
-)
-
-
-def _signature(token: str) -> tuple[int, int]:
-    raw = base64.urlsafe_b64decode(token.rpartition(".")[2] + "==")
-    return int.from_bytes(raw[:48], "big"), int.from_bytes(raw[48:], "big")
+from .conftest import P384_ORDER, Actor, Running, signature, with_s
 
 
 def _high_s_twin(token: str) -> str:
     """The same claims and r with s replaced by n - s: a valid ECDSA signature, high-s."""
-    r, s = _signature(token)
-    raw = r.to_bytes(48, "big") + (P384_ORDER - s).to_bytes(48, "big")
-    return token.rpartition(".")[0] + "." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return with_s(token, P384_ORDER - signature(token)[1])
 
 
 def _both(running: Running, token: str) -> list[Callable[[], Any]]:
@@ -68,7 +54,7 @@ def test_every_token_is_signed_low_s_and_its_high_s_twin_is_refused(ident, http)
     user = Actor(http, "lowsuser")
     for _ in range(24):  # a high s comes half the time without the fix
         token = user.call("GET", "/v1/oauth/jwt", params={"scope": "user:name"}).text
-        assert _signature(token)[1] <= P384_ORDER // 2
+        assert signature(token)[1] <= P384_ORDER // 2
     twin = _high_s_twin(user.token)
     assert user.call("GET", f"/api/users/{user.name}").status_code == 200
     r = http.get(f"/api/users/{user.name}", headers={"Authorization": f"bearer {twin}"})
