@@ -47,6 +47,8 @@ COMMANDS = [
     b"FLUSH",
     b"WAIT",
     b"HELLO",
+    b"KSCAN",
+    b"RELOAD",
     b"set",
     b"get",
     b"Scan",
