@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
+from functools import partial
 
 from .conftest import KEY, config_dict
 
@@ -118,19 +120,19 @@ def test_concurrent_writers_and_deleters(make_stor, cluster):
     assert _shard_count(cluster, cfg) == 0
 
 
-def _race_puts(writers, key: str, values: list[bytes]) -> list[BaseException]:
-    """Each writer puts its value under one key, all released at once; the errors raised."""
-    start = threading.Barrier(len(writers), timeout=60)
+def _race(*jobs: Callable[[], object]) -> list[BaseException]:
+    """Run the jobs on threads released at once; the errors they raised."""
+    start = threading.Barrier(len(jobs), timeout=60)
     errors: list[BaseException] = []
 
-    def put(i: int) -> None:
+    def run(job: Callable[[], object]) -> None:
         try:
             start.wait()
-            writers[i].put(key, values[i])
+            job()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(writers))]
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
@@ -143,9 +145,25 @@ def test_concurrent_puts_of_one_key(make_stor, cluster):
     writers = [make_stor(cfg), make_stor(cfg)]  # two clients, as two processes would be
     for r in range(40):
         values = [_rng.randbytes(BLOCK + r) for _ in writers]
-        assert _race_puts(writers, "k", values) == [], f"round {r}"
+        puts = [partial(w.put, "k", v) for w, v in zip(writers, values, strict=True)]
+        assert _race(*puts) == [], f"round {r}"
         assert writers[0].read("k") in values, f"round {r}"
     # what the loser of a race wrote is garbage once the winner's record replaced it
     writers[0].gc()
     writers[0].delete("k")
+    assert _shard_count(cluster, cfg) == 0
+
+
+def test_concurrent_put_and_delete_of_one_key(make_stor, cluster):
+    cfg = config_dict(cluster)
+    writer, deleter = make_stor(cfg), make_stor(cfg)
+    for r in range(20):
+        writer.put("k", _rng.randbytes(BLOCK))
+        new = _rng.randbytes(BLOCK + 1)
+        # both read the same version as the one they replace or remove, and both free it
+        assert _race(partial(writer.put, "k", new), partial(deleter.delete, "k")) == [], r
+        assert not writer.exists("k") or writer.read("k") == new, f"round {r}"
+    writer.gc()
+    if writer.exists("k"):
+        writer.delete("k")
     assert _shard_count(cluster, cfg) == 0
