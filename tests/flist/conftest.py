@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.zdb.conftest import ZdbProcess
+from zeroos.testing import ZdbProcess, free_port
 from zeroos.zdb import Client
 
 IS_ROOT = os.geteuid() == 0
+__all__ = ["IS_ROOT", "free_port", "make_tree", "snapshot"]
 
 
 def make_tree(root: Path, *, big: int = 1_300_000, devices: bool = IS_ROOT) -> Path:
@@ -102,12 +103,3 @@ def zdb_url(zdb_server: ZdbProcess) -> Callable[[], str]:
         return f"zdb://:pw@127.0.0.1:{zdb_server.port}/{name}"
 
     return make
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (right now)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
