@@ -23,20 +23,16 @@ to bench/results/ and never fails on a number. Everything it starts is stopped a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from flist_mount_bench import make_tree, parse_size
+from flist_mount_bench import make_tree, parse_size, run_and_report
 from zeroos.flist.format import Flist
 from zeroos.flist.query import info
 from zeroos.testing import ZdbProcess
@@ -200,22 +196,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
-    # SIGTERM unwinds like Ctrl-C, so that the finally blocks stop everything
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    work = Path(tempfile.mkdtemp(prefix="flist-bench-", dir="/var/tmp"))
-    try:
-        report = run(work, args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    show(report)
-    out = BENCH_DIR / "results" / time.strftime("flist-%Y%m%d-%H%M%S.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"report: {out}")
+    run_and_report("flist", run, show, args)
 
 
 if __name__ == "__main__":

@@ -292,9 +292,20 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: FUSE mounts and dropping pages need it")
+    run_and_report("flist-mount", run, show, args)
+
+
+def run_and_report(
+    name: str,
+    run: Callable[[Path, argparse.Namespace], dict[str, Any]],
+    show: Callable[[dict[str, Any]], None],
+    args: argparse.Namespace,
+) -> None:
+    """Run a benchmark in a fresh folder under /var/tmp (removed unless --keep), print its
+    report and write it to bench/results/NAME-YYYYmmdd-HHMMSS.json."""
     # SIGTERM unwinds like Ctrl-C, so that the finally blocks stop everything
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    work = Path(tempfile.mkdtemp(prefix="flist-mount-bench-", dir="/var/tmp"))
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-bench-", dir="/var/tmp"))
     try:
         report = run(work, args)
     except KeyboardInterrupt:
@@ -304,7 +315,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     show(report)
-    out = BENCH_DIR / "results" / time.strftime("flist-mount-%Y%m%d-%H%M%S.json")
+    out = BENCH_DIR / "results" / time.strftime(f"{name}-%Y%m%d-%H%M%S.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"report: {out}")
