@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -247,3 +248,39 @@ def test_lease_record_json(client: Client) -> None:
     finally:
         lease.release()
     assert client.get(LEASE_KEY) is None
+
+
+def test_zdb_namespace_password_from_a_file(
+    zdb: EmbeddedZdb, namespace: str, client: Client, tmp_path: Path
+) -> None:
+    """--zdb-password-file: the right password opens the namespace, a wrong one is one line."""
+    argv = zos_serve("id", "--port", "0", "--zdb", f"127.0.0.1:{zdb.port}/{namespace}",
+                     "--data", str(tmp_path / "data"),
+                     "--argon2-memory", "8192", "--argon2-time", "1")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ZOS_ID_ZDB_PASSWORD"}
+    env["ZOS_ID_ZDB_ADMIN"] = zdb.admin
+    secret = tmp_path / "zdb-password"
+    secret.write_text("wrong\n")
+    r = subprocess.run(
+        [*argv, "--zdb-password-file", str(secret)], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr == f"error: zero-db namespace '{namespace}': Access denied\n"
+    secret.write_text(zdb.password + "\n")
+    argv = [*argv, "--zdb-password-file", str(secret)]
+    child = Child(argv, tmp_path / "ready", env=env, log=tmp_path / "serve.log", name="zero-id")
+    child.start(30)
+    try:
+        assert _lease(client) is not None  # it got in, and holds the namespace
+    finally:
+        assert child.stop(timeout=30) == 0
+    assert "zdb_namespace_open" not in (tmp_path / "serve.log").read_text()
+
+
+def test_admin_without_password_is_one_error_and_a_hint(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ZOS_ID_ADMIN_PASSWORD"}
+    argv = zos_serve("id", "--port", "0", "--data", str(tmp_path / "d"), "--admin", "root")
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == "error: --admin needs a password\nhint: set $ZOS_ID_ADMIN_PASSWORD\n"

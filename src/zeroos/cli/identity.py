@@ -187,7 +187,7 @@ def serve(
 
     setup_logging(verbose)
     if admin_user and not admin_password:
-        raise click.UsageError("--admin needs a password: set $ZOS_ID_ADMIN_PASSWORD")
+        raise ZosError("--admin needs a password", hint="set $ZOS_ID_ADMIN_PASSWORD")
     embedded: EmbeddedZdb | None = None
     lease: Lease | None = None
     ready = ReadyFile(ready_file, "id")
