@@ -35,7 +35,9 @@ def test_failed_logins_are_throttled(start_id):
         # API-key secrets count too
         cc = {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "a.b"}
         assert http.post("/v1/oauth/access_token", data=cc).status_code == 429
-        assert "zeroid_logins_failed_total 5" in http.get("/metrics").text
+        metrics = http.get("/metrics").text.splitlines()
+        assert "zeroid_logins_failed_total 5" in metrics
+        assert "zeroid_logins_throttled_total 3" in metrics
 
 
 def test_a_forged_forwarded_for_does_not_pick_the_throttled_address(start_id):
@@ -69,7 +71,8 @@ def test_parallel_wrong_passwords_check_at_most_the_limit(start_id):
     codes = asyncio.run(storm())
     assert sorted(set(codes)) == [401, 429], codes
     assert codes.count(401) == 5, codes
-    assert running.identity.counters["logins_failed"] == 5
+    assert running.identity.metrics()["logins_failed"] == 5
+    assert running.identity.metrics()["logins_throttled"] == 55
 
 
 def test_a_login_that_cannot_be_checked_is_not_counted_as_failed(start_id):

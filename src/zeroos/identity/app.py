@@ -233,7 +233,7 @@ def create_api(identity: Identity, token: TokenEndpoint) -> FastAPI:
     def metrics() -> str:
         """Anyone: Prometheus counters."""
         lines = []
-        for name, value in ids.counters.items():
+        for name, value in ids.metrics().items():
             lines += [f"# TYPE zeroid_{name}_total counter", f"zeroid_{name}_total {value}"]
         return "\n".join(lines) + "\n"
 

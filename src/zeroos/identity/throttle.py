@@ -38,6 +38,8 @@ class Throttle:
         self.limits = limits or Limits()
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+        self.failed_total = 0  # attempts that failed (wrong password or secret)
+        self.refused_total = 0  # attempts refused with 429, never checked
 
     def _recent(self, key: str, now: float) -> deque[float]:
         stamps = self._failures.get(key)
@@ -60,6 +62,7 @@ class Throttle:
             for key, limit in keys:
                 stamps = self._recent(key, now)
                 if len(stamps) >= limit:
+                    self.refused_total += 1
                     retry = stamps[-limit] + window - now
                     what = "this account" if key.startswith("u:") else "this address"
                     raise Throttled(f"too many failed logins for {what}; retry later", retry)
@@ -93,6 +96,8 @@ class Throttle:
         try:
             yield
         except failure:
+            with self._lock:
+                self.failed_total += 1
             raise
         except BaseException:
             self.release(name, address, stamp)
