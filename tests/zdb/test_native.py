@@ -1,6 +1,7 @@
 """zero-db's C module (zdb/_native.c) gives the bytes of its Python twins.
 
-The twins are chain/native.py (leaves, hashes) and embedded/codec.py (entries, records, values).
+The twins are chain/native.py (leaves, hashes), embedded/codec.py (entries, records, values)
+and protocol.py (py_frame, the requests' framing).
 """
 
 from __future__ import annotations
@@ -447,3 +448,34 @@ def test_scan_entries_skips_damage_and_finds_every_whole_entry(
     assert sum(n for _off, n, _w in segments) == len(data)
     intact = [span for i, span in enumerate(spans) if i not in hit]
     assert [(off, n) for off, n, whole in segments if whole] == intact
+
+
+_resp_pieces = st.one_of(
+    st.integers(min_value=-3, max_value=1100).map(lambda n: b"*%d\r\n" % n),
+    st.integers(min_value=-3, max_value=40).map(lambda n: b"$%d\r\n" % n),
+    st.binary(max_size=40).map(lambda b: b"$%d\r\n%b\r\n" % (len(b), b)),
+    st.sampled_from(
+        [b"*2147483648\r\n", b"$0003\r\n", b"*+1\r\n", b":1\r\n", b"\r\n", b"*", b"$1", b"\r"]
+    ),
+    st.binary(max_size=30),
+)
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_resp_pieces, max_size=30).map(b"".join),
+    st.integers(min_value=0, max_value=1030),
+    st.integers(min_value=0, max_value=50),
+    st.booleans(),
+    st.integers(min_value=0, max_value=100),
+)
+def test_resp_frame_matches_its_python_twin(
+    data: bytes, left: int, need: int, skip: bool, pos: int
+) -> None:
+    from zeroos.zdb import protocol
+
+    pos = min(pos, len(data))
+    args = (left, need, skip, data, pos, protocol.MAX_ARGS, protocol.SKIP_MAX)
+    assert c.resp_frame(*args) == protocol.py_frame(*args)
+    assert protocol.frame is c.resp_frame

@@ -1,7 +1,7 @@
 """zero-db's C module (``_native``, built by setup.py when a compiler is there), or None.
 
-chain/native.py and embedded/codec.py take their hot loops from it, and otherwise run the
-same code in Python. ``ZOS_NO_NATIVE=1`` makes them run the Python code (to test it).
+chain/native.py, embedded/codec.py and protocol.py take their hot loops from it, and otherwise
+run the same code in Python. ``ZOS_NO_NATIVE=1`` makes them run the Python code (to test it).
 """
 
 from __future__ import annotations

@@ -112,8 +112,7 @@ class Connection(asyncio.Protocol):
         stats.network_rx_bytes += received
         reader = self.reader
         if received:
-            reader.push(data)  # RequestReader.feed
-            reader.pending += received
+            reader.feed(data)
         session = self.session
         if session is None or self.transport is None or self.parked is not None:
             return
@@ -140,7 +139,7 @@ class Connection(asyncio.Protocol):
                     reader.pending = buffered()
                     cmd = raw
             if cmd is None:
-                if raw is False and reader.pending <= MAX_BUFFER:
+                if raw is False and reader.pending <= MAX_BUFFER and reader.violation is None:
                     break
                 try:
                     cmd = reader.accept(raw)
