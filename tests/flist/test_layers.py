@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -226,3 +227,41 @@ def test_import_not_an_image(tmp_path: Path) -> None:
     _write_tar(tmp_path / "x.tar", {"hello.txt": b"hi"})
     with pytest.raises(FlistError, match="neither a docker save tarball nor an OCI image"):
         import_image(tmp_path / "x.tar", tmp_path / "i.fl", [f"dir://{tmp_path / 'b'}"])
+
+
+def _hardlink_layer() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"shared content " * 50_000  # spans blocks: still uploading when removed
+        info = tarfile.TarInfo("a")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name in ("b", "c"):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.LNKTYPE, "a"
+            tar.addfile(link)
+    return buf.getvalue()
+
+
+def test_whiteout_of_a_hard_links_first_name_keeps_the_others(tmp_path: Path) -> None:
+    layers = [_hardlink_layer(), _layer({".wh.a": b""})]
+    archive = tmp_path / "image.tar"
+    _docker_save(archive, layers)
+    import_image(archive, tmp_path / "i.fl", [f"dir://{tmp_path / 'blocks'}"], block_size=65536)
+    out = tmp_path / "out"
+    extract(tmp_path / "i.fl", out)
+    assert not (out / "a").exists()
+    assert (out / "b").read_bytes() == b"shared content " * 50_000
+    assert os.stat(out / "b").st_ino == os.stat(out / "c").st_ino  # still one file
+
+    # the same through merge: the layers as flists
+    store = f"dir://{tmp_path / 'blocks'}"
+    flists = []
+    for i, layer in enumerate(layers):
+        (tmp_path / f"l{i}.tar").write_bytes(layer)
+        flists.append(tmp_path / f"l{i}.fl")
+        create(tmp_path / f"l{i}.tar", flists[-1], [store], block_size=65536)
+    merge(flists, tmp_path / "m.fl")
+    extract(tmp_path / "m.fl", tmp_path / "out2")
+    assert (tmp_path / "out2" / "c").read_bytes() == b"shared content " * 50_000
+    assert not (tmp_path / "out2" / "a").exists()

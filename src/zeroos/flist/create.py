@@ -210,6 +210,7 @@ def fill(
     whiteouts: bool = False,
 ) -> None:
     """Apply entries to a tree, queuing file content for upload."""
+    builder.settle = uploader.settle
     try:
         for entry in entries:
             if whiteouts and builder.whiteout(entry.path):

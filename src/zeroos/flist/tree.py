@@ -84,7 +84,9 @@ class TreeBuilder:
         self._complete = complete
         self._cache: dict[str, int] = {"": ROOT_INO}
         self._layer: set[int] = set()
-        self._hardlinks: list[tuple[int, int]] = []
+        self._hardlinks: list[tuple[int, int]] = []  # (link, first name) awaiting content
+        # called before content is copied between inodes: waits for queued uploads
+        self.settle: Callable[[], None] | None = None
 
     def start_layer(self) -> None:
         """Begin a new layer: an opaque whiteout hides only what earlier layers added."""
@@ -142,7 +144,37 @@ class TreeBuilder:
         if ino is None:
             return 0
         self._forget("/".join(parts))
+        return self._drop(ino)
+
+    def _drop(self, ino: int) -> int:
+        """Remove an inode and its subtree, keeping the content of its hard links elsewhere."""
+        if self._hardlinks:
+            doomed = {node.ino for _, node in self.flist.walk(ino)}
+            if any(first in doomed for _, first in self._hardlinks):
+                self._rehome(doomed)
+            self._hardlinks = [(i, f) for i, f in self._hardlinks if i not in doomed]
         return self.flist.remove(ino)
+
+    def _rehome(self, doomed: set[int]) -> None:
+        """The first name of some hard links is going: its content moves to them now."""
+        if self.settle is not None:
+            self.settle()  # the first name's blocks may still be on their way to the store
+        groups: dict[int, list[int]] = {}
+        for link, first in self._hardlinks:
+            if first in doomed and link not in doomed:
+                groups.setdefault(first, []).append(link)
+        for first, links in groups.items():
+            node = self.flist.inode(first)
+            refs = self.flist.blocks(first)
+            for link in links:
+                self.flist.set_blocks(link, refs)
+                self.flist.update_inode(link, size=node.size)
+            # the first surviving link becomes the group's first name
+            for link in links[1:]:
+                self.flist.set_hardlink(link, links[0])
+            self._hardlinks = [
+                (i, links[0] if f == first else f) for i, f in self._hardlinks if i != links[0]
+            ]
 
     def clear_dir(self, path: str, *, lower_only: bool = True) -> None:
         """Remove a directory's children (those of earlier layers only, by default)."""
@@ -154,7 +186,7 @@ class TreeBuilder:
             if lower_only and child.ino in self._layer:
                 continue
             self._forget(f"{base}/{child.name}" if base else child.name)
-            self.flist.remove(child.ino)
+            self._drop(child.ino)
 
     def whiteout(self, path: str) -> bool:
         """Apply an OCI whiteout entry; True when ``path`` was one (and nothing is added)."""

@@ -90,6 +90,12 @@ class Uploader:
         self._batch = []
         self._batch_bytes = 0
 
+    def settle(self) -> None:
+        """Wait until every block queued so far is stored and its rows written."""
+        self._flush()
+        self._queue.join()
+        self._check()
+
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
@@ -118,14 +124,15 @@ class Uploader:
     def _run(self) -> None:
         while True:
             batch = self._queue.get()
-            if batch is None:
-                return
-            if self._error is not None:
-                continue
             try:
-                self._store_batch(batch)
+                if batch is None:
+                    return
+                if self._error is None:
+                    self._store_batch(batch)
             except BaseException as exc:
                 self._error = exc
+            finally:
+                self._queue.task_done()
 
     def _store_batch(self, batch: list[tuple[int, bytes]]) -> None:
         pool = self._pool
