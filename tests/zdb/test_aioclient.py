@@ -252,6 +252,7 @@ def test_errors(zdb):
             with pytest.raises(ZdbResponseError) as info:
                 await admin.nsset("default", "nope", "1")
             assert type(info.value) is ZdbResponseError
+            assert str(info.value) == "Cannot update default namespace"
             assert isinstance(info.value.__cause__, redis.exceptions.ResponseError)
         async with AsyncClient(port=zdb.port, namespace="private", password="bad") as c:
             with pytest.raises(PermissionDenied, match=r"^Access denied$"):

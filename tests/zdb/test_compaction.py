@@ -303,7 +303,9 @@ def test_compaction_stops_at_a_corrupt_entry_and_changes_nothing(zdb):
     assert folder_size(zdb.datadir) == before
     zdb.start()
     with RawConn(zdb.port) as conn:
-        assert is_error(conn.call("GET", b"k5"))
+        reply = conn.call("GET", b"k5")
+        assert is_error(reply, "Internal Error: entry of key b'k5' in namespace 'default'"), reply
+        assert "fails its checksum" in str(reply), reply
         assert conn.call("GET", b"k6") == b"value 6 " * 50
         assert conn.call("HISTORY", b"k3")[0] is not None  # the old files are still in use
     assert not any("~" in n for n in os.listdir(zdb.datadir) + os.listdir(zdb.indexdir))
