@@ -149,29 +149,41 @@ def test_flist_commands(tmp_path: Path, servers: list[ZdbProcess]) -> None:
         assert conn.dbsize() == len(blocks)
 
 
-def test_zero_id_curl_examples(tmp_path: Path) -> None:
-    (block,) = _blocks("zero-id", "sh")
+def test_zero_id_examples(tmp_path: Path) -> None:
+    cli, curl = _blocks("zero-id", "sh")
     argv = zos_serve("id", "--port", "0", "--data", str(tmp_path / "zeroid-data"),
                      "--argon2-memory", "8192", "--argon2-time", "1")  # fmt: skip
     server = Child(argv, tmp_path / "id.ready", log=tmp_path / "id.log", name="zero-id").start(60)
-    try:
-        out = subprocess.run(
-            [
-                "bash",
-                "-euo",
-                "pipefail",
-                "-c",
-                block.replace("127.0.0.1:8080", server.addresses[0]),
-            ],
+    url = "http://" + server.addresses[0]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "ZOS_ID_URL": url,
+        "ZOS_ID_PASSWORD": "readme-password-1",
+        "ZOS_CONFIG_DIR": str(tmp_path / "config"),
+    }
+
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
             capture_output=True,
             text=True,
             timeout=120,
             cwd=tmp_path,
+            env=env,
         )
+
+    try:
+        commands = run(cli)
+        examples = run(curl.replace("http://127.0.0.1:8080", url))
     finally:
         assert server.stop(timeout=30) == 0
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [
+    assert commands.returncode == 0, commands.stderr
+    assert commands.stdout.splitlines()[-1].count(".") == 2  # the JWT, last
+    assert f"logged in to {url} as alice" in commands.stdout
+    assert '"secret":' in commands.stdout
+    assert examples.returncode == 0, examples.stderr
+    assert examples.stdout.splitlines() == [
         "user:name",
-        '{"active":true,"username":"alice","scope":"user:name","aud":"hub"}',
+        '{"active":true,"username":"carol","scope":"user:name","aud":"hub"}',
     ]
