@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -105,3 +106,45 @@ def test_edits_are_rolled_back_on_error(tmp_path: Path) -> None:
         edit_then_fail()
     with Flist.open(path) as fl:
         assert fl.children(ROOT_INO) == []
+
+
+def test_info_counts_and_unique_bytes(tmp_path: Path) -> None:
+    from zeroos.flist.query import info
+
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    block = 65536
+    a = os.urandom(block * 2 + 100)  # 3 blocks
+    (src / "a").write_bytes(a)
+    (src / "d" / "copy").write_bytes(a)  # same 3 blocks
+    (src / "b").write_bytes(a[:block] + os.urandom(10))  # 1 shared block + 1 new of 10 bytes
+    (src / "link").symlink_to("a")
+    create(src, tmp_path / "t.fl", [f"dir://{tmp_path / 'blocks'}"], block_size=block)
+    with Flist.open(tmp_path / "t.fl") as fl:
+        facts = info(fl)
+    assert (facts.files, facts.dirs, facts.links, facts.other) == (3, 2, 1, 0)
+    assert facts.total_bytes == 2 * len(a) + block + 10
+    assert facts.blocks == 3 + 3 + 2
+    assert facts.unique_blocks == 4
+    assert facts.unique_bytes == len(a) + 10
+
+
+@pytest.mark.parametrize("url", ["s3://bucket.example/flists", "zdb://127.0.0.1:{port}/hub"])
+def test_unreachable_or_unknown_store_in_the_cli(tmp_path: Path, url: str) -> None:
+    import subprocess
+    import sys
+
+    url = url.format(port=free_port())
+    _rfs_style(tmp_path / "rfs.fl", url, True)
+
+    def zos(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "zeroos.cli", "flist", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    listing = zos("ls", str(tmp_path / "rfs.fl"))
+    assert listing.returncode == 0
+    assert "link -> file" in listing.stdout
+    out = zos("cat", str(tmp_path / "rfs.fl"), "/file")
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1
+    assert url.split("/")[2] in out.stderr  # names the store
