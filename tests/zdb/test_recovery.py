@@ -488,10 +488,35 @@ def test_a_damaged_entry_in_the_middle_is_skipped_not_cut(zdb, where):
             assert conn.call("GET", b"after") == b"the damage"
             assert read_keys(conn, others) == {k: model[k] for k in others}
             head = conn.call("CHAIN", "HEAD")
-            assert isinstance(head, list) and head[1] == len(model) + 2  # CREATE, 1,001 SETs
+            assert isinstance(head, list), head
+            assert head[1] == len(model) + 2  # CREATE, 1,001 SETs
         with Client(port=zdb.port) as client:
             assert client.verified_get(b"after") == b"the damage"
             assert client.verified_get(others[-1]) == model[others[-1]]
+
+
+def test_records_of_entries_that_never_reached_the_disk_are_a_logged_cut(zdb):
+    with RawConn(zdb.port) as conn:
+        model = _fill(conn, 20)
+        write_ops(conn, [(b"lost", b"a value whose pages were never written " * 40)])
+    zdb.stop()
+    dpath, offset, entrylen = current_entry(zdb.root, b"lost")
+    with open(dpath, "r+b") as fh:  # its index record reached the disk, its data did not
+        fh.seek(offset)
+        fh.write(b"\0" * entrylen)
+    log_offset = zdb.log.stat().st_size
+    zdb.start()
+    with RawConn(zdb.port) as conn:
+        assert conn.call("CHECK", b"lost") is None
+        assert read_keys(conn, list(model)) == model
+        assert _nsinfo_field(conn, "stats_data_cuts") == 1
+        assert _nsinfo_field(conn, "stats_data_cut_bytes") == 0
+    text = zdb.log.read_text()[log_offset:]
+    assert (
+        f"event=data_cut namespace=default file=zdb-data-00000 offset={offset} "
+        "bytes=0 key=b'lost' records=1 kept=-"
+    ) in text
+    assert not [p for p in (zdb.datadir / "default").iterdir() if p.name.startswith("cut-")]
 
 
 @pytest.mark.parametrize("index", ["kept", "gone"])
@@ -524,7 +549,8 @@ def test_a_torn_tail_is_cut_logged_counted_and_kept_aside(zdb, index):
     text = zdb.log.read_text()[log_offset:]
     assert (
         f"event=data_cut namespace=default file=zdb-data-00000 offset={offset} "
-        f"bytes={half - offset} key=b'torn' kept=cut-00000-{offset}-"
+        f"bytes={half - offset} key=b'torn' records={int(index == 'kept')} "
+        f"kept=cut-00000-{offset}-"
     ) in text
     (kept,) = [p for p in (zdb.datadir / "default").iterdir() if p.name.startswith("cut-")]
     assert kept.name.startswith(f"cut-00000-{offset}-")

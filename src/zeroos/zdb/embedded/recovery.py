@@ -185,25 +185,30 @@ def recover_pair(
         faults.index_faults += 1
     result.rebuilt = bytes(rebuilt)
     result.data_end = data_end + whole_end
-    # the torn tail: what is not zeros (space reserved ahead, files.py) is kept and named
-    content = len(tail.rstrip(b"\0")) - whole_end
-    if content > 0:
+    # the torn tail: what is not zeros (space reserved ahead, files.py) is kept aside; records
+    # whose entries never reached the disk (all zeros) are a cut too, with nothing to keep
+    content = max(0, len(tail.rstrip(b"\0")) - whole_end)
+    if content or torn_keys:
         cut = tail[whole_end : whole_end + content]
         cut_key = torn_keys[-1] if torn_keys else None
         if not torn_keys and DATA_HEADER_SIZE <= len(cut) >= DATA_HEADER_SIZE + cut[5]:
             cut_key = cut[DATA_HEADER_SIZE : DATA_HEADER_SIZE + cut[5]]
-        path = _keep_cut(datadir, fileid, result.data_end, cut)
-        result.cuts.append(path)
+        kept = "-"
+        if content:
+            path = _keep_cut(datadir, fileid, result.data_end, cut)
+            result.cuts.append(path)
+            kept = os.path.basename(path)
         faults.cuts += 1
         faults.cut_bytes += content
         log.warning(
-            "event=data_cut namespace=%s file=%s offset=%d bytes=%d key=%s kept=%s",
+            "event=data_cut namespace=%s file=%s offset=%d bytes=%d key=%s records=%d kept=%s",
             name,
             data_name(fileid),
             result.data_end,
             content,
             _show(cut_key),
-            os.path.basename(path),
+            len(torn_keys),
+            kept,
         )
     return result
 
