@@ -30,6 +30,7 @@ def test_client_authentication_with_http_basic(http, new_user):
     assert r.json()["info"] == {"username": alice.name}
     r = http.post(TOKEN, data=cc, auth=(alice.name, secret + "x"))
     assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
+    assert r.headers["www-authenticate"] == 'Basic realm="zero-id"'  # RFC 6749 5.2
     r = http.post(TOKEN, data={**cc, "client_id": alice.name}, auth=(alice.name, secret))
     assert (r.status_code, r.json()["error_description"]) == (
         400,

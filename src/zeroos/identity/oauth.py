@@ -48,10 +48,11 @@ _SERVER_ERROR: Final = JSONResponse(
 )
 
 
-def error_response(exc: IdentityError) -> JSONResponse:
+def error_response(exc: IdentityError, challenge: str = "Bearer") -> JSONResponse:
+    """The JSON error answer; a 401 names ``challenge``, the scheme the caller should use."""
     headers = {}
     if exc.status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
+        headers["WWW-Authenticate"] = challenge
     retry = getattr(exc, "retry_after", None)
     if retry is not None:
         headers["Retry-After"] = str(retry)
@@ -95,6 +96,13 @@ async def read_form(receive: Receive) -> dict[str, str]:
         return dict(parse_qsl(body, max_num_fields=20))
     except ValueError as exc:
         raise BadRequest("at most 20 form fields") from exc
+
+
+def _sent_basic(scope: Scope) -> bool:
+    return any(
+        name == b"authorization" and value.strip()[:6].lower() == b"basic "
+        for name, value in scope["headers"]
+    )
 
 
 def basic_credentials(scope: Scope) -> tuple[str, str] | None:
@@ -207,7 +215,11 @@ class TokenEndpoint:
         try:
             answer, id_token = await self.grant(scope, receive)
         except IdentityError as exc:
-            await error_response(exc)(scope, receive, send)
+            # RFC 6749 5.2: a client that authenticated with Basic is answered with Basic
+            basic = isinstance(exc, InvalidClient) and _sent_basic(scope)
+            await error_response(exc, 'Basic realm="zero-id"' if basic else "Bearer")(
+                scope, receive, send
+            )
             return
         except _Invalid as exc:
             await invalid_response(exc.problems)(scope, receive, send)
