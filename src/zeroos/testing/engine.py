@@ -281,6 +281,48 @@ def check_scan_cursor_of_a_key_survives_its_deletion(harness: EngineHarness) -> 
     assert [e.key for e in batch] == [b"k5", b"k6", b"k7", b"k8", b"k9", b"k4"]
 
 
+def check_key_cursors_survive_a_reopen(harness: EngineHarness) -> None:
+    # small entries, many to each of the places the embedded engine keeps in memory to find
+    # a key's index record, over two data files
+    store = harness.store()
+    keys = [b"c-%05d" % i for i in range(12_000)]
+    for i, key in enumerate(keys):
+        store.put(key, b"v" * 100, i)
+    for i in range(0, len(keys), 5):  # an overwritten key's cursor moves to its new record
+        store.put(keys[i], b"w" * 50, 20_000 + i)
+    order = [key for i, key in enumerate(keys) if i % 5] + keys[::5]
+    cursors = {key: store.cursor_of(key) for key in keys}
+    reopened = harness.reopen().open("ns")
+    assert reopened is not None
+    assert {key: reopened.cursor_of(key) for key in keys} == cursors
+    for pos in range(0, len(order) - 1, 97):
+        batch, _cursor = reopened.scan(cursors[order[pos]], 1)
+        assert [e.key for e in batch] == [order[pos + 1]]
+
+
+def check_a_bounded_walk_returns_every_key_once(harness: EngineHarness) -> None:
+    # scan(walk=n) looks at no more than n versions a call (the engine may look at fewer):
+    # past many overwrites a call can return no entry, with a cursor to go on from
+    store = harness.store()
+    store.put(b"first", b"v", 1)
+    for i in range(200):
+        store.put(b"hot", b"v%d" % i, 2 + i)
+    store.put(b"last", b"v", 500)
+    for reverse, expected in (
+        (False, [b"first", b"hot", b"last"]),
+        (True, [b"last", b"hot", b"first"]),
+    ):
+        seen: list[bytes] = []
+        cursor: bytes | None = None
+        for _call in range(1000):
+            batch, cursor = store.scan(cursor, 100, reverse, walk=16)
+            seen += [e.key for e in batch]
+            if cursor is None:
+                assert not batch
+                break
+        assert seen == expected
+
+
 def check_scan_rejects_a_cursor_it_did_not_make(harness: EngineHarness) -> None:
     store = harness.store()
     for i in range(5):
@@ -573,6 +615,8 @@ ENGINE_CHECKS: tuple[Callable[[EngineHarness], None], ...] = (
     check_scan_and_rscan_over_rotations,
     check_scan_from_a_key_cursor,
     check_scan_cursor_of_a_key_survives_its_deletion,
+    check_key_cursors_survive_a_reopen,
+    check_a_bounded_walk_returns_every_key_once,
     check_scan_rejects_a_cursor_it_did_not_make,
     check_history_chain_across_rotations,
     check_history_of_missing_and_deleted_keys,
