@@ -124,3 +124,13 @@ def test_tampered_id_cache_is_caught(tree: Path, tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(FlistError, match="wrong id cached"):
         create(tree, tmp_path / "b.fl", [f"dir://{tmp_path / 'fresh'}"], id_cache=cache)
+
+
+def test_flist_written_inside_its_own_tree_is_left_out(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data").write_bytes(os.urandom(100_000))
+    for _ in range(2):  # the second time the old flist is there too
+        create(src, src / "self.fl", [_store(tmp_path)])
+        with Flist.open(src / "self.fl") as fl:
+            assert [p for p, _ in fl.walk()] == ["/", "/data"]

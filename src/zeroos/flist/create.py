@@ -9,11 +9,12 @@ bad names, and archives expanding past ``max_bytes`` are refused with one line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -47,8 +48,12 @@ def _text_name(raw: str, where: str) -> str:
 
 
 # -- a directory --------------------------------------------------------------------------
-def scan_dir(src: Path) -> Iterator[Entry]:
-    """The entries of a local directory tree (itself first), hard links recognised."""
+def scan_dir(src: Path, *, skip: Iterable[Path] = ()) -> Iterator[Entry]:
+    """The entries of a local directory tree (itself first), hard links recognised.
+
+    ``skip``: files left out (the flist being written, when it is inside the tree).
+    """
+    skipped = {(st.st_dev, st.st_ino) for st in _stats(skip)}
     first_names: dict[tuple[int, int], str] = {}
     top = os.lstat(src)
     yield _entry_from_stat("", top, b"")
@@ -64,6 +69,8 @@ def scan_dir(src: Path) -> Iterator[Entry]:
             name = _text_name(item.name, f"{rel}/{item.name}" if rel else item.name)
             child = f"{rel}/{name}" if rel else name
             st = item.stat(follow_symlinks=False)
+            if (st.st_dev, st.st_ino) in skipped:
+                continue
             entry = local_entry(Path(item.path), child, st)
             if stat.S_ISREG(st.st_mode):
                 if st.st_nlink > 1:
@@ -76,6 +83,14 @@ def scan_dir(src: Path) -> Iterator[Entry]:
                 subdirs.append((child, Path(item.path)))
             yield entry
         stack.extend(reversed(subdirs))
+
+
+def _stats(paths: Iterable[Path]) -> list[os.stat_result]:
+    found = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            found.append(os.lstat(path))
+    return found
 
 
 def local_entry(path: Path, rel: str, st: os.stat_result | None = None) -> Entry:
@@ -269,7 +284,8 @@ def create(
         id_cache=id_cache,
     ) as (builder, uploader):
         if src.is_dir():
-            fill(builder, uploader, scan_dir(src), report)
+            # the flist being written may be inside the tree: it is not part of it
+            fill(builder, uploader, scan_dir(src, skip=[building_tmp(out), out]), report)
         else:
             with open_archive(src) as tar:
                 entries = scan_tar(tar, allow_devices=allow_devices, max_bytes=max_bytes)
@@ -277,6 +293,11 @@ def create(
     report.upload = uploader.stats
     report.seconds = time.monotonic() - started
     return report
+
+
+def building_tmp(out: Path) -> Path:
+    """Where the flist ``out`` is written until it is complete."""
+    return out.with_name(f".{out.name}.{os.getpid()}.tmp")
 
 
 class building:
@@ -295,7 +316,7 @@ class building:
         id_cache: Path | None = None,
     ) -> None:
         self.out = out
-        self.tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        self.tmp = building_tmp(out)
         self.flist = Flist.create(self.tmp, block_size=block_size)
         self.flist.set_routes(routes)
         for key, value in (tags or {}).items():

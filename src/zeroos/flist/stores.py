@@ -137,9 +137,6 @@ class ZdbStore:
     def has(self, id: bytes) -> bool:
         return bool(self._call("EXISTS", self._client.exists, id))
 
-    def has_many(self, ids: Sequence[bytes]) -> list[bool]:
-        return [self.has(i) for i in ids]
-
     def close(self) -> None:
         self._client.close()
 
