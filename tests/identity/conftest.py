@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import itertools
+import select
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -148,3 +151,30 @@ _orgs = itertools.count()
 @pytest.fixture
 def org_name() -> Callable[[], str]:
     return lambda: f"org{next(_orgs)}-{id(object()) % 100000}"
+
+
+def chunked_flood(url: str, path: str, ctype: str, limit: int = 300 * 2**20) -> tuple[int, bytes]:
+    """POST up to ``limit`` bytes in 64 KiB chunks, stopping as soon as the server answers;
+    the bytes sent, and the answer."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    sent = 0
+    with socket.create_connection((host, port), timeout=30) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        try:
+            while sent < limit and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(chunk)
+                sent += 0x10000
+        except OSError:
+            pass  # the server closed its side: its answer is still there to read
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    return sent, answer

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import select
-import socket
-from urllib.parse import urlsplit
-
 import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import not_a_server_error
 
-from .conftest import Actor
+from .conftest import Actor, chunked_flood
 
 
 @pytest.mark.parametrize(
@@ -80,33 +76,6 @@ def test_openapi_fuzz_never_500(case, api_token):
     )
 
 
-def _chunked_flood(url: str, path: str, ctype: str, limit: int = 300 * 2**20) -> tuple[int, bytes]:
-    """POST up to ``limit`` bytes in 64 KiB chunks, stopping as soon as the server answers;
-    the bytes sent, and the answer."""
-    host, port = urlsplit(url).hostname, urlsplit(url).port
-    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
-    sent = 0
-    with socket.create_connection((host, port), timeout=30) as sock:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        try:
-            while sent < limit and not select.select([sock], [], [], 0)[0]:
-                sock.sendall(chunk)
-                sent += 0x10000
-        except OSError:
-            pass  # the server closed its side: its answer is still there to read
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
-    return sent, answer
-
-
 @pytest.mark.parametrize(
     ("path", "ctype"),
     [
@@ -115,7 +84,7 @@ def _chunked_flood(url: str, path: str, ctype: str, limit: int = 300 * 2**20) ->
     ],
 )
 def test_a_chunked_body_is_cut_at_the_limit_not_read_whole(ident, path, ctype):
-    sent, answer = _chunked_flood(ident.url, path, ctype)
+    sent, answer = chunked_flood(ident.url, path, ctype)
     status, _, rest = answer.partition(b"\r\n")
     assert status == b"HTTP/1.1 413 Request Entity Too Large", answer[:300]
     assert b"connection: close" in rest.lower()

@@ -17,6 +17,8 @@ from zeroos.common.harness import Child, zos_serve
 from zeroos.common.service import read_ready_file
 from zeroos.identity.sealed import Sealer, load_key
 
+from .conftest import chunked_flood
+
 
 def _serve(data: Path, log: Path) -> tuple[Child, str]:
     argv = zos_serve("id", "--port", "0", "--data", str(data),
@@ -166,3 +168,28 @@ def test_a_secret_file_others_may_read_is_refused(tmp_path):
         f"error: {data / 'keyring.key'} is readable by others (mode 644): chmod 600 it, "
         "and change the secret if others may have read it"
     )
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_chunked_floods_leave_the_servers_memory_alone(tmp_path):
+    """Four 300 MiB chunked bodies in a row: each cut at 64 KiB, the process grows by little."""
+    proc, url = _serve(tmp_path / "data", tmp_path / "serve.log")
+    try:
+        chunked_flood(url, "/api/users", "application/json")  # warm up the request path
+        before = _rss_kib(proc.pid)
+        form = "application/x-www-form-urlencoded"
+        targets = [("/api/users", "application/json"), ("/v1/oauth/access_token", form)]
+        for path, ctype in targets * 2:
+            sent, answer = chunked_flood(url, path, ctype)
+            assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+            assert sent < 32 * 2**20
+        grown = _rss_kib(proc.pid) - before
+        assert grown < 32 * 1024, f"RSS grew by {grown} KiB"
+    finally:
+        assert _stop(proc) == 0
