@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pyfuse3
 import trio
 
+from ..errors import FlistError
 from ..format import Flist
 from ..stores import Router
 from .cache import BlockCache
@@ -95,6 +97,9 @@ def mount(
         except OSError as exc:
             raise MountError(f"cannot use {cache_dir} as the block cache: {exc.strerror}") from exc
         store = Router(routes, timeout)
+        # the stores' clients (their imports; no network yet) are made while the kernel mounts,
+        # not on the first read
+        threading.Thread(target=_open_stores, args=(store,), daemon=True).start()
         reader = BlockReader(store, cache, timeout=timeout, workers=workers)
         fuse_at = overlay.lower if overlay else mountpoint
         options = set(pyfuse3.default_options) | {
@@ -120,6 +125,14 @@ def mount(
             reader.close()
             cache.close()
             store.close()
+
+
+def _open_stores(store: Router) -> None:
+    for route in store.routes:
+        try:
+            store.store(route.url)
+        except FlistError as exc:  # the first read that needs it says so
+            log.warning("event=store_unusable error=%s", exc)
 
 
 async def _serve(overlay: _Overlay | None, on_ready: Callable[[], None] | None) -> None:
