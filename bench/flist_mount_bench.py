@@ -184,6 +184,15 @@ def read_tree(root: Path) -> dict[str, float]:
     return took
 
 
+def _ratio(local_seconds: float, mount_seconds: float) -> float | None:
+    """Mount speed over local speed for the same bytes; None when there were none."""
+    return local_seconds / mount_seconds if mount_seconds > 0 else None
+
+
+def _x(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used (steadier than wall time on a busy machine)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -261,10 +270,10 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         report["read_MBps"] = {k: size / MiB / t["seconds"] for k, t in reads.items()}
         for kind in ("cold", "warm"):
             local, mounted = reads[f"local_{kind}"], reads[f"mount_{kind}"]
-            report[f"ratio_{kind}"] = local["seconds"] / mounted["seconds"]
-            report[f"ratio_{kind}_large"] = local["big_seconds"] / mounted["big_seconds"]
-            report[f"ratio_{kind}_small"] = (local["seconds"] - local["big_seconds"]) / (
-                mounted["seconds"] - mounted["big_seconds"]
+            report[f"ratio_{kind}"] = _ratio(local["seconds"], mounted["seconds"])
+            report[f"ratio_{kind}_large"] = _ratio(local["big_seconds"], mounted["big_seconds"])
+            report[f"ratio_{kind}_small"] = _ratio(
+                local["seconds"] - local["big_seconds"], mounted["seconds"] - mounted["big_seconds"]
             )
         largest = max(src.rglob("f*"), key=lambda p: p.stat().st_size)
         name = str(largest.relative_to(src))
@@ -296,9 +305,9 @@ def show(report: dict[str, Any]) -> None:
         f"(flist made in {report['create_s']:.1f} s)",
         *(f"  read {k:<12} {v:8.1f} MB/s" for k, v in mbps.items()),
         *(
-            f"  {kind}: mount/local = {report[f'ratio_{kind}']:.2f}x (target >= {target}); "
-            f"large files {report[f'ratio_{kind}_large']:.2f}x, "
-            f"small files {report[f'ratio_{kind}_small']:.2f}x"
+            f"  {kind}: mount/local = {_x(report[f'ratio_{kind}'])} (target >= {target}); "
+            f"large files {_x(report[f'ratio_{kind}_large'])}, "
+            f"small files {_x(report[f'ratio_{kind}_small'])}"
             for kind, target in (("cold", "0.3x"), ("warm", "0.5x"))
         ),
         "  CPU ms per MiB, cold read: mount {mount:.1f}, zero-db {zdb:.1f}; ".format(
