@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # An flist never changes under a mount, so the kernel may keep names and attributes for long.
 _TTL = 3600.0
 # Blocks fetched ahead of a sequential reader, at most (the window doubles from 1).
-_MAX_AHEAD = 8
+_MAX_AHEAD = 16
 # Files of a directory whose first block is fetched ahead of a reader going through them in
 # order (tar, cp -r, a scan): small files are one block each, and one fetch at a time is slow.
 _FILES_AHEAD = 8
