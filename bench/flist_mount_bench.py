@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -43,10 +42,10 @@ import click
 from zeroos.cli.util import SIZE
 from zeroos.flist.create import create
 from zeroos.flist.mount.system import mounted_at
+from zeroos.testing import ZdbProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 MiB = 1024 * 1024
-_LISTENING = re.compile(r"event=listening addresses=(\S+)")
 
 
 def parse_size(text: str) -> int:
@@ -58,27 +57,12 @@ def parse_size(text: str) -> int:
 
 
 # -- processes ------------------------------------------------------------------------------
-class Zdb:
-    """A `zos zdb serve` on a free port."""
+class Zdb(ZdbProcess):
+    """A `zos zdb serve` on a free port (zeroos.testing's, on the shared harness), started."""
 
     def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True)
-        self.root = root
-        self.log = root / "log"
-        cmd = [sys.executable, "-m", "zeroos.cli", "zdb", "serve", "--port", "0",
-               "--data", str(root / "data"), "--index", str(root / "index")]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while not (match := _LISTENING.search(self.log.read_text(errors="replace"))):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"zero-db did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.port = int(match.group(1).split(",")[0].rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        super().__init__(root)
+        self.start()
 
 
 class Mount:

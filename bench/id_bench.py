@@ -21,17 +21,18 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlencode
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from zeroos.common.harness import Child, zos_serve
 from zeroos.identity import Verifier
 
 
@@ -50,31 +51,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    log = root / "serve.log"
-    out = open(log, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zeroos.cli",
-            "id",
-            "serve",
-            "--port",
-            "0",
-            "--data",
-            str(root / "d"),
-        ],
-        stdout=out,
-        stderr=out,
-    )
-    pattern = re.compile(r"logger=zeroos.identity event=listening addresses=(\S+) issuer=")
-    for _ in range(600):
-        match = pattern.search(log.read_text(errors="replace"))
-        if match:
-            return proc, "http://" + match.group(1)
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(log.read_text())
+    """`zos id serve` on a free port, once its ready file names its address."""
+    argv = zos_serve("id", "--port", "0", "--data", str(root / "d"))
+    child = Child(argv, root / "id.ready", log=root / "serve.log", name="zero-id").start(30)
+    return cast("subprocess.Popen[bytes]", child.proc), "http://" + child.addresses[0]
 
 
 async def issue(

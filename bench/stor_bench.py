@@ -29,7 +29,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,11 +39,12 @@ from typing import Any
 
 import redis
 
+from zeroos.common.harness import Child, zos_serve
+
 BENCH_DIR = Path(__file__).resolve().parent
 PASSWORD = "bench"
 KEY = "5a" * 32
 MiB = 1024 * 1024
-_LISTENING = re.compile(r"event=listening addresses=(\S+)")
 _SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
 
 
@@ -58,45 +58,21 @@ def parse_size(text: str) -> int:
 
 
 # -- servers ----------------------------------------------------------------------------------
-class Server:
+class Server(Child):
+    """`zos zdb serve` on a free port under root, started at once (wait() for its ready file)."""
+
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True)
-        self.log = root / "log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "zeroos.cli",
-            "zdb",
-            "serve",
-            "--port",
-            "0",
-            "--data",
-            str(root / "data"),
-            "--index",
-            str(root / "index"),
-        ]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-        self.port = 0
+        argv = zos_serve("zdb", "--port", "0", "--data", str(root / "data"),
+                         "--index", str(root / "index"))  # fmt: skip
+        super().__init__(argv, root / "zdb.ready", log=root / "log", name=f"zero-db {root.name}")
+        self.spawn()
 
     def wait(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            match = _LISTENING.search(self.log.read_text(errors="replace"))
-            if match:
-                self.port = int(match.group(1).split(",")[0].rsplit(":", 1)[1])
-                return
-            if self.proc.poll() is not None:
-                raise SystemExit(f"zero-db exited:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        raise SystemExit("zero-db did not start")
+        self.wait_ready(30)
 
     def admin(self) -> redis.Redis:
         return redis.Redis(port=self.port, protocol=2, single_connection_client=True)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -179,7 +155,7 @@ def raw_roundtrip(servers: list[Server], path: Path) -> tuple[dict[str, float], 
         r.close()
 
     times = []
-    pids = [s.proc.pid for s in servers]
+    pids = [s.pid for s in servers]
     for mode in ("set", "get"):
         threads = [
             threading.Thread(target=worker, args=(i, s, mode)) for i, s in enumerate(servers)
@@ -255,7 +231,7 @@ def write_config(servers: list[Server], path: Path, workers: int) -> None:
 
 
 def run_stor(config: Path, data: Path, servers: list[Server]) -> dict[str, Any]:
-    pids = ",".join(str(s.proc.pid) for s in servers)
+    pids = ",".join(str(s.pid) for s in servers)
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(config), str(data), pids],
         capture_output=True,

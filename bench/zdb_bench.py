@@ -37,13 +37,14 @@ from typing import Any
 
 import hiredis
 
+from zeroos.common.service import read_ready_file
+from zeroos.testing import free_port
 from zeroos.zdb.native import NATIVE
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LISTENING = re.compile(r"event=listening addresses=(\S+)")
 KEYSPACE = 100_000  # redis-benchmark -r: random keys key:000000000000 .. key:000000099999
 BENCH_DB = 1  # redis-benchmark --dbnum: a fresh namespace (ours) / database (redis) per run
 BENCH_TIMEOUT = 600.0
@@ -78,12 +79,6 @@ def proc_memory(pid: int) -> dict[str, int]:
             if name.startswith(("Rss", "VmRSS", "VmHWM")):
                 out[name] = int(rest.split()[0]) * 1024
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def command_output(*cmd: str) -> str:
@@ -221,17 +216,19 @@ class ZdbServer(Server):
         return [
             sys.executable, "-m", "zeroos.cli.main", "zdb", "serve", "--listen", HOST,
             "--port", "0", "--data", str(self.root / "data"), "--index", str(self.root / "index"),
-            *self.extra_args,
+            "--ready-file", str(self.ready_file), *self.extra_args,
         ]  # fmt: skip
 
+    @property
+    def ready_file(self) -> Path:
+        return self.root / "zdb.ready"
+
     def wait_listening(self, deadline: float) -> None:
+        # the ready file (zeroos.common.service), written once it listens, names its port
         while time.monotonic() < deadline:
-            with open(self.log, "rb") as fh:
-                fh.seek(self.log_offset)
-                match = LISTENING.search(fh.read().decode(errors="replace"))
-            if match:
-                address = next(a for a in match.group(1).split(",") if not a.startswith("unix:"))
-                self.port = int(address.rsplit(":", 1)[1])
+            ready = read_ready_file(self.ready_file)
+            if ready is not None and ready.pid == self.pid:
+                self.port = ready.port
                 return
             self._check_alive()
             time.sleep(0.005)

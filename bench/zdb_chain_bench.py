@@ -18,15 +18,15 @@ import math
 import os
 import random
 import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import redis
 
+from zeroos.common.harness import Child, zos_serve
 from zeroos.zdb.chain.log import ChainLog
 from zeroos.zdb.chain.merkle import verify_consistency, verify_inclusion
 from zeroos.zdb.chain.signing import Identity
@@ -86,26 +86,13 @@ def proofs(leaves: int, samples: int = 1000) -> None:
         log.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _server(root: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "zeroos.cli.main", "zdb", "serve", "--port", str(port)]
-    cmd += ["--data", str(root / "data"), "--index", str(root / "index"), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    """`zos zdb serve` on a free port under root, once its ready file names the port."""
+    root.mkdir(parents=True, exist_ok=True)
+    argv = zos_serve("zdb", "--port", "0", "--data", str(root / "data"),
+                     "--index", str(root / "index"), *args)  # fmt: skip
+    child = Child(argv, root / "zdb.ready", name="zero-db").start(30)
+    return cast("subprocess.Popen[bytes]", child.proc), child.port
 
 
 BENCH_DB = "1"  # redis-benchmark --dbnum 1 selects namespace "1": a fresh one per run

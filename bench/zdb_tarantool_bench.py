@@ -18,7 +18,6 @@ import contextlib
 import csv
 import io
 import os
-import re
 import shutil
 import signal
 import socket
@@ -27,10 +26,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
+
+from zeroos.common.harness import Child, zos_serve
+from zeroos.testing import free_port
 
 HOST = "127.0.0.1"
 KEYSPACE = 100_000
-LISTENING = re.compile(r"event=listening addresses=\S+:(\d+)")
 TARGET = 0.5
 
 
@@ -38,31 +40,13 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def zdb(root: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`zos zdb serve` on a free port under root, once its ready file names the port."""
     root.mkdir(parents=True, exist_ok=True)
-    logfile = root / "server.log"
-    cmd = [
-        sys.executable, "-m", "zeroos.cli.main", "zdb", "serve", "--port", "0",
-        "--data", str(root / "data"), "--index", str(root / "index"), *args,
-    ]  # fmt: skip
-    with open(logfile, "ab") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=fh)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        match = LISTENING.search(logfile.read_text(errors="replace"))
-        if match:
-            return proc, int(match.group(1))
-        if proc.poll() is not None:
-            raise RuntimeError(f"zero-db exited: {logfile.read_text()[-2000:]}")
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("zero-db did not start")
+    argv = zos_serve("zdb", "--port", "0", "--data", str(root / "data"),
+                     "--index", str(root / "index"), *args)  # fmt: skip
+    child = Child(argv, root / "zdb.ready", log=root / "server.log", name="zero-db").start(60)
+    return cast("subprocess.Popen[bytes]", child.proc), child.port
 
 
 def redis_server(root: Path) -> tuple[subprocess.Popen[bytes], int]:

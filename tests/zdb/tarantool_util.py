@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from zeroos.testing import free_port
 from zeroos.zdb.tarantool.auth import PASSWORD_ENV, read_secret, write_secret
-from zeroos.zdb.tarantool.instance import Instance, free_port, start, wait_connected
+from zeroos.zdb.tarantool.instance import Instance, start, wait_connected
 
 HAVE_TARANTOOL = shutil.which("tarantool") is not None
 # scripts/test.sh sets ZOS_REQUIRE_TARANTOOL=1: there the Tarantool engine's tests must run, so

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis.exceptions
 
+from zeroos.testing import free_port
 from zeroos.zdb import (
     AsyncClient,
     Client,
@@ -45,13 +46,6 @@ async def blocking(action) -> None:
     """
     action()
     await asyncio.sleep(0.1)
-
-
-def free_port() -> int:
-    """A port where nothing listens (bound and released again)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis.exceptions
 
+from zeroos.testing import free_port
 from zeroos.zdb import (
     ChecksumError,
     Client,
@@ -66,13 +67,6 @@ def make_namespace(admin: Client, name: str, password: str | None = None, **prop
         admin.nsset(name, "password", password)
     for prop, value in props.items():
         admin.nsset(name, prop, value)
-
-
-def free_port() -> int:
-    """A port where nothing listens (bound and released again)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

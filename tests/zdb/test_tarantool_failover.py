@@ -19,10 +19,11 @@ import redis
 import tarantool
 
 from zeroos.common.harness import HarnessError
+from zeroos.testing import free_port
 from zeroos.zdb.chain.verify import verify_online
 from zeroos.zdb.client import Client
 from zeroos.zdb.tarantool.auth import PASSWORD_ENV
-from zeroos.zdb.tarantool.instance import Instance, free_port, start
+from zeroos.zdb.tarantool.instance import Instance, start
 
 from .conftest import ZdbProcess
 from .tarantool_util import needs_tarantool, replica_set, shared_tarantool, start_instance

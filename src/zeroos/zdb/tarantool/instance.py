@@ -183,12 +183,6 @@ def stop(dir: str | Path, timeout: float = 15.0) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 __all__ = ["Instance", "lua_script", "parse_address", "parse_addresses", "start", "stop"]
 
 
