@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from zeroos.common.harness import HarnessError
+
 from .rawsock import RawConn, is_error
 
 pytestmark = pytest.mark.embedded_only  # the embedded engine's files on a small disk
@@ -95,4 +97,51 @@ def test_a_full_disk_answers_an_error_keeps_reads_and_loses_nothing(small_disk, 
     with RawConn(server.port) as conn:
         _read_all(conn, acked)
         assert conn.call("DBSIZE") == len(acked)
+    server.stop()
+
+
+def _fill_up(folder: Path) -> Path:
+    """Take every free byte of the disk of ``folder`` with one file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):  # smaller and smaller: the last bytes too
+            try:
+                while os.write(fd, b"\xff" * size) == size:
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_torn_tail_is_not_cut_when_there_is_no_room_to_keep_it(small_disk, zdb_factory):
+    root = small_disk.parent / "server"
+    root.mkdir()
+    for part in ("data", "index"):
+        (small_disk / part).mkdir()
+        (root / part).symlink_to(small_disk / part)
+    server = zdb_factory("--datasize", "1M", root=root)
+    model = {b"k%02d" % i: _value(i)[:5000] for i in range(20)}
+    with RawConn(server.port) as conn:
+        for key, value in model.items():
+            assert conn.call("SET", key, value) == key
+    # stopped cleanly, so that no file has space reserved ahead that opening gives back
+    assert server.stop() == 0
+    dpath = small_disk / "data" / "default" / "zdb-data-00000"
+    with open(dpath, "ab") as fh:  # then a torn write at the end of the data
+        fh.write(b"half an entry" * 100)
+    before = dpath.read_bytes()
+    filler = _fill_up(small_disk)
+    with pytest.raises(HarnessError, match="No space left on device"):
+        server.start(timeout=60)
+    assert dpath.read_bytes() == before  # nothing was cut: there was no room to keep it
+    assert not [p for p in dpath.parent.iterdir() if p.name.startswith("cut-")]
+    filler.unlink()
+    server.start(timeout=60)
+    with RawConn(server.port) as conn:
+        _read_all(conn, model)
+    (kept,) = [p for p in dpath.parent.iterdir() if p.name.startswith("cut-")]
+    assert kept.read_bytes() == b"half an entry" * 100
     server.stop()

@@ -94,7 +94,7 @@ def _syncs_between_writes_and_replies(server, tmp_path: Path, count: int) -> lis
     trace = tmp_path / "trace"
     with RawConn(server.port) as conn:
         assert conn.call("SET", b"warm-up", b"x") == b"warm-up"  # the files exist
-        with traced(server.proc.pid, trace):
+        with traced(server.child.pid, trace):
             for i in range(count):
                 key = b"synced-%03d" % i
                 assert conn.call("SET", key, b"value %d" % i) == key
@@ -124,7 +124,7 @@ def test_synctime_fsyncs_every_n_seconds_while_writes_come_in(zdb_factory, tmp_p
     server = zdb_factory("--synctime", "0.5")
     datafile = str(server.datadir / "default" / data_name(0))
     trace = tmp_path / "trace"
-    with RawConn(server.port) as conn, traced(server.proc.pid, trace):
+    with RawConn(server.port) as conn, traced(server.child.pid, trace):
         began = time.monotonic()
         i = 0
         while time.monotonic() - began < 3.0:

@@ -96,8 +96,13 @@ def _keep_cut(datadir: str, fileid: int, offset: int, data: bytes) -> str:
     path = os.path.join(datadir, f"{CUT_PREFIX}{fileid:05d}-{offset}-{int(time.time())}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, data)
+        with os.fdopen(fd, "wb", closefd=False) as fh:  # writes it all, or raises
+            fh.write(data)
         os.fsync(fd)
+    except OSError:
+        # no room (say): nothing is cut then, the namespace does not open and says why
+        os.unlink(path)
+        raise
     finally:
         os.close(fd)
     dirfd = os.open(datadir, os.O_RDONLY | os.O_CLOEXEC)
