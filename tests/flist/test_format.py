@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import stat
@@ -12,9 +13,11 @@ import pytest
 from zeroos.flist import blocks
 from zeroos.flist.create import create
 from zeroos.flist.errors import FlistError, FlistFormatError, StoreUnavailable
-from zeroos.flist.extract import extract, open_router, read_file
+from zeroos.flist.extract import extract
 from zeroos.flist.format import SCHEMA, Flist
 from zeroos.flist.models import ROOT_INO
+from zeroos.flist.query import cat
+from zeroos.flist.stores import Router
 
 from .conftest import free_port
 
@@ -63,10 +66,10 @@ def test_unreachable_store_lists_but_read_names_it(tmp_path: Path) -> None:
     with Flist.open(tmp_path / "rfs.fl") as fl:
         node = fl.resolve("/file")  # listing and stat need no store
         assert node.size == 32
-        store = open_router(fl, None, timeout=2.0)
+        store = Router(fl.routes(), timeout=2.0)
         try:
             with pytest.raises(StoreUnavailable, match=f"store {url} is unreachable"):
-                read_file(fl, store, node.ino)
+                cat(fl, store, "/file", io.BytesIO())
         finally:
             store.close()
 

@@ -249,13 +249,13 @@ def stat_cmd(flist_path: Path, path: str) -> None:
 @_STORES
 def cat_cmd(flist_path: Path, path: str, stores: tuple[str, ...]) -> None:
     """Write the content of the file PATH to stdout."""
-    from ..flist.extract import open_router
     from ..flist.format import Flist
     from ..flist.query import cat
+    from ..flist.stores import Router, flist_routes
 
     out = sys.stdout.buffer
     with Flist.open(flist_path) as fl:
-        store = open_router(fl, list(stores) or None, timeout=10.0)
+        store = Router(flist_routes(fl, list(stores)), timeout=10.0)
         try:
             cat(fl, store, path, out)
         finally:

@@ -16,7 +16,7 @@ from . import blocks
 from .errors import BlockError, StoreUnavailable
 from .format import Flist
 from .models import BlockRef
-from .stores import BlockStore, Router, ZstorStore, parse_routes
+from .stores import BlockStore, Router, ZstorStore, flist_routes
 
 
 @dataclass
@@ -57,7 +57,7 @@ def check(
     report = CheckReport()
     with Flist.open(path) as fl:
         refs = {ref.id: ref for _, ref in fl.all_blocks()}
-        routes = parse_routes(store_urls) if store_urls else fl.routes()
+        routes = flist_routes(fl, store_urls)
     router = Router(routes, timeout=timeout)
 
     def one(ref: BlockRef) -> tuple[bool, bool, list[str]]:

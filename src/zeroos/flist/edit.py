@@ -13,7 +13,7 @@ from pathlib import Path
 from .create import CreateReport, fill, local_entry, scan_dir
 from .errors import FlistError
 from .format import Flist
-from .stores import Router, parse_routes
+from .stores import Router, flist_routes
 from .tree import Entry, TreeBuilder, split_path
 from .upload import Progress, Uploader
 
@@ -55,7 +55,7 @@ def put(
         raise FlistError(f"{src}: no such file or directory")
     report = CreateReport(Path(path))
     with Flist.open(path, writable=True) as fl:
-        routes = parse_routes(store_urls) if store_urls else fl.routes()
+        routes = flist_routes(fl, store_urls)
         store = Router(routes, timeout=timeout)
         uploader = Uploader(fl, store, block_size=fl.block_size, progress=progress)
         builder = TreeBuilder(fl)

@@ -19,7 +19,7 @@ from . import blocks
 from .errors import FlistError
 from .format import Flist
 from .models import ROOT_INO, Inode
-from .stores import BlockStore, Router, parse_routes
+from .stores import BlockStore, Router, flist_routes
 from .tree import check_name
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -34,17 +34,6 @@ class ExtractReport:
     files: int = 0
     bytes: int = 0
     skipped: list[str] = field(default_factory=list)
-
-
-def open_router(flist: Flist, store_urls: list[str] | None, timeout: float) -> Router:
-    """The flist's own routes, or the given store URLs instead."""
-    routes = parse_routes(store_urls) if store_urls else flist.routes()
-    return Router(routes, timeout=timeout)
-
-
-def read_file(flist: Flist, store: BlockStore, ino: int) -> bytes:
-    """A whole file's content (for small files: cat, diff)."""
-    return b"".join(blocks.decode(ref, store.get(ref.id)) for ref in flist.blocks(ino))
 
 
 def _open_dir(root_fd: int, parts: list[str]) -> int:
@@ -132,7 +121,7 @@ def extract(
                 )
         dest.mkdir(parents=True, exist_ok=True)
         root_fd = os.open(dest, _DIR_FLAGS)
-        store = open_router(flist, store_urls, timeout)
+        store = Router(flist_routes(flist, store_urls), timeout=timeout)
         writer = _Writer(flist, store, owners)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="flist-extract")
         pending: list[tuple[Future[int], str]] = []

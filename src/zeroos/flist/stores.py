@@ -27,6 +27,7 @@ from .models import Route
 if TYPE_CHECKING:
     from ..stor import Stor
     from ..zdb import Client
+    from .format import Flist
 
 _T = TypeVar("_T")
 _RANGE = re.compile(r"^([0-9a-fA-F]{2})-([0-9a-fA-F]{2})=(.+)$")
@@ -253,6 +254,11 @@ def parse_routes(specs: Iterable[str]) -> list[Route]:
     if not routes:
         raise FlistError("no store given: add --store URL (e.g. dir:///var/cache/blocks)")
     return routes
+
+
+def flist_routes(flist: Flist, store_urls: Sequence[str] | None) -> list[Route]:
+    """The routes to read an flist's blocks by: the given store URLs, or the flist's own."""
+    return parse_routes(store_urls) if store_urls else flist.routes()
 
 
 class Router:
