@@ -41,6 +41,16 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(mnt)], check=True, timeout=60)
 
 
+def server_root(disk: Path) -> Path:
+    """A server folder whose data and index folders are on the disk (its log is not)."""
+    root = disk.parent / "server"
+    root.mkdir()
+    for part in ("data", "index"):
+        (disk / part).mkdir()
+        (root / part).symlink_to(disk / part)
+    return root
+
+
 def _value(i: int) -> bytes:
     return (b"%06d" % i) * 20_000  # 120 kB
 
@@ -51,13 +61,7 @@ def _read_all(conn: RawConn, acked: dict[bytes, bytes]) -> None:
 
 
 def test_a_full_disk_answers_an_error_keeps_reads_and_loses_nothing(small_disk, zdb_factory):
-    # the data and index folders on the small disk; the server's log beside it, not on it
-    root = small_disk.parent / "server"
-    root.mkdir()
-    for part in ("data", "index"):
-        (small_disk / part).mkdir()
-        (root / part).symlink_to(small_disk / part)
-    server = zdb_factory("--datasize", "1M", root=root)
+    server = zdb_factory("--datasize", "1M", root=server_root(small_disk))
     acked: dict[bytes, bytes] = {}
     errors: list[object] = []
     with RawConn(server.port) as conn:
@@ -117,12 +121,7 @@ def _fill_up(folder: Path) -> Path:
 
 
 def test_a_torn_tail_is_not_cut_when_there_is_no_room_to_keep_it(small_disk, zdb_factory):
-    root = small_disk.parent / "server"
-    root.mkdir()
-    for part in ("data", "index"):
-        (small_disk / part).mkdir()
-        (root / part).symlink_to(small_disk / part)
-    server = zdb_factory("--datasize", "1M", root=root)
+    server = zdb_factory("--datasize", "1M", root=server_root(small_disk))
     model = {b"k%02d" % i: _value(i)[:5000] for i in range(20)}
     with RawConn(server.port) as conn:
         for key, value in model.items():
