@@ -42,11 +42,6 @@ class CreateReport:
     seconds: float = 0.0
 
 
-def _text_name(raw: str, where: str) -> str:
-    check_name(raw, where)
-    return raw
-
-
 # -- a directory --------------------------------------------------------------------------
 def scan_dir(src: Path, *, skip: Iterable[Path] = ()) -> Iterator[Entry]:
     """The entries of a local directory tree (itself first), hard links recognised.
@@ -66,8 +61,8 @@ def scan_dir(src: Path, *, skip: Iterable[Path] = ()) -> Iterator[Entry]:
             raise FlistError(f"{path}: cannot list: {exc.strerror}") from exc
         subdirs = []
         for item in items:
-            name = _text_name(item.name, f"{rel}/{item.name}" if rel else item.name)
-            child = f"{rel}/{name}" if rel else name
+            child = f"{rel}/{item.name}" if rel else item.name
+            check_name(item.name, child)
             st = item.stat(follow_symlinks=False)
             if (st.st_dev, st.st_ino) in skipped:
                 continue

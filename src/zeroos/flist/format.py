@@ -430,17 +430,17 @@ class Flist:
         if ino == ROOT_INO:
             raise FlistError("the root directory cannot be removed")
         doomed = [node.ino for _, node in self.walk(ino)]
+        # hardlink rows naming a removed inode as their target go too: their links keep the
+        # blocks they were given (tree.py moves the content first) and stop being links
+        columns = [("inode", "ino"), ("extra", "ino"), ("block", "ino")]
+        if self._has_hardlinks:
+            columns += [("hardlink", "ino"), ("hardlink", "target")]
         for i in range(0, len(doomed), 500):
             chunk = doomed[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            self._exec(f"DELETE FROM inode WHERE ino IN ({marks})", chunk)  # noqa: S608 - placeholders only
-            self._exec(f"DELETE FROM extra WHERE ino IN ({marks})", chunk)  # noqa: S608 - placeholders only
-            self._exec(f"DELETE FROM block WHERE ino IN ({marks})", chunk)  # noqa: S608 - placeholders only
-            if self._has_hardlinks:
-                self._exec(f"DELETE FROM hardlink WHERE ino IN ({marks})", chunk)  # noqa: S608 - placeholders only
-                # a hard link whose first name went keeps the content: it already has the
-                # blocks, it only stops being a link
-                self._exec(f"DELETE FROM hardlink WHERE target IN ({marks})", chunk)  # noqa: S608 - placeholders only
+            for table, column in columns:
+                sql = f"DELETE FROM {table} WHERE {column} IN ({marks})"  # noqa: S608 - constants
+                self._exec(sql, chunk)
         return len(doomed)
 
     def set_tag(self, key: str, value: str) -> None:
