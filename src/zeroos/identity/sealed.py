@@ -44,10 +44,11 @@ def private_dir(path: Path) -> Path:
 def read_or_create(path: Path, make: bytes) -> bytes:
     """The content of the owner-only file ``path``, written with ``make`` when it is missing.
 
-    A file others may read is refused rather than used: its secret may be known already.
+    A file others may read is refused rather than used: its secret may be known already. A
+    missing folder is made 0700; an existing one is left as it is (it may be the user's home).
     """
-    private_dir(path.parent)
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
