@@ -32,10 +32,15 @@ _DIRS_REMEMBERED = 16
 
 @dataclass
 class _Open:
-    """One open file: its blocks, and how far ahead of its reader they are being fetched."""
+    """One open file: its blocks, and how far ahead of its reader they are being fetched.
+
+    The blocks are looked up, and the next files' first blocks fetched, on the first read that
+    reaches the mount: a file whose pages the kernel still holds is opened and closed for free.
+    """
 
     inode: Inode
-    blocks: list[BlockRef]
+    next_files: list[int]  # files after this one in a directory being read in order
+    blocks: list[BlockRef] | None = None
     last_block: int = 0  # the highest block a sequential reader has reached
     ahead: int = 1  # blocks to fetch ahead of it (doubles up to _MAX_AHEAD)
     prefetched: int = 0  # blocks [0, prefetched) have been asked for
@@ -167,8 +172,7 @@ class FlistOperations(pyfuse3.Operations):
         if not stat.S_ISREG(node.mode):
             raise pyfuse3.FUSEError(errno.ENXIO)  # devices and fifos are listed, not served
         fh = next(self._next_fh)
-        self._handles[fh] = _Open(node, self.flist.blocks(inode))
-        self._files_ahead(node)
+        self._handles[fh] = _Open(node, self._next_in_walk(node))
         # the flist is immutable: pages read once stay valid for every later open
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
@@ -177,14 +181,20 @@ class FlistOperations(pyfuse3.Operations):
         end = min(off + size, handle.inode.size)
         if off >= end:
             return b""
+        if handle.blocks is None:
+            handle.blocks = self.flist.blocks(handle.inode.ino)
+        if handle.next_files:
+            self._fetch_first_blocks(handle.next_files)
+            handle.next_files = []
+        blocks = handle.blocks
         first, last = off // self.block_size, (end - 1) // self.block_size
-        if last >= len(handle.blocks):
-            log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(handle.blocks))
+        if last >= len(blocks):
+            log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(blocks))
             raise pyfuse3.FUSEError(errno.EIO)
-        self._read_ahead(handle, first, last)
+        self._read_ahead(handle, blocks, first, last)
         parts = []
         for index in range(first, last + 1):
-            ref = handle.blocks[index]
+            ref = blocks[index]
             # a block already in memory (the kernel reads 128 KiB at a time) skips the thread
             plain = self.reader.peek(ref)
             if plain is None:
@@ -199,7 +209,7 @@ class FlistOperations(pyfuse3.Operations):
             parts.append(plain[max(off - base, 0) : end - base])
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _read_ahead(self, handle: _Open, first: int, last: int) -> None:
+    def _read_ahead(self, handle: _Open, blocks: list[BlockRef], first: int, last: int) -> None:
         """Ask for the blocks after a sequential read before the reader needs them.
 
         Sequential means: in the block last read or the one after (the kernel's own
@@ -210,15 +220,16 @@ class FlistOperations(pyfuse3.Operations):
         if not sequential:
             handle.ahead = 1
             return
-        stop = min(last + 1 + handle.ahead, len(handle.blocks))
+        stop = min(last + 1 + handle.ahead, len(blocks))
         start = max(last + 1, handle.prefetched)
         if start < stop:
-            self.reader.prefetch(handle.blocks[start:stop])
+            self.reader.prefetch(blocks[start:stop])
             handle.prefetched = stop
         handle.ahead = min(handle.ahead * 2, _MAX_AHEAD)
 
-    def _files_ahead(self, node: Inode) -> None:
-        """Fetch the first blocks of the next files when a reader opens a directory's in order."""
+    def _next_in_walk(self, node: Inode) -> list[int]:
+        """The files after this one whose first blocks a reader opening a directory's files in
+        order will want next (none when it is not reading them in order)."""
         walk = self._walks.get(node.parent)
         if walk is None:
             files = [c.ino for c in self.flist.children(node.parent) if stat.S_ISREG(c.mode)]
@@ -230,18 +241,22 @@ class FlistOperations(pyfuse3.Operations):
             index = walk.files.index(node.ino, max(walk.at, 0))
         except ValueError:
             walk.at = -1  # opened out of order (or a hard link's other name): no walk
-            return
+            return []
         in_order = index == walk.at + 1
         walk.at = index
         if not in_order:
-            return
+            return []
         stop = min(index + 1 + _FILES_AHEAD, len(walk.files))
+        start = max(index + 1, walk.fetched_upto)
+        walk.fetched_upto = max(walk.fetched_upto, stop)
+        return walk.files[start:stop]
+
+    def _fetch_first_blocks(self, inos: list[int]) -> None:
         heads = []
-        for ino in walk.files[max(index + 1, walk.fetched_upto) : stop]:
+        for ino in inos:
             blocks = self.flist.blocks(ino)
             if blocks:
                 heads.append(blocks[0])
-        walk.fetched_upto = max(walk.fetched_upto, stop)
         self.reader.prefetch(heads)
 
     async def release(self, fh: int) -> None:
