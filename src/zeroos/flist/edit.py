@@ -100,7 +100,7 @@ def mkdir(path: str | Path, target: str, *, mode: int = 0o755, parents: bool = F
         if not parents and parent and builder.lookup(parent) is None:
             raise FlistError(f"{target}: parent directory missing (use --parents)")
         if parent and (found := builder.lookup(parent)) is not None and not found.is_dir:
-            raise FlistError(f"{target}: {parent} is not a directory")
+            raise FlistError(f"{target}: /{parent} is not a directory")
         now = int(time.time())
         builder.add(Entry(target, stat.S_IFDIR | (mode & 0o7777), mtime=now, ctime=now))
 
