@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from zeroos.common.harness import Child, zos_serve
 from zeroos.common.settings import SettingsError, load, read_config_file
+from zeroos.identity.settings import IdSettings
 from zeroos.zdb.settings import ZdbSettings
 
 
@@ -120,3 +122,29 @@ def test_zos_zdb_serve_bad_settings_exit_2_with_one_line(tmp_path: Path) -> None
     assert out.returncode == 2
     assert out.stderr == "error: zdb: --sync and --synctime exclude each other: choose one\n"
     assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_id_settings_from_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOS_ID_ZDB_ADMIN", "zdbadmin")
+    monkeypatch.setenv("ZOS_ID_TOKEN_TTL", "120")
+    settings = load(IdSettings, {"port": 0})
+    assert settings.zdb_admin is not None
+    assert settings.zdb_admin.get_secret_value() == "zdbadmin"
+    assert settings.token_ttl == 120
+    monkeypatch.setenv("ZOS_ID_TOKEN_TTL", "59")
+    with pytest.raises(
+        SettingsError, match=r"^id: setting 'token_ttl' \(--token-ttl, ZOS_ID_TOKEN"
+    ):
+        load(IdSettings)
+
+
+def test_zos_id_serve_takes_a_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "id.yaml"
+    conf.write_text(
+        f"port: 0\ndata: {tmp_path / 'data'}\nissuer: https://id.example.test\n"
+        "argon2-memory: 8192\nargon2-time: 1\n"
+    )
+    argv = zos_serve("id", "--config", str(conf))
+    with Child(argv, tmp_path / "id.ready", log=tmp_path / "id.log", name="zero-id") as child:
+        url = f"http://{child.addresses[0]}/.well-known/openid-configuration"
+        assert httpx.get(url, timeout=10).json()["issuer"] == "https://id.example.test"

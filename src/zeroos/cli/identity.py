@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..common.address import format_hostport
 from ..common.errors import ZosError
 from ..common.log import setup_logging
-from ..common.service import ReadyFile, bind_tcp, call_on_signals
-from .util import READY_FILE
+from ..common.settings import given_flags, load
+from .util import CONFIG_FILE, READY_FILE
 
 log = logging.getLogger("zeroos.identity")
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -124,148 +122,61 @@ def identity() -> None:
     """zero-id: users, organisations, API keys and JWTs (ItsYou.Online style)."""
 
 
+def _default(name: str) -> Any:
+    """The default of a serve setting (IdSettings holds them; the help shows them)."""
+    from ..identity.settings import IdSettings
+
+    return IdSettings.model_fields[name].default
+
+
 @identity.command()
-@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--data", default="zeroid-data", show_default=True,
+@click.option("--listen", default=_default("listen"), show_default=True,
+              help="Address to listen on.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=_default("port"), show_default=True)
+@click.option("--data", default=_default("data"), show_default=True,
               help="Private folder: embedded zero-db, its secrets, the key file.")  # fmt: skip
 @click.option("--key-file", type=click.Path(dir_okay=False),
               help="Key sealing the signing keys (default: DATA/keyring.key, 0600).")  # fmt: skip
 @click.option("--zdb", metavar="HOST:PORT/NAMESPACE", help="Use this zero-db instead.")
 @click.option("--zdb-password-file", type=click.Path(dir_okay=False),
               help="File holding the namespace's password (or $ZOS_ID_ZDB_PASSWORD).")  # fmt: skip
-@click.option("--zdb-admin", envvar="ZOS_ID_ZDB_ADMIN", help="zero-db admin password.")
+@click.option("--zdb-admin", help="zero-db admin password (or $ZOS_ID_ZDB_ADMIN).")
 @click.option("--issuer", metavar="URL", help="The tokens' iss (default: http://LISTEN:PORT).")
-@click.option("--admin", "admin_user", metavar="NAME", help="Create/promote this site admin.")
-@click.option("--admin-password", envvar="ZOS_ID_ADMIN_PASSWORD", help="Its password (env).")
+@click.option("--admin", metavar="NAME", help="Create/promote this site admin.")
+@click.option("--admin-password", help="Its password (or $ZOS_ID_ADMIN_PASSWORD).")
 @click.option("--no-registration", is_flag=True, help="Only admins create users.")
-@click.option("--token-ttl", type=click.IntRange(60), default=86400, show_default=True)
-@click.option("--max-failures-user", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--max-failures-address", type=click.IntRange(1), default=20, show_default=True)
-@click.option("--failure-window", type=click.FloatRange(1), default=300.0, show_default=True)
-@click.option("--argon2-memory", type=click.IntRange(8), default=65536, show_default=True,
-              help="Argon2id memory cost (KiB).")  # fmt: skip
-@click.option("--argon2-time", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--trusted-proxy", "trusted_proxies", metavar="ADDR[,ADDR...]", default="",
+@click.option("--token-ttl", type=click.IntRange(60), default=_default("token_ttl"),
+              show_default=True)  # fmt: skip
+@click.option("--max-failures-user", type=click.IntRange(1),
+              default=_default("max_failures_user"), show_default=True)  # fmt: skip
+@click.option("--max-failures-address", type=click.IntRange(1),
+              default=_default("max_failures_address"), show_default=True)  # fmt: skip
+@click.option("--failure-window", type=click.FloatRange(1), default=_default("failure_window"),
+              show_default=True)  # fmt: skip
+@click.option("--argon2-memory", type=click.IntRange(8), default=_default("argon2_memory"),
+              show_default=True, help="Argon2id memory cost (KiB).")  # fmt: skip
+@click.option("--argon2-time", type=click.IntRange(1), default=_default("argon2_time"),
+              show_default=True)  # fmt: skip
+@click.option("--trusted-proxy", metavar="ADDR[,ADDR...]", default="",
               help="Believe X-Forwarded-For from these proxies (default: nobody).")  # fmt: skip
 @READY_FILE
+@CONFIG_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def serve(
-    listen: str,
-    port: int,
-    data: str,
-    key_file: str | None,
-    zdb: str | None,
-    zdb_password_file: str | None,
-    zdb_admin: str | None,
-    issuer: str | None,
-    admin_user: str | None,
-    admin_password: str | None,
-    no_registration: bool,
-    token_ttl: int,
-    max_failures_user: int,
-    max_failures_address: int,
-    failure_window: float,
-    argon2_memory: int,
-    argon2_time: int,
-    trusted_proxies: str,
-    ready_file: str | None,
-    verbose: bool,
-) -> None:
-    """Start zero-id (stops cleanly on Ctrl-C or SIGTERM)."""
-    from ..identity.passwords import HashCost
-    from ..identity.sealed import Sealer, load_key
-    from ..identity.server import (
-        EmbeddedZdb,
-        IdentityServer,
-        Lease,
-        connect,
-        make_identity,
-    )
-    from ..identity.service import Settings
-    from ..identity.throttle import Limits
+@click.pass_context
+def serve(ctx: click.Context, /, **_: object) -> None:
+    """Start zero-id (stops cleanly on Ctrl-C or SIGTERM).
 
-    setup_logging(verbose)
-    if admin_user and not admin_password:
-        raise ZosError("--admin needs a password", hint="set $ZOS_ID_ADMIN_PASSWORD")
-    embedded: EmbeddedZdb | None = None
-    lease: Lease | None = None
-    ready = ReadyFile(ready_file, "id")
-    try:
-        sock = bind_tcp(listen, port)
-    except OSError as exc:
-        raise ZosError(f"cannot listen on {listen}:{port}: {exc}") from exc
-    try:
-        sealer = Sealer(load_key(Path(key_file) if key_file else Path(data) / "keyring.key"))
-        if zdb:
-            zdb_password = _zdb_password(zdb_password_file)
-            if zdb_password is None and "@" not in zdb:
-                log.warning(
-                    "event=zdb_namespace_open hint='without a namespace password anyone who "
-                    "reaches this zero-db reads the records (the key ring stays sealed); "
-                    "give --zdb-password-file'"
-                )
-            client = connect(zdb, zdb_password, zdb_admin)
-        else:
-            embedded = EmbeddedZdb(data).start()
-            client = embedded.client()
-        # one zero-id per namespace (its record cache trusts that): refuse if one is running
-        lease = Lease.from_env(client).acquire().start()
-        where = format_hostport(listen, sock.getsockname()[1])
-        settings = Settings(
-            issuer=issuer or f"http://{where}",
-            token_ttl=token_ttl,
-            registration=not no_registration,
-            limits=Limits(max_failures_user, max_failures_address, failure_window),
-            hash_cost=HashCost(time_cost=argon2_time, memory_kib=argon2_memory),
-        )
-        ident = make_identity(client, settings, sealer)
-        if admin_user and admin_password:
-            ident.ensure_admin(admin_user, admin_password)
-        server = IdentityServer(
-            ident,
-            sock,
-            log_level="info" if verbose else "warning",
-            lease=lease,
-            trusted_proxies=trusted_proxies,
-        )
-        # a zdb:// address may carry the namespace password: never log it
-        zdb_at = re.sub(r"^(zdb://)[^@/]*@", r"\1***@", zdb) if zdb else None
-        zdb_at = zdb_at or f"127.0.0.1:{embedded.port if embedded else 0} (embedded)"
-        log.info("event=listening addresses=%s issuer=%s zdb=%s", where, settings.issuer, zdb_at)
+    Every flag may also come from $ZOS_ID_<FLAG> (ZOS_ID_TOKEN_TTL) or a --config file.
+    """
+    from ..identity.main import run
+    from ..identity.settings import IdSettings
 
-        # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0;
-        # a signal that comes before uvicorn listens for them stops it as soon as it runs
-        def stop_early() -> None:
-            server.server.should_exit = True
-
-        call_on_signals(stop_early)
-        server.run(on_ready=lambda: ready.write([where]))
-        log.info("event=stopped")
-        if server.lease_lost:
-            raise SystemExit(1)  # the reason is logged already
-    finally:
-        ready.remove()
-        if lease is not None:
-            lease.release()  # deletes it only if it is still ours
-        sock.close()
-        if embedded is not None:
-            embedded.stop()
-
-
-def _zdb_password(path: str | None) -> str | None:
-    """The namespace password: the first line of ``path``, else $ZOS_ID_ZDB_PASSWORD."""
-    if path is None:
-        return os.environ.get("ZOS_ID_ZDB_PASSWORD") or None
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        msg = f"cannot read --zdb-password-file {path}: {exc.strerror}"
-        raise ZosError(msg) from exc
-    lines = text.splitlines()
-    if not lines or not lines[0]:
-        raise ZosError(f"--zdb-password-file {path} is empty")
-    return lines[0]
+    flags = given_flags(ctx)
+    if "no_registration" in flags:
+        flags["registration"] = not flags.pop("no_registration")
+    settings = load(IdSettings, flags)
+    setup_logging(settings.verbose)
+    run(settings)
 
 
 @identity.command()
