@@ -10,6 +10,7 @@ from .. import __version__
 from ..common.errors import ZosError
 from .flist import flist
 from .flist_mount import mount_cmd, umount_cmd
+from .hub import hub
 from .identity import identity
 from .stor import stor
 from .zdb import zdb
@@ -28,6 +29,7 @@ zos.add_command(zdb)
 zos.add_command(identity)
 zos.add_command(stor)
 zos.add_command(flist)
+zos.add_command(hub)
 flist.add_command(mount_cmd)  # in a module of its own: the FUSE side of flists
 flist.add_command(umount_cmd)
 

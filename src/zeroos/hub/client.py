@@ -1,0 +1,163 @@
+"""zero-hub over HTTP, for the command line and other parts: 0-hub's envelope unwrapped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HubError,
+    LengthRequired,
+    NotFound,
+    StoreError,
+    TooLarge,
+    Unauthorized,
+)
+
+_BY_STATUS: dict[int, type[HubError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        LengthRequired,
+        TooLarge,
+        StoreError,
+    )
+}
+
+
+class HubClient:
+    """A zero-hub at ``url``; ``token`` (a zero-id JWT) for the caller's repository,
+    ``active_user`` to act in an organisation's. Every call has ``timeout``; uploads and
+    downloads wait ``transfer_timeout`` between two reads."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        active_user: str | None = None,
+        timeout: float = 30.0,
+        transfer_timeout: float = 600.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"bearer {token}"} if token else {}
+        if active_user:
+            headers["active-user"] = active_user
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._transfer = httpx.Timeout(timeout, read=transfer_timeout, write=transfer_timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubError(f"cannot reach zero-hub at {self.url}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400 or not isinstance(body, dict):
+            message = body.get("message") if isinstance(body, dict) else None
+            cls = _BY_STATUS.get(response.status_code, HubError)
+            raise cls(f"{message or response.text[:200]} (HTTP {response.status_code})")
+        return body.get("payload")
+
+    # -- public ----------------------------------------------------------------------------
+    def flists(self, search: str | None = None) -> list[str]:
+        return list(self._call("GET", "/api/flist", params={"q": search} if search else None))
+
+    def repositories(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/repositories"))
+
+    def repository(self, user: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/api/flist/{user}"))
+
+    def contents(self, user: str, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/flist/{user}/{name}"))
+
+    def light(self, user: str, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/flist/{user}/{name}/light"))
+
+    def download(self, user: str, name: str, dest: str | Path) -> int:
+        """Write ``user/name`` to ``dest``; how many bytes."""
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            with self._http.stream("GET", f"/{user}/{name}", timeout=self._transfer) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._call("GET", f"/api/flist/{user}/{name}/light")  # raises the reason
+                    raise NotFound(f"{user}/{name} not found")
+                size = 0
+                with tmp.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        size += len(chunk)
+            tmp.replace(dest)
+            return size
+        except httpx.HTTPError as exc:
+            raise HubError(f"cannot download {user}/{name} from {self.url}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- the caller's repository -----------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/api/flist/me"))
+
+    def _send(self, route: str, path: str | Path) -> dict[str, Any]:
+        path = Path(path)
+        try:
+            stream = path.open("rb")
+        except OSError as exc:
+            raise HubError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        with stream:
+            files = {"file": (path.name, stream, "application/octet-stream")}
+            return dict(self._call("POST", route, files=files, timeout=self._transfer))
+
+    def upload(self, archive: str | Path) -> dict[str, Any]:
+        """Upload a .tar.gz; the hub makes ``name.fl`` of it."""
+        return self._send("/api/flist/me/upload", archive)
+
+    def upload_flist(self, flist: str | Path) -> dict[str, Any]:
+        """Upload an .fl whose blocks the hub holds already."""
+        return self._send("/api/flist/me/upload-flist", flist)
+
+    def upload_image(self, archive: str | Path) -> dict[str, Any]:
+        """Upload an OCI image archive or ``docker save`` tarball."""
+        return self._send("/api/flist/me/image", archive)
+
+    def merge(self, target: str, sources: list[str]) -> dict[str, Any]:
+        return dict(self._call("POST", f"/api/flist/me/merge/{target}", json=sources))
+
+    def link(self, source: str, linkname: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/flist/me/{source}/link/{linkname}"))
+
+    def rename(self, source: str, dest: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/flist/me/{source}/rename/{dest}"))
+
+    def promote(self, repo: str, name: str, localname: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/flist/me/promote/{repo}/{name}/{localname}"))
+
+    def delete(self, name: str) -> None:
+        self._call("DELETE", f"/api/flist/me/{name}")
+
+    def set_readme(self, name: str, text: str) -> None:
+        headers = {"Content-Type": "text/markdown"}
+        self._call("POST", f"/api/flist/me/{name}/readme", content=text.encode(), headers=headers)

@@ -1,0 +1,1 @@
+"""zero-hub's HTTP routes, one module a resource; :mod:`..app` includes them in order."""

@@ -1,0 +1,177 @@
+"""The caller's own repository (``/api/flist/me/...``): uploads, links, renames, deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ..deps import Caller, HubDep, bounded
+from ..errors import BadRequest, TooLarge
+from ..models import FlistEntry, Me, Success, Uploaded
+from ..names import check_flist, flist_name_for
+from ..service import Hub
+
+router = APIRouter(prefix="/api/flist/me", tags=["my repository"])
+_CHUNK = 1 << 20
+_FILE_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+_UPLOAD = bounded("upload")
+_TEXT: dict[str, Any] = {"schema": {"type": "string"}}
+
+
+async def receive(request: Request, hub: Hub, suffix: str) -> tuple[str, Path]:
+    """The ``file`` field of a multipart upload, copied to the hub's scratch folder on disk.
+
+    Returns its file name and where it is; the caller removes the file.
+    """
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except Exception as exc:  # starlette raises several kinds for a bad multipart body
+        raise BadRequest(f"the upload is not a multipart form: {exc}") from exc
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise BadRequest("the upload needs a file in the form field 'file'")
+        dest = hub.repos.scratch(suffix)
+        with dest.open("wb") as out:
+            while chunk := await upload.read(_CHUNK):
+                if out.tell() + len(chunk) > hub.limits.upload:
+                    raise TooLarge(f"the upload is larger than {hub.limits.upload} bytes")
+                out.write(chunk)
+        return upload.filename, dest
+    finally:
+        await form.close()
+
+
+@router.get("", response_model=Success[Me])
+async def me(who: Caller) -> Success[Me]:
+    """Who the token speaks for and the repository it acts in."""
+    return Success(payload=who)
+
+
+async def convert(
+    request: Request,
+    hub: Hub,
+    suffix: str,
+    make: Callable[[str, Path], Uploaded],
+) -> Success[Uploaded]:
+    """Receive the upload, then ``make(name, path)`` of it in a worker thread."""
+    filename, path = await receive(request, hub, suffix)
+    try:
+        return Success(payload=await run_in_threadpool(make, flist_name_for(filename), path))
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.post(
+    "/upload", response_model=Success[Uploaded], openapi_extra=_FILE_FORM, dependencies=[_UPLOAD]
+)
+async def upload(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+    """Turn a .tar.gz into an flist of the caller's repository (``app.tar.gz`` -> ``app.fl``)."""
+    return await convert(request, hub, ".tar", partial(hub.upload_archive, who.repository))
+
+
+@router.post(
+    "/upload-flist",
+    response_model=Success[Uploaded],
+    openapi_extra=_FILE_FORM,
+    dependencies=[_UPLOAD],
+)
+async def upload_flist(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+    """Accept an .fl whose every block is in the hub's store already."""
+    return await convert(request, hub, ".fl", partial(hub.upload_flist, who.repository))
+
+
+@router.post(
+    "/image", response_model=Success[Uploaded], openapi_extra=_FILE_FORM, dependencies=[_UPLOAD]
+)
+async def image(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+    """Convert an OCI image archive or a ``docker save`` tarball into an flist."""
+    return await convert(request, hub, ".tar", partial(hub.upload_image, who.repository))
+
+
+@router.post("/merge/{target}", response_model=Success[Uploaded])
+async def merge(
+    who: Caller,
+    hub: HubDep,
+    target: str,
+    sources: Annotated[list[str], Body(max_length=64)],
+) -> Success[Uploaded]:
+    """Make ``target`` the merge of the flists listed in the body (``user/name.fl``)."""
+    report = await run_in_threadpool(hub.merge, who.repository, check_flist(target), sources)
+    return Success(payload=report)
+
+
+@router.get("/promote/{repo}/{file}/{localname}", response_model=Success[FlistEntry])
+async def promote(
+    who: Caller, hub: HubDep, repo: str, file: str, localname: str
+) -> Success[FlistEntry]:
+    """Copy ``repo/file`` into the caller's repository as ``localname``."""
+    entry = await run_in_threadpool(hub.repos.promote, who.repository, repo, file, localname)
+    return Success(payload=entry)
+
+
+@router.get("/{source}/link/{linkname}", response_model=Success[FlistEntry])
+async def link(who: Caller, hub: HubDep, source: str, linkname: str) -> Success[FlistEntry]:
+    """Make ``linkname`` a link to the caller's ``source``."""
+    entry = await run_in_threadpool(hub.repos.link, who.repository, source, linkname)
+    return Success(payload=entry)
+
+
+@router.get("/{source}/rename/{dest}", response_model=Success[FlistEntry])
+async def rename(who: Caller, hub: HubDep, source: str, dest: str) -> Success[FlistEntry]:
+    """Rename one of the caller's flists."""
+    entry = await run_in_threadpool(hub.repos.rename, who.repository, source, check_flist(dest))
+    return Success(payload=entry)
+
+
+@router.post(
+    "/{name}/readme",
+    response_model=Success[str],
+    dependencies=[bounded("readme")],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def readme(request: Request, who: Caller, hub: HubDep, name: str) -> Success[str]:
+    """Set the readme (markdown, the request body) of one of the caller's flists."""
+    try:
+        text = (await request.body()).decode()
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the readme must be UTF-8 text") from exc
+    await run_in_threadpool(hub.repos.set_readme, who.repository, name, text)
+    return Success(payload=f"{who.repository}/{name}")
+
+
+@router.get("/{name}", response_model=Success[FlistEntry])
+async def mine(who: Caller, hub: HubDep, name: str) -> Success[FlistEntry]:
+    """One of the caller's flists."""
+    return Success(payload=await run_in_threadpool(hub.repos.entry, who.repository, name))
+
+
+@router.delete("/{name}", response_model=Success[str])
+async def delete(who: Caller, hub: HubDep, name: str) -> Success[str]:
+    """Delete one of the caller's flists (or links)."""
+    await run_in_threadpool(hub.repos.delete, who.repository, name)
+    return Success(payload=f"{who.repository}/{name}")

@@ -1,0 +1,182 @@
+"""What zero-hub does apart from HTTP: turn uploads into flists, check, merge, read them."""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..flist.create import CreateReport, create
+from ..flist.errors import BlockError, FlistError, FlistFormatError, StoreUnavailable
+from ..flist.format import Flist
+from ..flist.image import import_image
+from ..flist.merge import merge
+from ..flist.models import Route
+from ..flist.stores import has_many, open_store
+from .errors import BadRequest, Conflict, StoreError
+from .models import ContentEntry, FlistContents, Uploaded
+from .names import check_flist
+from .repository import Repositories
+
+Progress = Callable[[int], None]
+Kind = Literal["regular", "directory", "symlink", "other"]
+
+
+@dataclass
+class Limits:
+    """How much one upload may weigh, and how much its archive may expand to."""
+
+    upload: int = 2 << 30
+    expand: int = 16 << 30
+    readme: int = 64 << 10
+    listing: int = 100_000  # entries shown by the contents routes
+
+
+@dataclass
+class Hub:
+    """The repositories on disk and the block store every flist of the hub points at."""
+
+    repos: Repositories
+    store_url: str
+    limits: Limits = field(default_factory=Limits)
+    timeout: float = 30.0
+
+    def _report(self, user: str, name: str, started: float, **counts: int) -> Uploaded:
+        entry = self.repos.entry(user, name)
+        return Uploaded(
+            flist=f"{user}/{entry.name}",
+            name=entry.name,
+            seconds=round(time.monotonic() - started, 3),
+            **counts,
+        )
+
+    def upload_archive(
+        self, user: str, name: str, archive: Path, progress: Progress | None = None
+    ) -> Uploaded:
+        """Make ``user/name`` from a .tar(.gz) ``archive``, its blocks stored in the hub."""
+        return self._convert(create, user, name, archive, progress)
+
+    def upload_image(
+        self, user: str, name: str, archive: Path, progress: Progress | None = None
+    ) -> Uploaded:
+        """Make ``user/name`` from an OCI layout or ``docker save`` archive."""
+        return self._convert(import_image, user, name, archive, progress)
+
+    def _convert(
+        self,
+        make: Callable[..., CreateReport],
+        user: str,
+        name: str,
+        archive: Path,
+        progress: Progress | None,
+    ) -> Uploaded:
+        started = time.monotonic()
+        out = self.repos.scratch(".fl")
+        try:
+            report = make(
+                archive,
+                out,
+                [self.store_url],
+                max_bytes=self.limits.expand,
+                timeout=self.timeout,
+                progress=progress,
+            )
+            self.repos.install(user, check_flist(name), out)
+        except StoreUnavailable as exc:
+            raise StoreError(str(exc)) from exc
+        except FlistError as exc:
+            raise BadRequest(f"{name}: {exc}") from exc
+        finally:
+            out.unlink(missing_ok=True)
+        return self._report(
+            user,
+            name,
+            started,
+            files=report.files,
+            bytes=report.total_bytes,
+            blocks_new=report.upload.stored_blocks,
+            blocks_present=report.upload.unique_blocks - report.upload.stored_blocks,
+        )
+
+    def upload_flist(self, user: str, name: str, made: Path) -> Uploaded:
+        """Accept the flist file ``made`` as ``user/name`` if the hub holds every block it names.
+
+        Its routes are rewritten to the hub's store, where its blocks are.
+        """
+        started = time.monotonic()
+        try:
+            with Flist.open(made, writable=True) as fl:
+                ids = list(dict.fromkeys(ref.id for _, ref in fl.all_blocks()))
+                store = open_store(self.store_url, timeout=self.timeout)
+                try:
+                    present = has_many(store, ids)
+                finally:
+                    store.close()
+                missing = [i for i, ok in zip(ids, present, strict=True) if not ok]
+                if missing:
+                    raise Conflict(
+                        f"{name}: {len(missing)} of its {len(ids)} blocks are not in the hub "
+                        f"(first: {missing[0].hex()}); upload them, or upload the archive"
+                    )
+                fl.set_routes([Route(0, 255, self.store_url)])
+        except FlistFormatError as exc:
+            raise BadRequest(f"{name} is not an flist: {exc}") from exc
+        except StoreUnavailable as exc:
+            raise StoreError(str(exc)) from exc
+        except BlockError as exc:
+            raise BadRequest(f"{name}: {exc}") from exc
+        self.repos.install(user, check_flist(name), made)
+        return self._report(user, name, started, blocks_present=len(ids))
+
+    def merge(self, user: str, target: str, sources: list[str]) -> Uploaded:
+        """Make ``user/target`` the merge of ``sources`` (``user/name.fl``, lowest first)."""
+        if not sources:
+            raise BadRequest("merge needs a list of at least one flist (user/name.fl)")
+        paths = []
+        for source in sources:
+            owner, _, name = source.partition("/")
+            paths.append(self.repos.path(owner, name))
+        started = time.monotonic()
+        out = self.repos.scratch(".fl")
+        try:
+            merge(list(paths), out)
+            self.repos.install(user, check_flist(target), out)
+        except FlistError as exc:
+            raise BadRequest(f"merge into {target}: {exc}") from exc
+        finally:
+            out.unlink(missing_ok=True)
+        return self._report(user, target, started)
+
+    def contents(self, user: str, name: str) -> FlistContents:
+        """The tree of ``user/name`` (at most ``limits.listing`` entries) and its tags."""
+        path = self.repos.path(user, name)
+        try:
+            with Flist.open(path) as fl:
+                entries: list[ContentEntry] = []
+                for where, node in fl.walk():
+                    if len(entries) >= self.limits.listing:
+                        break
+                    kind = stat.S_IFMT(node.mode)
+                    entries.append(
+                        ContentEntry(
+                            path=where,
+                            size=node.size,
+                            type=_KINDS.get(kind, "other"),
+                            target=fl.link_target(node.ino).decode("utf-8", "replace")
+                            if kind == stat.S_IFLNK
+                            else None,
+                        )
+                    )
+                return FlistContents(name=name, entries=entries, tags=fl.tags())
+        except FlistFormatError as exc:
+            raise BadRequest(f"{user}/{name} is damaged: {exc}") from exc
+
+
+_KINDS: dict[int, Kind] = {
+    stat.S_IFREG: "regular",
+    stat.S_IFDIR: "directory",
+    stat.S_IFLNK: "symlink",
+}
