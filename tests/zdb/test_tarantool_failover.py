@@ -120,6 +120,10 @@ def test_tarantool_down_is_one_error_line_then_recovers(tmp_path: Path) -> None:
         with pytest.raises(redis.ResponseError, match=r"^Internal Error: tarantool: "):
             conn.set(b"k2", b"v2")
         assert conn.ping()  # the server keeps serving
+        # the connector's own NetworkWarning came through zero-db's logger, as an event
+        log = zdb.log.read_text()
+        assert "event=warning category=NetworkWarning" in log, log
+        assert all(line.startswith("ts=") for line in log.splitlines()), log
         instance = start_instance(tmp_path / "tt", port)
         assert conn.get(b"k") == b"v"
         assert conn.set(b"k2", b"v2") == b"k2"
@@ -152,7 +156,7 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
         emb.stop()
         secret = str(tmp_path / "tt" / "zdb-tarantool.secret")  # made by `tarantool start`
         url = f"tarantool://127.0.0.1:{port}/moved"
-        subprocess.run(
+        out = subprocess.run(
             [
                 *zos,
                 "migrate",
@@ -164,9 +168,12 @@ def test_tarantool_start_cli_and_migrate_both_ways(tmp_path: Path) -> None:
                 secret,
             ],
             capture_output=True,
+            text=True,
             timeout=120,
             check=True,
         )
+        # two namespaces, each written then reopened: the leader is still announced once
+        assert out.stderr.count(f"event=tarantool_leader member=127.0.0.1:{port}") == 1, out
         tt = ZdbProcess(
             tmp_path / "emb",
             "--engine",

@@ -14,7 +14,8 @@ import logging
 import re
 import sys
 import time
-from typing import Final
+import warnings
+from typing import Final, TextIO
 
 REDACTED: Final = "***"
 # a key that names one of these carries a secret: its value is never written
@@ -65,14 +66,38 @@ class LogfmtFormatter(logging.Formatter):
         )
 
 
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning (a library's, e.g. the Tarantool connector's NetworkWarning) as an event."""
+    event(
+        logging.getLogger("zeroos.warnings"),
+        "warning",
+        level=logging.WARNING,
+        category=category.__name__,
+        source=f"{filename}:{lineno}",
+        message=str(message),
+    )
+
+
 def setup_logging(verbose: bool = False) -> None:
-    """Send the ``zeroos`` loggers to stderr as logfmt (info, or debug when ``verbose``)."""
+    """Send the ``zeroos`` loggers to stderr as logfmt (info, or debug when ``verbose``).
+
+    Python warnings shown by the libraries we use become ``event=warning`` lines on the same
+    stream, instead of raw lines in another layout.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogfmtFormatter())
     root = logging.getLogger("zeroos")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+    warnings.showwarning = _log_warning
 
 
 __all__ = [

@@ -23,6 +23,7 @@ from typing import Any
 import tarantool
 from tarantool.error import DatabaseError, Error, NetworkError
 
+from ...common.log import event
 from ..errors import StorageError
 from .auth import PASSWORD_ENV, SECRET_FILE, Credentials
 from .instance import parse_address, parse_addresses
@@ -33,6 +34,10 @@ ER_READONLY = 7
 # refusals of who we are: access denied, no such user, wrong password
 ER_REFUSED = {42, 45, 47}
 _LUA_WHERE = re.compile(r"^\S+\.lua:\d+: ")
+# the leader last announced for each replica set, in this process: another connection to the
+# same leader (`zos zdb migrate` opens several engines) is not news; a new leader is
+_announced: dict[str, str] = {}
+_announced_lock = threading.Lock()
 
 
 class Cluster:
@@ -170,7 +175,11 @@ class Cluster:
                     except (Error, OSError) as exc:
                         log.warning("event=tarantool_follow_failed member=%s error=%r", p[0], exc)
             self._conn, self.leader = chosen[1], chosen[0]
-            log.info("event=tarantool_leader member=%s", chosen[0])
+            with _announced_lock:
+                known = _announced.get(self.names) == chosen[0]
+                _announced[self.names] = chosen[0]
+            level = logging.DEBUG if known else logging.INFO
+            event(log, "tarantool_leader", level=level, member=chosen[0])
         finally:
             for p in probes:
                 if p[1] is not self._conn:
