@@ -5,7 +5,10 @@ zero-id keeps records in memory and trusts them because it is the only writer of
 stale memory (a deleted API key could keep working there). So, before serving, zero-id writes
 the record ``lease`` in its namespace::
 
-    {"owner": "<host>:<pid>:<random>", "pidns": "pid:[...]", "expires": <unix time>}
+    {"owner": "<host>:<pid>:<random>:<pidns>", "pidns": "pid:[...]", "expires": <unix time>}
+
+(the owner as :class:`zeroos.common.lease.Owner` writes it, as zero-db's Tarantool lease does;
+``pidns`` stays for records written before the owner carried it)
 
 and renews it every few seconds. ``expires`` is on zero-db's clock (its TIME command), so the
 hosts' clocks do not matter. At start:
@@ -30,15 +33,13 @@ import contextlib
 import json
 import logging
 import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ..owners import pid_namespace, process_gone
+from ..common.lease import Owner
 from ..zdb.client import Client
 from ..zdb.errors import KeyNotFound, ZdbError
 from .errors import IdentityError, StorageUnavailable
@@ -65,16 +66,16 @@ class LeaseRecord:
     pidns: str = ""
 
     @property
+    def holder(self) -> Owner:
+        return Owner.parse(self.owner, self.pidns)
+
+    @property
     def host(self) -> str:
-        return self.owner.rsplit(":", 2)[0]
+        return self.holder.host
 
     @property
     def pid(self) -> int | None:
-        parts = self.owner.rsplit(":", 2)
-        try:
-            return int(parts[1]) if len(parts) == 3 else None
-        except ValueError:
-            return None
+        return self.holder.pid
 
     def encode(self) -> bytes:
         data = {"owner": self.owner, "pidns": self.pidns, "expires": round(self.expires, 3)}
@@ -91,8 +92,7 @@ class LeaseRecord:
 
     def describe(self, now: float) -> str:
         left = max(0, round(self.expires - now))
-        pid = "?" if self.pid is None else self.pid
-        return f"pid {pid} on host {self.host}, lease ends in {left} s unless renewed"
+        return f"{self.holder.describe()}, lease ends in {left} s unless renewed"
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -134,8 +134,9 @@ class Lease:
         self.renew_every = renew_every
         self.confirm_after = confirm_after
         self.key = key
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
-        self.pidns = pid_namespace()
+        owner = Owner.mine()
+        self.owner = str(owner)
+        self.pidns = owner.pidns
         self.lost = False
         self.held = False
         self._stop = threading.Event()
@@ -170,7 +171,7 @@ class Lease:
     def _takeable(self, record: LeaseRecord | None, now: float) -> bool:
         if record is None or record.owner == self.owner or record.expires <= now:
             return True
-        return process_gone(record.host, record.pid, record.pidns)
+        return record.holder.gone()
 
     def _held_error(self, record: LeaseRecord, now: float) -> LeaseHeld:
         return LeaseHeld(

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
-import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 from crc32c import crc32c
 
-from ...owners import pid_namespace, process_gone
+from ...common.lease import Owner
 from ..chain.leaf import OP_CREATE, OP_FLUSH
 from ..chain.log import ChainFile, ChainLog
 from ..chain.signing import Identity
@@ -411,10 +408,7 @@ class TarantoolEngine(Engine):
         self.cluster = Cluster(plain, timeout=timeout, credentials=credentials)
         self.cluster.on_failover = self._failed_over
         self.db = db
-        # the pid namespace last (it holds colons): _gone() judges only processes it can see
-        self.owner = (
-            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{pid_namespace()}"
-        )
+        self.owner = str(Owner.mine())
         self._stores: dict[str, TarantoolStore] = {}
         self._ops: list[tuple[Any, ...]] = []
         self._dirty: set[TarantoolStore] = set()
@@ -444,18 +438,17 @@ class TarantoolEngine(Engine):
     # -- one zero-db per database -----------------------------------------------------------
     def _take_lease(self) -> None:
         ok, *holder = self.cluster.call("zdb_lease", self.db, self.owner, LEASE_SECONDS, None)[0]
-        if not ok and _gone(_text(holder[0])):
+        if not ok and Owner.parse(_text(holder[0])).gone():
             # a zero-db of this host that died (kill -9) need not be waited for
             ok, *holder = self.cluster.call(
                 "zdb_lease", self.db, self.owner, LEASE_SECONDS, holder[0]
             )[0]
         if not ok:
-            host, _, rest = _text(holder[0]).partition(":")
-            pid = rest.partition(":")[0]
+            owner = Owner.parse(_text(holder[0]))
             which = f"database '{self.db}'" if self.db else "the default database"
             raise StorageError(
-                f"tarantool: {which} is in use by another zero-db (pid {pid} on "
-                f"{host}, its lease ends in {float(holder[1]):.0f}s unless renewed): stop it, "
+                f"tarantool: {which} is in use by another zero-db ({owner.describe()}, its "
+                f"lease ends in {float(holder[1]):.0f}s unless renewed): stop it, "
                 "or serve another --tarantool-db"
             )
 
@@ -593,12 +586,6 @@ class TarantoolEngine(Engine):
             except StorageError as exc:  # it expires by itself
                 log.warning("event=tarantool_lease_not_released error=%r", str(exc))
             self.cluster.close()
-
-
-def _gone(owner: str) -> bool:
-    """Whether a lease owner (host:pid:random:pidns) was a process here that runs no more."""
-    host, pid, _token, pidns = [*owner.split(":", 3), "", "", ""][:4]
-    return process_gone(host, int(pid) if pid.isdigit() else None, pidns)
 
 
 __all__ = ["TarantoolChainFile", "TarantoolEngine", "TarantoolStore"]
