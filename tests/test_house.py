@@ -5,18 +5,20 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-import zeroos
+import zeroos._version
 from zeroos.common.errors import ZosError
 
 # the shared layer, the test layer and the command line are not parts
 NOT_PARTS = {"common", "testing", "cli"}
 PARTS = sorted(
     info.name
-    for info in pkgutil.iter_modules(zeroos.__path__)
+    # our own folder only: zeroos.__path__ also holds site-packages' zeroos/core0 (0-core-client)
+    for info in pkgutil.iter_modules([str(Path(zeroos._version.__file__).parent)])
     if info.ispkg and info.name not in NOT_PARTS
 )
 

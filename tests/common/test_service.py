@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zeroos import __version__
+from zeroos._version import __version__
 from zeroos.common.harness import Child, HarnessError, zos_serve
 from zeroos.common.service import (
     Ready,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..common.errors import ZosError
 from .flist import flist
 from .flist_mount import mount_cmd, umount_cmd

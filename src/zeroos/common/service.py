@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from .. import __version__
+from .._version import __version__
 from .address import parse_address
 from .errors import ZosError
 

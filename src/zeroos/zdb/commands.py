@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from ..common.log import event
 from .chain.leaf import OP_EXPIRE, OP_NSSET, OP_RELEASE, OP_RESERVATION, OP_RESERVE, OP_SET
 from .chain.signing import SignatureError, SignedHead, auth_message, public_key_from_hex
