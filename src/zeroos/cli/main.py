@@ -12,6 +12,7 @@ from .flist import flist
 from .flist_mount import mount_cmd, umount_cmd
 from .hub import hub
 from .identity import identity
+from .node import node
 from .stor import stor
 from .zdb import zdb
 
@@ -30,6 +31,7 @@ zos.add_command(identity)
 zos.add_command(stor)
 zos.add_command(flist)
 zos.add_command(hub)
+zos.add_command(node)
 flist.add_command(mount_cmd)  # in a module of its own: the FUSE side of flists
 flist.add_command(umount_cmd)
 

@@ -1,0 +1,33 @@
+"""The zero-os node: takes 0-core's commands over its redis protocol and runs them.
+
+Importing this package stays light: the server loads with :func:`run`
+(``zeroos.node.run(NodeSettings(dev=True))``). A client is PyPI's ``0-core-client``::
+
+    from zeroos.core0.client import Client
+
+    node = Client("127.0.0.1", port=6379, password=token)
+    node.ping()
+"""
+
+import importlib
+import typing
+
+from .errors import CommandError, NodeError, UnknownCommand
+from .settings import NodeSettings
+
+if typing.TYPE_CHECKING:
+    from .main import run
+
+_LAZY = {"run": ".main"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["CommandError", "NodeError", "NodeSettings", "UnknownCommand", "run"]

@@ -1,0 +1,14 @@
+"""The node's commands: one table, by name, of every command a client may send."""
+
+from __future__ import annotations
+
+from . import capacity, core, filesystem, info, job, process
+from .base import Args, Command, NoArgs, ProcessOutcome
+
+COMMANDS: dict[str, Command] = {
+    command.name: command
+    for module in (core, info, job, process, filesystem, capacity)
+    for command in module.COMMANDS
+}
+
+__all__ = ["COMMANDS", "Args", "Command", "NoArgs", "ProcessOutcome"]
