@@ -185,8 +185,7 @@ class Lease:
         try:
             now = self._now()
             record = self._read()
-            if not self._takeable(record, now):
-                assert record is not None
+            if record is not None and not self._takeable(record, now):
                 raise self._held_error(record, now)
             if record is not None:
                 log.warning(

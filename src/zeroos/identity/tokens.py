@@ -125,7 +125,7 @@ class KeyRing:
         self.max_validity = max_validity
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
-        self._active: SigningKey | None = None
+        self._active: SigningKey  # set by _install, which reload() or _save() below runs
         self._last_reload = 0.0
         self._signer: ThreadPoolExecutor | None = None
         with store.lock:
@@ -134,7 +134,6 @@ class KeyRing:
 
     @property
     def active(self) -> SigningKey:
-        assert self._active is not None
         return self._active
 
     def kids(self) -> list[str]:
