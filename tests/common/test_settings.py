@@ -148,3 +148,13 @@ def test_zos_id_serve_takes_a_config_file(tmp_path: Path) -> None:
     with Child(argv, tmp_path / "id.ready", log=tmp_path / "id.log", name="zero-id") as child:
         url = f"http://{child.addresses[0]}/.well-known/openid-configuration"
         assert httpx.get(url, timeout=10).json()["issuer"] == "https://id.example.test"
+
+
+def test_zero_ids_lease_timings_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOS_ID_LEASE_SECONDS", "3")
+    monkeypatch.setenv("ZOS_ID_LEASE_RENEW", "0.5")
+    settings = load(IdSettings)
+    assert (settings.lease_seconds, settings.lease_renew, settings.lease_confirm) == (3, 0.5, None)
+    monkeypatch.setenv("ZOS_ID_LEASE_SECONDS", "soon")
+    with pytest.raises(SettingsError, match=r"'lease_seconds' .*ZOS_ID_LEASE_SECONDS\): "):
+        load(IdSettings)

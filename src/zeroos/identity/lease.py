@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -95,19 +94,6 @@ class LeaseRecord:
         return f"{self.holder.describe()}, lease ends in {left} s unless renewed"
 
 
-def _env_seconds(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if text is None or not text.strip():
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise IdentityError(f"${name}: {text!r} is not a number of seconds")
-    return value
-
-
 class Lease:
     """This process's lease on the namespace of ``client``: :meth:`acquire`, :meth:`start`
     (renewals in a thread), :meth:`release` (on a clean stop)."""
@@ -118,10 +104,14 @@ class Lease:
         *,
         seconds: float = LEASE_SECONDS,
         renew_every: float | None = None,
-        confirm_after: float = CONFIRM_AFTER,
+        confirm_after: float | None = None,
         key: str = LEASE_KEY,
     ) -> None:
+        """``renew_every``: default a third of ``seconds``; ``confirm_after``: the wait before
+        the lease just written is read back (default 0.5 s, at most a quarter of ``seconds``)."""
         renew_every = seconds / 3 if renew_every is None else renew_every
+        if confirm_after is None:
+            confirm_after = min(CONFIRM_AFTER, seconds / 4)
         if not 0 < renew_every < seconds:
             raise IdentityError(
                 f"lease: renewals every {renew_every:g} s must be more often than the "
@@ -142,14 +132,6 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_lost: list[Callable[[], None]] = []
-
-    @classmethod
-    def from_env(cls, client: Client) -> Lease:
-        """Timings from $ZOS_ID_LEASE_SECONDS, $ZOS_ID_LEASE_RENEW, $ZOS_ID_LEASE_CONFIRM."""
-        seconds = _env_seconds("ZOS_ID_LEASE_SECONDS", LEASE_SECONDS)
-        renew = _env_seconds("ZOS_ID_LEASE_RENEW", seconds / 3)
-        confirm = _env_seconds("ZOS_ID_LEASE_CONFIRM", min(CONFIRM_AFTER, seconds / 4))
-        return cls(client, seconds=seconds, renew_every=renew, confirm_after=confirm)
 
     @property
     def namespace(self) -> str:

@@ -79,7 +79,13 @@ def run(settings: IdSettings) -> None:
         sealer = Sealer(load_key(key_file))
         client, embedded = _open_zdb(settings)
         # one zero-id per namespace (its record cache trusts that): refuse if one is running
-        lease = Lease.from_env(client).acquire().start()
+        lease = Lease(
+            client,
+            seconds=settings.lease_seconds,
+            renew_every=settings.lease_renew,
+            confirm_after=settings.lease_confirm,
+        )
+        lease.acquire().start()
         where = format_hostport(settings.listen, sock.getsockname()[1])
         service_settings = Settings(
             issuer=settings.issuer or f"http://{where}",

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from ..common.settings import PartSettings
+from .lease import LEASE_SECONDS
 
 
 class IdSettings(PartSettings):
@@ -37,6 +38,10 @@ class IdSettings(PartSettings):
     argon2_memory: int = Field(65536, ge=8)  # KiB
     argon2_time: int = Field(3, ge=1)
     trusted_proxy: str = ""  # ADDR[,ADDR...] whose X-Forwarded-For is believed
+    # the namespace's lease (zeroos.identity.lease): its length, renewals, confirmation wait
+    lease_seconds: float = Field(LEASE_SECONDS, gt=0)
+    lease_renew: float | None = Field(None, gt=0)  # default: a third of lease_seconds
+    lease_confirm: float | None = Field(None, ge=0)  # default: 0.5 s, at most a quarter
     ready_file: str | None = None
     verbose: bool = False
 

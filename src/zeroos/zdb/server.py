@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import cast
 
+from ..common.address import parse_address
 from ..common.service import ready_file, stop_on_signals
 from .commands import Commands, Session, Waiter
 from .engine import Engine
@@ -402,9 +403,10 @@ class ZdbServer:
 
     @property
     def port(self) -> int | None:
-        for address in self.addresses:
-            if not address.startswith("unix:"):
-                return int(address.rsplit(":", 1)[1])
+        for text in self.addresses:
+            address = parse_address(text, unix=True)
+            if not address.is_unix:
+                return address.port
         return None
 
     async def close(self) -> None:
