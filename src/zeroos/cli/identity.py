@@ -14,7 +14,7 @@ import click
 from ..common.errors import ZosError
 from ..common.log import setup_logging
 from ..common.settings import given_flags, load
-from .util import CONFIG_FILE, READY_FILE
+from .util import CONFIG_FILE, READY_FILE, write_private_json
 
 log = logging.getLogger("zeroos.identity")
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -40,13 +40,7 @@ def load_login() -> dict[str, Any]:
 
 
 def _save_login(data: dict[str, Any]) -> None:
-    path = _login_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out)
-    tmp.replace(path)
+    write_private_json(_login_file(), data)
 
 
 class Api:

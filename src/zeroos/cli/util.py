@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,3 +45,13 @@ CONFIG_FILE = click.option(
     metavar="PATH",
     help="A YAML or TOML file of settings (flags and $ZOS_<PART>_* variables win over it).",
 )
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` (0600, its folder 0700), replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    tmp.replace(path)

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from ..identity import AsyncVerifier
 from .errors import HubError
 from .models import Failure
-from .routes import files, me, public
+from .routes import files, me, public, tags
 from .service import Hub
 
 
@@ -49,6 +49,7 @@ def create_app(hub: Hub, verifier: AsyncVerifier) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_input)
     # /api/flist/me/... before the public /api/flist/<user>/...; the files' catch-all last
+    app.include_router(tags.router)
     app.include_router(me.router)
     app.include_router(public.router)
     app.include_router(files.router)

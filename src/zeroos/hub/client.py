@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 
@@ -32,6 +34,30 @@ _BY_STATUS: dict[int, type[HubError]] = {
         StoreError,
     )
 }
+
+
+Sent = Callable[[int], None]
+
+
+def _q(segment: str) -> str:
+    """One path segment, quoted: a name never climbs out of its place in the route."""
+    return quote(segment, safe="")
+
+
+class _Counting:
+    """A file read by httpx while uploading, telling ``sent`` how many bytes each read took."""
+
+    def __init__(self, stream: BinaryIO, sent: Sent) -> None:
+        self._stream = stream
+        self._sent = sent
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._sent(len(chunk))
+        return chunk
+
+    def fileno(self) -> int:  # httpx sizes the body from it: a Content-Length, not chunks
+        return self._stream.fileno()
 
 
 class HubClient:
@@ -87,23 +113,27 @@ class HubClient:
         return list(self._call("GET", "/api/repositories"))
 
     def repository(self, user: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/api/flist/{user}"))
+        return list(self._call("GET", f"/api/flist/{_q(user)}"))
 
     def contents(self, user: str, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/{user}/{name}"))
+        return dict(self._call("GET", f"/api/flist/{_q(user)}/{_q(name)}"))
 
     def light(self, user: str, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/{user}/{name}/light"))
+        return dict(self._call("GET", f"/api/flist/{_q(user)}/{_q(name)}/light"))
 
     def download(self, user: str, name: str, dest: str | Path) -> int:
         """Write ``user/name`` to ``dest``; how many bytes."""
         dest = Path(dest)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
-            with self._http.stream("GET", f"/{user}/{name}", timeout=self._transfer) as response:
+            with self._http.stream(
+                "GET", f"/{_q(user)}/{_q(name)}", timeout=self._transfer
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    self._call("GET", f"/api/flist/{user}/{name}/light")  # raises the reason
+                    self._call(
+                        "GET", f"/api/flist/{_q(user)}/{_q(name)}/light"
+                    )  # raises the reason
                     raise NotFound(f"{user}/{name} not found")
                 size = 0
                 with tmp.open("wb") as out:
@@ -121,43 +151,63 @@ class HubClient:
     def me(self) -> dict[str, Any]:
         return dict(self._call("GET", "/api/flist/me"))
 
-    def _send(self, route: str, path: str | Path) -> dict[str, Any]:
+    def _send(self, route: str, path: str | Path, sent: Sent | None) -> dict[str, Any]:
         path = Path(path)
         try:
             stream = path.open("rb")
         except OSError as exc:
             raise HubError(f"cannot read {path}: {exc.strerror or exc}") from exc
         with stream:
-            files = {"file": (path.name, stream, "application/octet-stream")}
+            body = _Counting(stream, sent) if sent is not None else stream
+            files = {"file": (path.name, body, "application/octet-stream")}
             return dict(self._call("POST", route, files=files, timeout=self._transfer))
 
-    def upload(self, archive: str | Path) -> dict[str, Any]:
-        """Upload a .tar.gz; the hub makes ``name.fl`` of it."""
-        return self._send("/api/flist/me/upload", archive)
+    def upload(self, archive: str | Path, sent: Sent | None = None) -> dict[str, Any]:
+        """Upload a .tar.gz; the hub makes ``name.fl`` of it. ``sent`` is told of every chunk."""
+        return self._send("/api/flist/me/upload", archive, sent)
 
-    def upload_flist(self, flist: str | Path) -> dict[str, Any]:
+    def upload_flist(self, flist: str | Path, sent: Sent | None = None) -> dict[str, Any]:
         """Upload an .fl whose blocks the hub holds already."""
-        return self._send("/api/flist/me/upload-flist", flist)
+        return self._send("/api/flist/me/upload-flist", flist, sent)
 
-    def upload_image(self, archive: str | Path) -> dict[str, Any]:
+    def upload_image(self, archive: str | Path, sent: Sent | None = None) -> dict[str, Any]:
         """Upload an OCI image archive or ``docker save`` tarball."""
-        return self._send("/api/flist/me/image", archive)
+        return self._send("/api/flist/me/image", archive, sent)
+
+    def progress(self, job: str) -> dict[str, Any]:
+        """Where the upload sent with ``?progress=job`` stands."""
+        return dict(self._call("GET", f"/api/flist/me/progress/{_q(job)}"))
+
+    def tag(self, tag: str, name: str, repo: str, source: str) -> dict[str, str]:
+        return dict(
+            self._call("GET", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag/{_q(repo)}/{_q(source)}")
+        )
+
+    def untag(self, tag: str, name: str) -> None:
+        self._call("DELETE", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag")
+
+    def tags(self, user: str) -> dict[str, dict[str, str]]:
+        return dict(self._call("GET", f"/api/tags/{_q(user)}"))
 
     def merge(self, target: str, sources: list[str]) -> dict[str, Any]:
-        return dict(self._call("POST", f"/api/flist/me/merge/{target}", json=sources))
+        return dict(self._call("POST", f"/api/flist/me/merge/{_q(target)}", json=sources))
 
     def link(self, source: str, linkname: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/me/{source}/link/{linkname}"))
+        return dict(self._call("GET", f"/api/flist/me/{_q(source)}/link/{_q(linkname)}"))
 
     def rename(self, source: str, dest: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/me/{source}/rename/{dest}"))
+        return dict(self._call("GET", f"/api/flist/me/{_q(source)}/rename/{_q(dest)}"))
 
     def promote(self, repo: str, name: str, localname: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/me/promote/{repo}/{name}/{localname}"))
+        return dict(
+            self._call("GET", f"/api/flist/me/promote/{_q(repo)}/{_q(name)}/{_q(localname)}")
+        )
 
     def delete(self, name: str) -> None:
-        self._call("DELETE", f"/api/flist/me/{name}")
+        self._call("DELETE", f"/api/flist/me/{_q(name)}")
 
     def set_readme(self, name: str, text: str) -> None:
         headers = {"Content-Type": "text/markdown"}
-        self._call("POST", f"/api/flist/me/{name}/readme", content=text.encode(), headers=headers)
+        self._call(
+            "POST", f"/api/flist/me/{_q(name)}/readme", content=text.encode(), headers=headers
+        )

@@ -85,3 +85,13 @@ class Uploaded(BaseModel):
 def success(payload: Any) -> dict[str, Any]:
     """The envelope around ``payload`` (for routes that build their answer by hand)."""
     return {"status": "success", "payload": payload}
+
+
+class UploadProgress(BaseModel):
+    """Where one upload stands: bytes received, content bytes converted, its state."""
+
+    state: Literal["receiving", "converting", "done", "failed"] = "receiving"
+    total: int = 0
+    received: int = 0
+    processed: int = 0
+    message: str | None = None

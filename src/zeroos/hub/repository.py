@@ -197,12 +197,12 @@ class Repositories:
         os.replace(tmp, folder / f"{name}.md")
 
     # -- tags ------------------------------------------------------------------------------
-    def tag(self, user: str, tag: str, src_user: str, src_name: str) -> None:
-        """Put ``src_user/src_name`` in ``user``'s tag ``tag``."""
+    def tag(self, user: str, tag: str, name: str, src_user: str, src_name: str) -> None:
+        """Make ``name`` in ``user``'s tag ``tag`` a link to ``src_user/src_name``."""
         self.path(src_user, src_name)
         folder = self.tags_dir / check_user(user) / check_tag(tag)
         folder.mkdir(parents=True, exist_ok=True)
-        self._symlink(folder / src_name, f"../../../flists/{src_user}/{src_name}")
+        self._symlink(folder / check_flist(name), f"../../../flists/{src_user}/{src_name}")
 
     def untag(self, user: str, tag: str, name: str) -> None:
         path = self.tags_dir / check_user(user) / check_tag(tag) / check_flist(name)
@@ -212,13 +212,15 @@ class Repositories:
         with suppress(OSError):
             path.parent.rmdir()  # the last one out removes the tag
 
-    def tags(self, user: str) -> dict[str, list[str]]:
-        """Every tag of ``user``: its name -> ``user/name.fl`` of the flists it holds."""
+    def tags(self, user: str) -> dict[str, dict[str, str]]:
+        """Every tag of ``user``: its name -> {link name: ``user/name.fl`` it points to}."""
         folder = self.tags_dir / check_user(user)
         if not folder.is_dir():
             return {}
         return {
-            tag.name: [_target_name(user, os.readlink(link)) for link in sorted(tag.iterdir())]
+            tag.name: {
+                link.name: _target_name(user, os.readlink(link)) for link in sorted(tag.iterdir())
+            }
             for tag in sorted(folder.iterdir())
         }
 

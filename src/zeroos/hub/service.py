@@ -19,6 +19,7 @@ from ..flist.stores import has_many, open_store
 from .errors import BadRequest, Conflict, StoreError
 from .models import ContentEntry, FlistContents, Uploaded
 from .names import check_flist
+from .progress import Jobs
 from .repository import Repositories
 
 Progress = Callable[[int], None]
@@ -43,6 +44,7 @@ class Hub:
     store_url: str
     limits: Limits = field(default_factory=Limits)
     timeout: float = 30.0
+    jobs: Jobs = field(default_factory=Jobs)
 
     def _report(self, user: str, name: str, started: float, **counts: int) -> Uploaded:
         entry = self.repos.entry(user, name)
@@ -101,7 +103,9 @@ class Hub:
             blocks_present=report.upload.unique_blocks - report.upload.stored_blocks,
         )
 
-    def upload_flist(self, user: str, name: str, made: Path) -> Uploaded:
+    def upload_flist(
+        self, user: str, name: str, made: Path, progress: Progress | None = None
+    ) -> Uploaded:
         """Accept the flist file ``made`` as ``user/name`` if the hub holds every block it names.
 
         Its routes are rewritten to the hub's store, where its blocks are.
@@ -129,6 +133,8 @@ class Hub:
         except BlockError as exc:
             raise BadRequest(f"{name}: {exc}") from exc
         self.repos.install(user, check_flist(name), made)
+        if progress is not None:
+            progress(len(ids))  # blocks checked: all of them
         return self._report(user, name, started, blocks_present=len(ids))
 
     def merge(self, user: str, target: str, sources: list[str]) -> Uploaded:

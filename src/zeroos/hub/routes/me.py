@@ -7,13 +7,14 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from ..deps import Caller, HubDep, bounded
-from ..errors import BadRequest, TooLarge
-from ..models import FlistEntry, Me, Success, Uploaded
+from ..errors import BadRequest, HubError, TooLarge
+from ..models import FlistEntry, Me, Success, Uploaded, UploadProgress
 from ..names import check_flist, flist_name_for
 from ..service import Hub
 
@@ -37,13 +38,22 @@ _UPLOAD = bounded("upload")
 _TEXT: dict[str, Any] = {"schema": {"type": "string"}}
 
 
-async def receive(request: Request, hub: Hub, suffix: str) -> tuple[str, Path]:
+async def receive(
+    request: Request, hub: Hub, suffix: str, count: Callable[[int], None]
+) -> tuple[str, Path]:
     """The ``file`` field of a multipart upload, copied to the hub's scratch folder on disk.
 
-    Returns its file name and where it is; the caller removes the file.
+    Returns its file name and where it is; the caller removes the file. ``count`` is told
+    how many bytes of the body arrive, as they arrive.
     """
+
+    async def counted() -> Message:
+        message = await request.receive()
+        count(len(message.get("body", b"")))
+        return message
+
     try:
-        form = await request.form(max_files=1, max_fields=4)
+        form = await Request(request.scope, counted).form(max_files=1, max_fields=4)
     except Exception as exc:  # starlette raises several kinds for a bad multipart body
         raise BadRequest(f"the upload is not a multipart form: {exc}") from exc
     try:
@@ -67,26 +77,47 @@ async def me(who: Caller) -> Success[Me]:
     return Success(payload=who)
 
 
+Make = Callable[[str, str, Path, Callable[[int], None] | None], Uploaded]
+ProgressId = Annotated[
+    str | None, Query(description="An id of your choice: GET /api/flist/me/progress/<id>")
+]
+
+
 async def convert(
-    request: Request,
-    hub: Hub,
-    suffix: str,
-    make: Callable[[str, Path], Uploaded],
+    request: Request, who: Me, hub: Hub, suffix: str, make: Make, job: str | None
 ) -> Success[Uploaded]:
-    """Receive the upload, then ``make(name, path)`` of it in a worker thread."""
-    filename, path = await receive(request, hub, suffix)
+    """Receive the upload, then ``make(repository, name, path, progress)`` in a worker thread;
+    with ``job``, how far both got is kept for the progress route."""
+    repo = who.repository
+    if job is not None:
+        hub.jobs.start(repo, job, int(request.headers.get("content-length", 0)))
+    path: Path | None = None
     try:
-        return Success(payload=await run_in_threadpool(make, flist_name_for(filename), path))
+        filename, path = await receive(
+            request, hub, suffix, partial(hub.jobs.received, repo, job or "")
+        )
+        progress = partial(hub.jobs.processed, repo, job) if job else None
+        report = await run_in_threadpool(make, repo, flist_name_for(filename), path, progress)
+    except HubError as exc:
+        if job is not None:
+            hub.jobs.finish(repo, job, str(exc))
+        raise
     finally:
-        path.unlink(missing_ok=True)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    if job is not None:
+        hub.jobs.finish(repo, job)
+    return Success(payload=report)
 
 
 @router.post(
     "/upload", response_model=Success[Uploaded], openapi_extra=_FILE_FORM, dependencies=[_UPLOAD]
 )
-async def upload(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+async def upload(
+    request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
+) -> Success[Uploaded]:
     """Turn a .tar.gz into an flist of the caller's repository (``app.tar.gz`` -> ``app.fl``)."""
-    return await convert(request, hub, ".tar", partial(hub.upload_archive, who.repository))
+    return await convert(request, who, hub, ".tar", hub.upload_archive, progress)
 
 
 @router.post(
@@ -95,17 +126,21 @@ async def upload(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded
     openapi_extra=_FILE_FORM,
     dependencies=[_UPLOAD],
 )
-async def upload_flist(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+async def upload_flist(
+    request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
+) -> Success[Uploaded]:
     """Accept an .fl whose every block is in the hub's store already."""
-    return await convert(request, hub, ".fl", partial(hub.upload_flist, who.repository))
+    return await convert(request, who, hub, ".fl", hub.upload_flist, progress)
 
 
 @router.post(
     "/image", response_model=Success[Uploaded], openapi_extra=_FILE_FORM, dependencies=[_UPLOAD]
 )
-async def image(request: Request, who: Caller, hub: HubDep) -> Success[Uploaded]:
+async def image(
+    request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
+) -> Success[Uploaded]:
     """Convert an OCI image archive or a ``docker save`` tarball into an flist."""
-    return await convert(request, hub, ".tar", partial(hub.upload_image, who.repository))
+    return await convert(request, who, hub, ".tar", hub.upload_image, progress)
 
 
 @router.post("/merge/{target}", response_model=Success[Uploaded])
@@ -162,6 +197,12 @@ async def readme(request: Request, who: Caller, hub: HubDep, name: str) -> Succe
         raise BadRequest("the readme must be UTF-8 text") from exc
     await run_in_threadpool(hub.repos.set_readme, who.repository, name, text)
     return Success(payload=f"{who.repository}/{name}")
+
+
+@router.get("/progress/{job}", response_model=Success[UploadProgress])
+async def progress(who: Caller, hub: HubDep, job: str) -> Success[UploadProgress]:
+    """Where the caller's upload ``job`` (its ``?progress=`` id) stands."""
+    return Success(payload=hub.jobs.get(who.repository, job))
 
 
 @router.get("/{name}", response_model=Success[FlistEntry])
