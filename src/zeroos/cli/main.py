@@ -13,6 +13,7 @@ from .flist_mount import mount_cmd, umount_cmd
 from .hub import hub
 from .identity import identity
 from .node import node
+from .robot import robot
 from .stor import stor
 from .zdb import zdb
 
@@ -32,6 +33,7 @@ zos.add_command(stor)
 zos.add_command(flist)
 zos.add_command(hub)
 zos.add_command(node)
+zos.add_command(robot)
 flist.add_command(mount_cmd)  # in a module of its own: the FUSE side of flists
 flist.add_command(umount_cmd)
 

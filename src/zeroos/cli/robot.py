@@ -1,0 +1,158 @@
+"""`zos robot`: run zero-robot, and look at and task its services."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..common.log import setup_logging
+from ..common.settings import given_flags, load
+from .util import CONFIG_FILE, READY_FILE
+
+if TYPE_CHECKING:
+    from ..robot.client import RobotClient
+
+URL = click.option(
+    "--url", envvar="ZOS_ROBOT_URL", default="http://127.0.0.1:6600", show_default=True,
+    help="The robot's URL ($ZOS_ROBOT_URL).",
+)  # fmt: skip
+console = Console()
+
+
+@click.group()
+def robot() -> None:
+    """zero-robot: templates from git, services with task lists, blueprints."""
+
+
+@robot.command()
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=6600, show_default=True)
+@click.option("--template-repo", multiple=True, metavar="URL[#REF]|PATH",
+              help="A repository of templates: git URL or local folder (repeatable).")  # fmt: skip
+@click.option("--data", default="zerorobot-data", show_default=True,
+              help="Folder of the services, task lists and clones.")  # fmt: skip
+@click.option("--task-timeout", type=float, help="Seconds an action may run (default 300).")
+@click.option("--dev", is_flag=True, help="No authentication: anyone reaching the port may act.")
+@READY_FILE
+@CONFIG_FILE
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.pass_context
+def serve(ctx: click.Context, /, **_: object) -> None:
+    """Start zero-robot (stops cleanly on Ctrl-C or SIGTERM).
+
+    Every flag may also come from $ZOS_ROBOT_<FLAG> or a --config file.
+    """
+    from ..robot.main import run
+    from ..robot.settings import RobotSettings
+
+    flags = given_flags(ctx)
+    if "template_repo" in flags:
+        flags["template_repo"] = list(flags["template_repo"])
+    settings = load(RobotSettings, flags)
+    setup_logging(settings.verbose)
+    run(settings, announce=click.echo)
+
+
+def _client(url: str) -> RobotClient:
+    from ..robot.client import RobotClient
+
+    return RobotClient(url)
+
+
+@robot.command("ls")
+@URL
+@click.option("--template", "template_name", help="Only services of this template name.")
+def ls(url: str, template_name: str | None) -> None:
+    """List the services."""
+    with _client(url) as client:
+        services = client.services(**({"template_name": template_name} if template_name else {}))
+    table = Table("name", "template", "guid", "state")
+    for s in services:
+        states = ", ".join(f"{e.category}:{e.tag}={e.state.value}" for e in s.state)
+        table.add_row(s.name, s.template, s.guid, states)
+    console.print(table)
+
+
+@robot.command("get")
+@URL
+@click.argument("service")
+def get(url: str, service: str) -> None:
+    """Show one service (by name or guid) as JSON."""
+    with _client(url) as client:
+        click.echo(client.service(service).model_dump_json(indent=2))
+
+
+@robot.command("blueprint")
+@URL
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def blueprint(url: str, file: Path) -> None:
+    """Apply a YAML blueprint: create its services, then schedule its actions."""
+    with _client(url) as client:
+        result = client.blueprint(file.read_text())
+    table = Table("service", "template", "guid")
+    for s in result.services:
+        table.add_row(s.name, s.template, s.guid)
+    console.print(table)
+    click.echo(f"{len(result.tasks)} task(s) scheduled")
+
+
+@robot.group()
+def task() -> None:
+    """A service's task list."""
+
+
+@task.command("ls")
+@URL
+@click.argument("service")
+@click.option("--state", type=click.Choice(["new", "running", "ok", "error"]))
+def task_ls(url: str, service: str, state: str | None) -> None:
+    """List a service's tasks."""
+    from ..robot.models import TaskState
+
+    with _client(url) as client:
+        guid = client.service(service).guid
+        tasks = client.tasks(guid, TaskState(state) if state else None)
+    table = Table("action", "state", "guid", "duration", "result / error")
+    for t in tasks:
+        outcome = t.error.message if t.error else json.dumps(t.result)
+        took = f"{t.duration:.3f}s" if t.duration is not None else ""
+        table.add_row(t.action_name, t.state.value, t.guid, took, outcome)
+    console.print(table)
+
+
+@task.command("run")
+@URL
+@click.argument("service")
+@click.argument("action")
+@click.option("--args", "args", default="{}", help="The action's arguments as a JSON object.")
+@click.option("--wait/--no-wait", default=True, show_default=True)
+@click.option("--timeout", type=float, default=300.0, show_default=True)
+def task_run(url: str, service: str, action: str, args: str, wait: bool, timeout: float) -> None:
+    """Schedule ACTION on SERVICE (and wait for its result)."""
+    from ..robot.errors import BadRequest, RobotError
+    from ..robot.models import TaskState
+
+    try:
+        parsed = json.loads(args)
+    except ValueError as exc:
+        raise BadRequest(f"--args is not JSON: {exc}") from exc
+    with _client(url) as client:
+        guid = client.service(service).guid
+        t = client.schedule(guid, action, parsed)
+        deadline = time.monotonic() + timeout
+        with console.status(f"{action} on {service}: {t.state.value}") as status:
+            while wait and t.state in (TaskState.new, TaskState.running):
+                if time.monotonic() > deadline:
+                    raise RobotError(f"task {t.guid} did not finish in {timeout:g} s")
+                time.sleep(0.1)
+                t = client.task(guid, t.guid)
+                status.update(f"{action} on {service}: {t.state.value}")
+    click.echo(t.model_dump_json(indent=2))
+    if t.state is TaskState.error:
+        raise RobotError(f"{action} failed: {t.error.message if t.error else '?'}")

@@ -1,0 +1,38 @@
+"""zero-robot's FastAPI application: its routers, and errors as ``{"message": ...}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .engine import Robot
+from .errors import RobotError
+from .routes import blueprints, robot, services, tasks, templates
+
+
+async def _robot_error(request: Request, exc: Exception) -> JSONResponse:
+    status = exc.status if isinstance(exc, RobotError) else 500
+    return JSONResponse({"message": str(exc)}, status_code=status)
+
+
+async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return JSONResponse({"message": f"{where}: {first.get('msg', 'bad request')}"}, 400)
+
+
+def create_app(bot: Robot) -> FastAPI:
+    """The robot's application over ``bot``."""
+    app = FastAPI(
+        title="zero-robot",
+        description="Templates from git, services with task lists, blueprints (0-robot's routes).",
+        version="1.0",
+    )
+    app.state.robot = bot
+    app.add_exception_handler(RobotError, _robot_error)
+    app.add_exception_handler(RequestValidationError, _bad_input)
+    for module in (robot, templates, services, tasks, blueprints):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,389 @@
+"""The robot: its templates, its services and their task lists, kept under its data folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..common.log import event
+from .blueprint import ActionStep, parse_actions, parse_services
+from .errors import BadRequest, Conflict, NotFound, RepositoryError, RobotError
+from .git import checkout_dir, clone, is_url, split_ref, uid_prefix
+from .loader import Loaded, load_folder
+from .models import (
+    BlueprintResult,
+    Priority,
+    RobotInfo,
+    Service,
+    ServiceCreate,
+    Task,
+    TaskFailure,
+    TaskState,
+    TemplateInfo,
+)
+from .runtime import ServiceRuntime
+from .store import Record, ServiceStore, write_atomic
+from .template import ServiceState, TemplateBase
+
+log = logging.getLogger("zeroos.robot")
+TICK = 0.2  # how often recurring actions are looked at
+REPOSITORIES = "repositories.json"
+
+
+def _version_key(version: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in version.split("."))
+
+
+def template_info(cls: type[TemplateBase]) -> TemplateInfo:
+    """How the API shows a template."""
+    host, account, repo, name, version = cls.uid.split("/", 4)
+    return TemplateInfo(
+        uid=cls.uid,
+        host=host,
+        account=account,
+        repository=repo,
+        name=name,
+        version=version,
+        actions=cls.actions(),
+    )
+
+
+class RobotAPI:
+    """What a template's ``self.api`` offers: the robot's services, to read, create and task."""
+
+    def __init__(self, robot: Robot) -> None:
+        self.services = robot
+
+
+class Robot:
+    """Templates, services and task lists, persisted in ``data``; actions time out after
+    ``task_timeout`` seconds unless a template says otherwise."""
+
+    def __init__(self, data: Path, *, task_timeout: float = 300.0) -> None:
+        self.data = data
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.task_timeout = task_timeout
+        self.store = ServiceStore(data)
+        self.templates: dict[str, type[TemplateBase]] = {}
+        self.repositories: dict[str, str] = {}  # what was asked -> where its files are
+        self.problems: list[str] = []  # templates and services that could not be loaded
+        self._services: dict[str, ServiceRuntime] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="robot-recurring", daemon=True)
+        self.api = RobotAPI(self)
+
+    # -- templates ----------------------------------------------------------------------------
+
+    def add_repository(self, url: str, branch: str | None = None) -> Loaded:
+        """Load the templates of a git URL (``#ref`` allowed) or a local folder."""
+        location, ref = split_ref(url)
+        ref = branch or ref
+        if is_url(location) or ref:
+            where = clone(location, ref, checkout_dir(self.data / "repos", location, ref))
+        else:
+            where = Path(location).absolute()
+            if not where.is_dir():
+                raise RepositoryError(f"{location}: no such folder")
+        loaded = load_folder(where, uid_prefix(location))
+        with self._lock:
+            self.templates.update(loaded.templates)
+            self.repositories[url if not branch else f"{location}#{branch}"] = str(where)
+            self.problems.extend(loaded.errors)
+        for line in loaded.errors:
+            event(log, "template_error", level=logging.WARNING, error=line)
+        return loaded
+
+    def template(self, ref: str) -> type[TemplateBase]:
+        """The template ``ref`` names: a full UID, ``name``, ``name/version`` or a UID's tail;
+        the highest version when none is given."""
+        with self._lock:
+            if ref in self.templates:
+                return self.templates[ref]
+            found = [c for uid, c in self.templates.items() if uid.endswith("/" + ref)]
+            if not found:  # no version given: any version of that name
+                found = [
+                    c for uid, c in self.templates.items() if uid.rsplit("/", 1)[0].endswith(ref)
+                ]
+                found = [c for c in found if c.uid.rsplit("/", 2)[-2] == ref.rsplit("/", 1)[-1]]
+        if not found:
+            raise NotFound(f"no template {ref!r} (GET /templates lists them)")
+        prefixes = {c.uid.rsplit("/", 1)[0] for c in found}
+        if len(prefixes) > 1:
+            raise BadRequest(f"template {ref!r} is ambiguous: {', '.join(sorted(prefixes))}")
+        return max(found, key=lambda c: _version_key(c.version))
+
+    def template_list(self) -> list[TemplateInfo]:
+        """Every template loaded."""
+        with self._lock:
+            return [template_info(c) for _, c in sorted(self.templates.items())]
+
+    def info(self) -> RobotInfo:
+        """What ``GET /robot`` tells."""
+        with self._lock:
+            return RobotInfo(
+                version=__version__,
+                services=len(self._services),
+                templates=len(self.templates),
+                repositories=list(self.repositories),
+                template_errors=list(self.problems),
+            )
+
+    # -- services -----------------------------------------------------------------------------
+
+    def _runtime(
+        self, cls: type[TemplateBase], service: Service, tasks: list[Task]
+    ) -> ServiceRuntime:
+        data = cls.validate_data(service.data)
+        instance = cls(service.guid, service.name, data, ServiceState(service.state), self.api)
+        return ServiceRuntime(service, instance, tasks, self.store.save, self.task_timeout)
+
+    def restore(self) -> int:
+        """Bring back every service kept (call once the templates are loaded); how many."""
+        records, errors = self.store.load()
+        self.problems.extend(errors)
+        for record in records:
+            for task in record.tasks:
+                if task.state is TaskState.running:  # it may have half run: not run twice
+                    task.state, task.finished = TaskState.error, time.time()
+                    task.error = TaskFailure(message="the robot stopped while this task ran")
+            try:
+                runtime = self._runtime(self.template(record.service.template), *_parts(record))
+            except RobotError as exc:
+                self.problems.append(f"service {record.service.name}: not restored: {exc}")
+                continue
+            self._services[record.service.guid] = runtime
+            runtime.persist()
+            runtime.start()
+        return len(self._services)
+
+    def start(self) -> None:
+        """Start running recurring actions."""
+        self._ticker.start()
+
+    def close(self) -> None:
+        """Stop every service's task list and the recurring actions."""
+        self._stop.set()
+        with self._lock:
+            runtimes = list(self._services.values())
+        for runtime in runtimes:
+            runtime.stop(timeout=1.0)
+        if self._ticker.is_alive():
+            self._ticker.join(5)
+
+    @staticmethod
+    def _same(runtime: ServiceRuntime, cls: type[TemplateBase], data: dict[str, Any]) -> bool:
+        """Whether asking for ``cls`` with ``data`` asks for this service again: same template,
+        and every key given has the value the service holds."""
+        wanted = cls.validate_data(data).model_dump(mode="json")
+        have = runtime.service.data
+        return runtime.service.template == cls.uid and all(
+            k in have and have[k] == wanted[k] for k in data if k in wanted
+        )
+
+    def check_create(self, ask: ServiceCreate) -> tuple[type[TemplateBase], ServiceRuntime | None]:
+        """The template of ``ask`` and the service of that name it asks again for, if any;
+        NotFound, BadRequest or Conflict when it cannot be created."""
+        cls = self.template(ask.template)
+        cls.validate_data(ask.data)
+        existing = self.find(ask.name)
+        if existing is not None and not self._same(existing, cls, ask.data):
+            raise Conflict(
+                f"service {ask.name!r} exists already "
+                + (
+                    f"with template {existing.service.template}"
+                    if existing.service.template != cls.uid
+                    else "with other data"
+                )
+            )
+        return cls, existing
+
+    def create(self, ask: ServiceCreate) -> tuple[Service, bool]:
+        """Create the service (or find the same one); whether it was created."""
+        with self._lock:
+            cls, existing = self.check_create(ask)
+            if existing is not None:
+                return existing.service, False
+            if ask.parent is not None:
+                self.get(ask.parent)
+            service = Service(
+                guid=str(uuid.uuid4()),
+                name=ask.name,
+                template=cls.uid,
+                data=cls.validate_data(ask.data).model_dump(mode="json"),
+                parent=ask.parent,
+                created=time.time(),
+            )
+            runtime = self._runtime(cls, service, [])
+            runtime.persist()
+            self._services[service.guid] = runtime
+        runtime.start()
+        event(log, "service_created", service=service.name, template=service.template)
+        return service, True
+
+    def find(self, name: str) -> ServiceRuntime | None:
+        """The service called ``name``, if any."""
+        with self._lock:
+            return next((r for r in self._services.values() if r.service.name == name), None)
+
+    def runtime(self, guid: str) -> ServiceRuntime:
+        """The service ``guid`` at run time; NotFound if none."""
+        with self._lock:
+            runtime = self._services.get(guid)
+        if runtime is None:
+            raise NotFound(f"no service {guid}")
+        return runtime
+
+    def get(self, guid: str) -> Service:
+        """The service ``guid``."""
+        return self.runtime(guid).service
+
+    def services(
+        self,
+        *,
+        name: str | None = None,
+        template_uid: str | None = None,
+        template_name: str | None = None,
+        template_version: str | None = None,
+        parent: str | None = None,
+    ) -> list[Service]:
+        """The services matching every filter given."""
+        with self._lock:
+            services = [r.service for r in self._services.values()]
+        out = []
+        for s in services:
+            _, _, _, tname, tversion = s.template.split("/", 4)
+            if (
+                (name is None or s.name == name)
+                and (template_uid is None or s.template == template_uid)
+                and (template_name is None or tname == template_name)
+                and (template_version is None or tversion == template_version)
+                and (parent is None or s.parent == parent)
+            ):
+                out.append(s)
+        return sorted(out, key=lambda s: s.created)
+
+    def delete(self, guid: str) -> None:
+        """Run the service's ``delete`` hook, stop its task list and forget it."""
+        runtime = self.runtime(guid)
+        runtime.stop()
+        try:
+            runtime.instance.delete()
+        except Exception as exc:
+            runtime.start()
+            raise RobotError(
+                f"the delete hook of service {runtime.service.name} failed: {exc}; it is kept"
+            ) from exc
+        with self._lock:
+            self._services.pop(guid, None)
+            self.store.remove(guid)
+        event(log, "service_deleted", service=runtime.service.name)
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def schedule(self, guid: str, action: str, args: dict[str, Any]) -> Task:
+        """Add ``action(**args)`` to the task list of service ``guid``."""
+        return self.runtime(guid).schedule(action, args)
+
+    def tasks(self, guid: str, state: TaskState | None = None) -> list[Task]:
+        """The task list of service ``guid`` (only tasks in ``state`` when given)."""
+        runtime = self.runtime(guid)
+        with runtime.lock:
+            tasks = [t.model_copy() for t in runtime.tasks.values()]
+        return [t for t in tasks if state is None or t.state is state]
+
+    def task(self, guid: str, task_guid: str) -> Task:
+        """One task of service ``guid``."""
+        runtime = self.runtime(guid)
+        with runtime.lock:
+            task = runtime.tasks.get(task_guid)
+            if task is None:
+                raise NotFound(f"service {runtime.service.name} has no task {task_guid}")
+            return task.model_copy()
+
+    def wait(self, guid: str, task_guid: str, timeout: float = 60.0) -> Task:
+        """The task once it finished; RobotError if it did not in ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (task := self.task(guid, task_guid)).state in (TaskState.new, TaskState.running):
+            if time.monotonic() > deadline:
+                raise RobotError(f"task {task_guid} did not finish in {timeout:g} s")
+            time.sleep(0.02)
+        return task
+
+    # -- blueprints ---------------------------------------------------------------------------
+
+    def blueprint(self, content: dict[str, Any]) -> BlueprintResult:
+        """Create a blueprint's services (all checked before any is made), then schedule its
+        actions in order."""
+        asks = parse_services(content.get("services") or [])
+        steps = parse_actions(content.get("actions") or [])
+        with self._lock:
+            chosen = [(ask, self.check_create(ask)[0]) for ask in asks]
+            plan = [(step, self._targets(step, chosen)) for step in steps]
+            made = {ask.name: self.create(ask)[0] for ask in asks}
+        tasks = [
+            self.schedule(made[name].guid, action, step.args)
+            for step, names in plan
+            for name in names
+            for action in step.actions
+        ]
+        return BlueprintResult(services=list(made.values()), tasks=tasks)
+
+    def _targets(
+        self, step: ActionStep, chosen: list[tuple[ServiceCreate, type[TemplateBase]]]
+    ) -> list[str]:
+        """The names of the blueprint's services ``step`` applies to, its actions checked."""
+        wanted = None if step.template is None else self.template(step.template).uid
+        names = []
+        for ask, cls in chosen:
+            if (step.service is None or ask.name == step.service) and wanted in (None, cls.uid):
+                missing = [a for a in step.actions if a not in cls.actions()]
+                if missing:
+                    raise BadRequest(f"template {cls.uid} has no action {', '.join(missing)}")
+                names.append(ask.name)
+        if not names:
+            raise NotFound(f"blueprint actions {step.actions} match no service of the blueprint")
+        return names
+
+    # -- recurring actions --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK):
+            with self._lock:
+                runtimes = list(self._services.values())
+            now = time.monotonic()
+            for runtime in runtimes:
+                for action, period in type(runtime.instance).recurring.items():
+                    if now < runtime.next_due.get(action, 0.0) or runtime.pending(action):
+                        continue
+                    runtime.next_due[action] = now + period
+                    try:
+                        runtime.schedule(action, {}, Priority.recurring)
+                    except RobotError as exc:
+                        event(log, "recurring_error", level=logging.WARNING, error=str(exc))
+
+    def save_repositories(self) -> None:
+        """Keep the repositories added through the API, to load them again at the next start."""
+        with self._lock:
+            names = json.dumps(list(self.repositories)).encode()
+        write_atomic(self.data / REPOSITORIES, names)
+
+    def saved_repositories(self) -> list[str]:
+        """The repositories kept by :meth:`save_repositories` (none when never saved)."""
+        try:
+            names = json.loads((self.data / REPOSITORIES).read_bytes())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise RobotError(f"{self.data / REPOSITORIES} cannot be read: {exc}") from exc
+        return [str(n) for n in names]
+
+
+def _parts(record: Record) -> tuple[Service, list[Task]]:
+    return record.service, record.tasks

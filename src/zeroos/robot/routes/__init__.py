@@ -1,0 +1,1 @@
+"""zero-robot's routers, one a resource."""

@@ -1,0 +1,26 @@
+"""zero-robot's settings: one typed object from flags, ``ZOS_ROBOT_*`` and a config file."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from ..common.settings import PartSettings
+
+DEFAULT_PORT = 6600
+
+
+class RobotSettings(PartSettings):
+    """Where the robot listens, keeps its services, and which templates it loads."""
+
+    model_config = SettingsConfigDict(env_prefix="ZOS_ROBOT_")
+    part = "robot"
+
+    listen: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)  # 0: any free port (see the ready file)
+    data: str = "zerorobot-data"
+    template_repo: list[str] = Field(default_factory=list)  # git URLs (#ref) or local folders
+    task_timeout: float = Field(300.0, gt=0)  # seconds an action may run, unless its template says
+    dev: bool = False  # no authentication: anyone reaching the port may do anything
+    ready_file: str | None = None
+    verbose: bool = False
