@@ -66,3 +66,17 @@ def dev_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 @pytest.fixture
 def client(dev_node: Node) -> Client:
     return dev_node.client()
+
+
+# a real zero-id (over HTTP, on a real zero-db) signs the tokens of the auth tests
+from tests.identity.conftest import (  # noqa: E402
+    Actor,
+    http,
+    ident,
+    new_user,
+    org_name,
+    start_id,
+    zdb,
+)
+
+__all__ = ["Actor", "Node", "http", "ident", "new_user", "org_name", "start_id", "zdb"]

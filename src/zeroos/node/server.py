@@ -173,11 +173,15 @@ class NodeServer:
         try:
             await self._converse(reader, Connection(self, writer))
         except (ConnectionError, ssl.SSLError, OSError):
-            pass  # the client went away
-        finally:
+            transport.abort()  # the client went away
+        except asyncio.CancelledError:
+            # the node stops: a TLS close would wait for the client's close_notify
+            transport.abort()
+            raise
+        else:
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), HANDSHAKE_TIMEOUT)
 
     async def _converse(self, reader: asyncio.StreamReader, conn: Connection) -> None:
         requests = RequestReader()
