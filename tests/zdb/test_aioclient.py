@@ -38,14 +38,26 @@ ADMIN = "secret"
 
 
 async def blocking(action) -> None:
-    """Run a blocking server action (restart, kill), then let the loop see what changed.
+    """Run a blocking server action (restart, kill), then let the loop see what it closed.
 
     A running service's event loop notices at once that the server closed its sockets; a
-    test that blocks the loop must yield so that the closed pooled connections are seen
-    (and replaced) instead of used, as they would be in real life.
+    test that blocks the loop must let it catch up so that the closed pooled connections are
+    seen (and replaced) instead of used, as they would be in real life. Caught up is a state,
+    not a delay: a byte sent after the action is seen by the loop's poll (which reports every
+    socket already closed with it, or saw them earlier), and this task resumes only after
+    every callback of that poll ran.
     """
     action()
-    await asyncio.sleep(0.1)
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        seen: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(ours.fileno(), seen.set_result, None)
+        try:
+            theirs.send(b".")
+            await asyncio.wait_for(seen, 30)
+        finally:
+            loop.remove_reader(ours.fileno())
 
 
 @pytest.fixture

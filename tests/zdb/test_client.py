@@ -644,11 +644,17 @@ def test_timeout_must_be_positive():
 
 
 def test_busy_pool_makes_callers_wait_then_time_out(zdb):
-    with Client(port=zdb.port, max_connections=1, timeout=0.5) as c, ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(c.wait, "SET", 1500)  # holds the only connection
-        time.sleep(0.2)
-        with pytest.raises(ZdbTimeoutError, match="no free connection"):
-            c.ping()
+    with Client(port=zdb.port, max_connections=1, timeout=2) as c, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(c.wait, "SET", 5000)  # holds the only connection, once it runs
+        deadline = time.monotonic() + 4
+        refused = ""
+        while not refused:  # pings get through until the WAIT took the connection
+            assert time.monotonic() < deadline, "the WAIT never took the connection"
+            try:
+                c.ping()
+            except ZdbTimeoutError as exc:
+                refused = str(exc)
+        assert "no free connection" in refused
         assert waiting.result() is None
         assert c.ping()  # the connection is back
 

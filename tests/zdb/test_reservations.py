@@ -89,7 +89,12 @@ def test_expiry_turns_read_only_then_releases(server):
         assert call(admin, "RESERVE", "short", 0, expiry, _pub(owner)) == b"OK"
         assert _login_owner(conn, owner, "short") == b"OK"
         assert call(conn, "SET", "k", "v") == b"k"
-        time.sleep(expiry - time.time() + 0.3)
+        # the expiry passes: wait for the server's state, not for the wall clock
+        deadline = time.monotonic() + 30
+        while b"reservation_state: active" in call(admin, "NSINFO", "short"):  # type: ignore[operator]
+            assert time.monotonic() < deadline, "the reservation never expired"
+            time.sleep(0.05)
+        assert b"reservation_state: expired" in call(admin, "NSINFO", "short")  # type: ignore[operator]
         assert str(call(conn, "SET", "k2", "v")) == "Reservation expired (read-only)"
         assert call(conn, "GET", "k") == b"v"
         # the grace period (2 s here) ends: the server releases the data by itself
