@@ -158,3 +158,14 @@ def test_zero_ids_lease_timings_are_settings(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ZOS_ID_LEASE_SECONDS", "soon")
     with pytest.raises(SettingsError, match=r"'lease_seconds' .*ZOS_ID_LEASE_SECONDS\): "):
         load(IdSettings)
+
+
+def test_sizes_read_as_the_flags_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "zdb.yaml"
+    conf.write_text("maxsize: 2G\n")
+    monkeypatch.setenv("ZOS_ZDB_DATASIZE", "64M")
+    settings = load(ZdbSettings, {"config": conf})
+    assert (settings.datasize, settings.maxsize) == (64 * 1024**2, 2 * 1024**3)
+    monkeypatch.setenv("ZOS_ZDB_DATASIZE", "64 parsecs")
+    with pytest.raises(SettingsError, match=r"'datasize' .*: '64 parsecs' is not a size"):
+        load(ZdbSettings)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+from ..common.settings import parse_size
 
 
 class SizeParam(click.ParamType):  # type: ignore[type-arg]
@@ -22,13 +20,10 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> int:
-        if isinstance(value, int):
-            return value
-        match = _SIZE.match(str(value))
-        if not match:
-            self.fail(f"{value!r} is not a size (use e.g. 1048576, 512K, 256M, 2G)", param, ctx)
-        unit = (match.group(2) or "").lower()[:1]
-        return int(match.group(1)) * _UNITS[unit]
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 SIZE = SizeParam()

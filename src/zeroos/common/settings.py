@@ -13,14 +13,15 @@ Every source is validated by one pydantic model, and a bad value from any of the
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import click
 import yaml
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -33,6 +34,23 @@ from pydantic_settings import (
 from .errors import ZosError
 
 S = TypeVar("S", bound="PartSettings")
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: object) -> int:
+    """A byte count from ``1048576``, ``512K``, ``256M``, ``2G`` (powers of 1024)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size (use e.g. 1048576, 512K, 256M, 2G)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").lower()[:1]]
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+"""A setting in bytes that a flag, a variable or the config file may write as ``256M``."""
 
 
 class SettingsError(ZosError):
@@ -130,10 +148,12 @@ def given_flags(ctx: click.Context) -> dict[str, Any]:
 
 
 __all__ = [
+    "ByteSize",
     "ConfigFileSource",
     "PartSettings",
     "SettingsError",
     "given_flags",
     "load",
+    "parse_size",
     "read_config_file",
 ]

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from ..common.settings import PartSettings
+from ..common.settings import ByteSize, PartSettings
 from .commands import DEFAULT_GRACE
 from .embedded.engine import DEFAULT_DATASIZE
 from .namespace import Mode
@@ -32,8 +32,8 @@ class ZdbSettings(PartSettings):
     index: str = "zdb-index"
     mode: Mode | None = None  # one key mode forced on every namespace
     admin: SecretStr | None = None  # without it every client is admin
-    datasize: int = Field(DEFAULT_DATASIZE, gt=0)
-    maxsize: int = Field(0, ge=0)  # the default namespace's reservation (0: none)
+    datasize: ByteSize = Field(DEFAULT_DATASIZE, gt=0)
+    maxsize: ByteSize = Field(0, ge=0)  # the default namespace's reservation (0: none)
     sync: bool = False
     synctime: float = Field(0.0, ge=0)
     chain: bool = True
