@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..common.log import event
 from .blueprint import ActionStep, parse_actions, parse_services
 from .errors import BadRequest, Conflict, NotFound, RepositoryError, RobotError
