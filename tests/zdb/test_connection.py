@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from zeroos.zdb.commands import Commands
+from zeroos.zdb.commands import TABLE, Commands
 from zeroos.zdb.embedded.engine import EmbeddedEngine
 from zeroos.zdb.errors import ReplyError, StorageError, ZdbError
 from zeroos.zdb.protocol import ProtocolViolation, RequestReader, error
@@ -395,3 +395,32 @@ def test_closed_transport_gets_nothing(make_commands):
         assert commands.stats.network_tx_bytes == 0
 
     asyncio.run(main())
+
+
+def test_the_table_rules_run_before_every_handler_they_name(tmp_path):
+    """Each command the table marks admin is refused to a guest before anything else (even a
+    wrong count); each with an arity refuses another count and an empty argument."""
+    engine = EmbeddedEngine(tmp_path / "data", tmp_path / "index")
+    commands = Commands(engine, admin_password="secret")
+    try:
+        assert len({spec.name for spec in TABLE}) == len(TABLE)
+        assert set(commands.table) == {spec.name for spec in TABLE}
+        guest = commands.new_session()
+        admin_only = [spec for spec in TABLE if spec.admin]
+        assert {spec.name for spec in admin_only} >= {b"NSNEW", b"NSDEL", b"RESERVE", b"STOP"}
+        for spec in admin_only:
+            for args in ([spec.name], [spec.name.lower(), b"a", b"b", b"c", b"d", b"e"]):
+                assert commands.execute(guest, args) == b"-Permission denied\r\n", spec.name
+        assert commands.stats.commands_unauthorized == 2 * len(admin_only)
+        admin = commands.new_session()
+        admin.admin = True
+        counted = [spec for spec in TABLE if spec.arity is not None]
+        assert {spec.name for spec in counted} >= {b"NSINFO", b"KEYCUR", b"RESERVATION"}
+        for spec in counted:
+            arity = spec.arity or 0
+            short = [spec.name] + [b"x"] * (arity - 2)
+            empty = [spec.name] + [b"x"] * (arity - 2) + [b""]
+            assert commands.execute(admin, short) == b"-Unexpected arguments\r\n", spec.name
+            assert commands.execute(admin, empty) == b"-Invalid argument\r\n", spec.name
+    finally:
+        engine.close()

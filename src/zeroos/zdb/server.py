@@ -218,6 +218,11 @@ class Connection(asyncio.Protocol):
         else:
             self._held.extend(out)
 
+    def take_held(self) -> list[bytes]:
+        """The replies held for the server's flush of this iteration; none are held after."""
+        replies, self._held = self._held, None
+        return replies or []
+
     def _drain_and_close(self) -> None:
         # Keep reading (and dropping) what the client still sends, so that it can finish
         # writing its request and read our error line instead of a connection reset.
@@ -330,6 +335,7 @@ class ZdbServer:
 
     def _group_commit(self) -> None:
         held, self._held = self._held, []
+        failed: bytes | None = None
         try:
             if self.config.sync:
                 self.engine.sync()
@@ -337,11 +343,12 @@ class ZdbServer:
                 self.engine.flush()
         except StorageError as exc:
             log.error("event=sync_failed error=%r", str(exc))
-            for conn in held:
-                conn._held = [error(f"Internal Error: {exc}")] * len(conn._held or [])
+            failed = error(f"Internal Error: {exc}")
         stats = self.commands.stats
         for conn in held:  # each connection's replies of the iteration, in one write
-            replies, conn._held = conn._held, None
+            replies = conn.take_held()
+            if failed is not None:  # none of them is known to be written
+                replies = [failed] * len(replies)
             transport = conn.transport
             if replies and transport is not None and not transport.is_closing():
                 data = b"".join(replies)
