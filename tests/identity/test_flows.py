@@ -17,6 +17,13 @@ def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
+def past_second(stamp: int) -> None:
+    """Returns once the clock is past second ``stamp`` (tokens and accounts carry whole
+    seconds): the condition itself, polled, not a guessed delay."""
+    while time.time() < stamp + 1:
+        time.sleep(0.02)
+
+
 def test_register_and_user_routes(http, new_user):
     alice = new_user()
     r = http.post("/api/users", json={"username": alice.name, "password": "another123"})
@@ -229,7 +236,7 @@ def test_jwt_scopes_sub_organizations_and_refresh(http, new_user, org_name):
     )
     assert claims(narrow.text)["scope"] == ["user:name"]
     # refresh keeps the audience and lifetime
-    time.sleep(1.1)
+    past_second(c["iat"])  # a refresh in the same second would carry the same exp
     again = http.get("/v1/oauth/jwt/refresh", headers={"Authorization": f"bearer {r.text}"})
     assert again.status_code == 200
     c2 = claims(again.text)
@@ -339,7 +346,7 @@ def test_delete_user(http, new_user, org_name):
     assert bob.name not in owner.call("GET", f"/api/organizations/{g}").json()["members"]
     # the name is free again, and the old account's token does not open the new one
     old_token = bob.token
-    time.sleep(1.05)  # tokens and accounts carry whole seconds
+    past_second(claims(old_token)["iat"])  # the new account is younger than the old token
     again = Actor(http, bob.name)
     assert again.call("GET", f"/api/users/{bob.name}").status_code == 200
     headers = {"Authorization": f"bearer {old_token}"}
