@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from ..identity import AsyncVerifier
 from .errors import HubError
 from .models import Failure
-from .routes import files, me, public, tags
+from .routes import files, me, pages, public, tags
 from .service import Hub
 
 
@@ -52,5 +52,6 @@ def create_app(hub: Hub, verifier: AsyncVerifier) -> FastAPI:
     app.include_router(tags.router)
     app.include_router(me.router)
     app.include_router(public.router)
+    app.include_router(pages.router)
     app.include_router(files.router)
     return app

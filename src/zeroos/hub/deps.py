@@ -55,6 +55,20 @@ async def caller(
     return Me(username=username, repository=check_user(wanted))
 
 
+async def maybe_caller(
+    verifier: Annotated[AsyncVerifier, Depends(get_verifier)],
+    active_user_cookie: Annotated[str | None, Cookie(alias="active-user")] = None,
+    token_cookie: Annotated[str | None, Cookie(alias=TOKEN_COOKIE)] = None,
+) -> Me | None:
+    """The web pages' caller (from the login cookie), or None for a visitor."""
+    if not token_cookie:
+        return None
+    try:
+        return await caller(verifier, None, None, active_user_cookie, token_cookie)
+    except (Unauthorized, Forbidden):
+        return None
+
+
 def bounded(limit_of: str) -> Any:
     """A dependency refusing a body without a Content-Length or longer than a hub limit."""
 
@@ -72,3 +86,4 @@ def bounded(limit_of: str) -> Any:
 
 Caller = Annotated[Me, Depends(caller)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+Visitor = Annotated[Me | None, Depends(maybe_caller)]

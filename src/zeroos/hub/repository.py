@@ -57,6 +57,15 @@ class Repositories:
                     names.append(f"{folder.name}/{path.name}")
         return names
 
+    def recent(self, count: int = 20) -> list[tuple[str, FlistEntry]]:
+        """The ``count`` flists updated last, as (repository, entry)."""
+        found = [
+            (folder.name, entry)
+            for folder in self.flists.iterdir()
+            for entry in self.entries(folder.name)
+        ]
+        return sorted(found, key=lambda pair: pair[1].updated, reverse=True)[:count]
+
     def entries(self, user: str) -> list[FlistEntry]:
         """The flists of ``user``'s repository (NotFound when it has none)."""
         folder = self.flists / check_user(user)
