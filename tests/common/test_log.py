@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 
 import pytest
+from tarantool.error import NetworkWarning
 
 from zeroos.common.log import LogfmtFormatter, event, format_event, is_secret, setup_logging
 
@@ -59,3 +61,21 @@ def test_one_line_per_event_on_stderr(
     assert re.fullmatch(
         stamp + r" level=warning logger=zeroos\.testpart event=legacy k=v", lines[1]
     )
+
+
+def test_a_librarys_warning_becomes_an_event(
+    zeroos_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Tarantool connector warns (NetworkWarning) when a connection drops: one event line."""
+    with warnings.catch_warnings():  # restores the warning filters and showwarning after
+        setup_logging()
+        warnings.simplefilter("always")  # as the connector sets it; pytest makes them errors
+        warnings.warn_explicit(
+            "Reconnecting, attempt 0 of 0", NetworkWarning, "tarantool.connection", 1402
+        )
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(
+        " level=warning logger=zeroos.warnings event=warning category=NetworkWarning"
+        ' source=tarantool.connection:1402 message="Reconnecting, attempt 0 of 0"'
+    ), lines
