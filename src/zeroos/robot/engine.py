@@ -180,12 +180,9 @@ class Robot:
     @staticmethod
     def _same(runtime: ServiceRuntime, cls: type[TemplateBase], data: dict[str, Any]) -> bool:
         """Whether asking for ``cls`` with ``data`` asks for this service again: same template,
-        and every key given has the value the service holds."""
+        created with the same data (its actions may have changed the data since)."""
         wanted = cls.validate_data(data).model_dump(mode="json")
-        have = runtime.service.data
-        return runtime.service.template == cls.uid and all(
-            k in have and have[k] == wanted[k] for k in data if k in wanted
-        )
+        return runtime.service.template == cls.uid and runtime.service.requested == wanted
 
     def check_create(self, ask: ServiceCreate) -> tuple[type[TemplateBase], ServiceRuntime | None]:
         """The template of ``ask`` and the service of that name it asks again for, if any;
@@ -217,6 +214,7 @@ class Robot:
                 name=ask.name,
                 template=cls.uid,
                 data=cls.validate_data(ask.data).model_dump(mode="json"),
+                requested=cls.validate_data(ask.data).model_dump(mode="json"),
                 parent=ask.parent,
                 created=time.time(),
             )

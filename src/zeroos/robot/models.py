@@ -78,6 +78,7 @@ class Service(BaseModel):
     name: str
     template: str  # the template's UID: host/account/repo/name/version
     data: dict[str, Any] = Field(default_factory=dict)
+    requested: dict[str, Any] = Field(default_factory=dict)  # the data it was created with
     state: list[StateEntry] = Field(default_factory=list)
     parent: str | None = None
     created: float
