@@ -81,6 +81,7 @@ class Runner:
         self._running: dict[str, Job] = {}
         self._queues: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        lists.watch(JOBS_QUEUE, self.take)
 
     def running(self) -> list[Job]:
         return list(self._running.values())
@@ -88,12 +89,10 @@ class Runner:
     def find(self, job_id: str) -> Job | None:
         return self._running.get(job_id)
 
-    async def serve(self) -> None:
-        """Take jobs until cancelled."""
-        while True:
-            popped = await self.lists.wait_pop([JOBS_QUEUE], 0)
-            if popped is not None:
-                self.accept(popped[1])
+    def take(self) -> None:
+        """Take every job waiting on the queue (called on each push to it)."""
+        while (raw := self.lists.pop(JOBS_QUEUE)) is not None:
+            self.accept(raw)
 
     def accept(self, raw: bytes) -> None:
         """Start one job as pushed (an ERROR result for a bad one that names its id)."""

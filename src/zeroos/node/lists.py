@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class Lists:
@@ -20,6 +21,12 @@ class Lists:
         self._expires: dict[bytes, float] = {}
         # waiters of blocking pops, by key: each is woken (in arrival order) by a push
         self._waiters: dict[bytes, deque[asyncio.Future[None]]] = {}
+        self._watchers: dict[bytes, Callable[[], None]] = {}
+
+    def watch(self, key: bytes, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every push on ``key`` (the node's own consumer of a list:
+        no waiter, no task switch between a client's push and its handling)."""
+        self._watchers[key] = callback
 
     def _live(self, key: bytes) -> deque[bytes] | None:
         """The list at ``key`` unless it expired (then it is dropped)."""
@@ -48,9 +55,14 @@ class Lists:
                 items.appendleft(value)
             else:
                 items.append(value)
-        for _ in values:
-            self._wake(key)
-        return len(items)
+        size = len(items)
+        watcher = self._watchers.get(key)
+        if watcher is not None:
+            watcher()
+        else:
+            for _ in values:
+                self._wake(key)
+        return size
 
     def pop(self, key: bytes, *, left: bool = True, into: bytes | None = None) -> bytes | None:
         """Take the first (or last) value of ``key``; None when it is empty or absent.
@@ -87,7 +99,8 @@ class Lists:
             for key in keys:
                 self._waiters.setdefault(key, deque()).append(waiter)
             try:
-                await asyncio.wait_for(waiter, left_time)
+                async with asyncio.timeout(left_time):
+                    await waiter
             except TimeoutError:
                 return None
             finally:

@@ -60,7 +60,6 @@ async def serve(settings: NodeSettings) -> None:
     ready = ReadyFile(settings.ready_file, "node")
     tasks = [
         asyncio.create_task(server.serve(listener)),
-        asyncio.create_task(runner.serve()),
         asyncio.create_task(_sweep(lists)),
     ]
     try:
@@ -86,8 +85,13 @@ async def serve(settings: NodeSettings) -> None:
 
 
 def run(settings: NodeSettings) -> None:
-    """Serve a node until SIGINT or SIGTERM."""
-    asyncio.run(serve(settings))
+    """Serve a node until SIGINT or SIGTERM (on uvloop where it is installed)."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is not made for every platform (pyproject: not on Windows)
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))
 
 
 __all__ = ["run", "serve"]

@@ -1,0 +1,171 @@
+"""zero-os node speed: core.ping round trips through PyPI's 0-core-client, beside a plain
+RPUSH/BLPOP round trip between two redis-py clients on redis-server, same run.
+
+    python bench/node_bench.py [--seconds 10] [--rounds 10]
+
+Starts `zos node serve --dev` and redis-server (no persistence) on free ports, as children;
+never part of the test suite. Target: node pings/s >= 0.3x the redis round trips/s.
+The three measurements (plain, TLS, redis) take turns in short rounds, so that the load of a
+shared machine weighs on each alike; the ratio is the median of the rounds' ratios.
+
+A core.ping costs the client four redis round trips (RPUSH the job, BRPOPLPUSH its flag,
+LKEYEXISTS, BRPOPLPUSH the result) and the node one job; the redis reference is two (RPUSH and
+BLPOP on each side, the second client answering from a thread), which is the work a queue
+round trip cannot do without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from zeroos.core0.client import Client
+
+from zeroos.common.harness import Child, zos_serve
+from zeroos.testing import free_port
+
+TARGET = 0.3
+
+
+def rate(fn: Callable[[], object], seconds: float) -> tuple[float, int]:
+    """Calls per second of ``fn`` run back to back for ``seconds``."""
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start), n
+
+
+class RedisRoundTrip:
+    """A request list answered by a second redis-py client in a thread; call it for one trip."""
+
+    def __init__(self, port: int) -> None:
+        self.asker = redis.Redis(port=port, socket_timeout=30)
+        self.answerer = redis.Redis(port=port, socket_timeout=30)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.answer, daemon=True)
+        self.thread.start()
+
+    def answer(self) -> None:
+        while not self.stop.is_set():
+            popped = self.answerer.blpop(["bench:req"], timeout=1)
+            if popped is not None:
+                self.answerer.rpush("bench:resp", popped[1])
+
+    def __call__(self) -> None:
+        self.asker.rpush("bench:req", b"ping")
+        if self.asker.blpop(["bench:resp"], timeout=30) is None:
+            raise RuntimeError("redis-server: no answer in 30 s")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.asker.close()
+        self.answerer.close()
+
+
+def start_redis(root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port, socket_timeout=1).ping():
+                return proc, port
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start in 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="Time of each measurement.")
+    parser.add_argument("--rounds", type=int, default=10, help="Turns the measurements take.")
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        raise SystemExit("error: redis-server is not installed (apt-get install redis-server)")
+    root = Path(tempfile.mkdtemp(prefix="node-bench-"))
+    data = root / "data"
+    node = Child(
+        zos_serve("node", "--dev", "--port", "0", "--data", str(data)),
+        root / "node.ready",
+        log=root / "node.log",
+        name="zos node",
+    )
+    redis_proc = None
+    try:
+        node.start(60)
+        redis_proc, redis_port = start_redis(root)
+        plain = Client("127.0.0.1", port=node.port, ssl=False, timeout=30)
+        os.environ["SSL_CERT_FILE"] = str(data / "tls" / "node.crt")  # trust the node's cert
+        tls = Client("127.0.0.1", port=node.port, timeout=30)
+        trip = RedisRoundTrip(redis_port)
+        measured: dict[str, list[tuple[float, int]]] = {"plain": [], "tls": [], "redis": []}
+        calls = {"plain": plain.ping, "tls": tls.ping, "redis": trip}
+        try:
+            for fn in calls.values():  # warm-up: connections made, code paths run once
+                for _ in range(20):
+                    fn()
+            for _ in range(args.rounds):
+                for name, fn in calls.items():
+                    measured[name].append(rate(fn, args.seconds / args.rounds))
+        finally:
+            trip.close()
+        ratios = [p[0] / r[0] for p, r in zip(measured["plain"], measured["redis"], strict=True)]
+        ratio = statistics.median(ratios)
+
+        def total(name: str) -> float:
+            return sum(n for _, n in measured[name]) / args.seconds
+
+        report = {
+            "node_core_ping_per_s": round(total("plain"), 1),
+            "node_core_ping_tls_per_s": round(total("tls"), 1),
+            "redis_rpush_blpop_round_trips_per_s": round(total("redis"), 1),
+            "ratio_median_of_rounds": round(ratio, 3),
+            "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+            "target": TARGET,
+            "rounds": args.rounds,
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        }
+        print(json.dumps(report, indent=2))
+        verdict = "meets" if ratio >= TARGET else "MISSES"
+        print(
+            f"core.ping through 0-core-client: {ratio:.2f}x redis round trips ({verdict} {TARGET}x)"
+        )
+    finally:
+        node.stop()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
