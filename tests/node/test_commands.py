@@ -179,3 +179,11 @@ def test_tls_with_the_nodes_certificate(dev_node: Node, monkeypatch: pytest.Monk
 def test_tls_with_an_untrusted_certificate_fails(dev_node: Node) -> None:
     with pytest.raises(ConnectionError, match="Could not connect"):
         dev_node.client(ssl=True, testConnectionAttempts=1)
+
+
+def test_the_output_of_a_job_that_timed_out_expires(client: Client) -> None:
+    # nobody reads this stream: it must not stay forever once the job ended early
+    job = client.system("sh -c 'echo line; sleep 120'", stream=True, max_time=1)
+    assert job.get(WAIT).state == "TIMEOUT"
+    assert client._redis.llen(f"stream:{job.id}") == 1
+    assert 0 < client._redis.ttl(f"stream:{job.id}") <= 300

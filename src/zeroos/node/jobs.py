@@ -204,6 +204,8 @@ class Runner:
         self.lists.push(key, [json.dumps(result).encode()])
         self.lists.expire(key, RESULT_TTL)
         self.lists.expire(self._flag_key(job.id), RESULT_TTL)
+        # output nobody read (a job killed or timed out never sends its end-of-stream line)
+        self.lists.expire(f"stream:{job.id}".encode(), RESULT_TTL)
 
     async def stop(self) -> None:
         """Cancel every job (their processes are ended) and wait for them."""

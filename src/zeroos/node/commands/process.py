@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from typing import Any
 
@@ -38,6 +39,10 @@ async def list_processes(ctx: Context, args: ListArgs) -> list[dict[str, Any]]:
             return [_describe(psutil.Process(args.pid))]
         except psutil.NoSuchProcess as exc:
             raise CommandError(f"no process {args.pid}") from exc
+    return await asyncio.to_thread(_all)  # hundreds of /proc reads: off the event loop
+
+
+def _all() -> list[dict[str, Any]]:
     found = []
     for proc in psutil.process_iter():
         try:
