@@ -19,13 +19,11 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlencode
 
 import httpx
@@ -34,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from zeroos.common.harness import Child, zos_serve
 from zeroos.identity import Verifier
+from zeroos.identity.client import IdentityClient, KeyOwner
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
@@ -50,11 +49,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(root: Path) -> Child:
     """`zos id serve` on a free port, once its ready file names its address."""
     argv = zos_serve("id", "--port", "0", "--data", str(root / "d"))
-    child = Child(argv, root / "id.ready", log=root / "serve.log", name="zero-id").start(30)
-    return cast("subprocess.Popen[bytes]", child.proc), "http://" + child.addresses[0]
+    return Child(argv, root / "id.ready", log=root / "serve.log", name="zero-id").start(30)
 
 
 async def issue(
@@ -129,35 +127,33 @@ def main() -> None:
     )
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp))
+        server = start_server(Path(tmp))
+        url = "http://" + server.addresses[0]
         try:
-            with httpx.Client(base_url=url, timeout=30) as http:
-                http.post("/api/users", json={"username": "bench", "password": "benchpassword"})
-                login = {"grant_type": "password", "username": "bench", "password": "benchpassword"}
-                tok = http.post("/v1/oauth/access_token", data=login).json()["access_token"]
-                auth = {"Authorization": f"bearer {tok}"}
-                r = http.post("/api/users/bench/apikeys", json={"label": "bench"}, headers=auth)
-                secret = r.json()["secret"]
+            with IdentityClient(url, timeout=30) as anonymous:
+                anonymous.register("bench", "benchpassword")
+                tok = anonymous.password_grant("bench", "benchpassword")["access_token"]
+            with IdentityClient(url, tok, timeout=30) as bench:
+                secret = bench.create_apikey(KeyOwner.user("bench"), "bench")["secret"]
+                bench.client_credentials("bench", secret)
             grant = {
                 "grant_type": "client_credentials",
                 "client_id": "bench",
                 "client_secret": secret,
             }
-            httpx.post(url + "/v1/oauth/access_token", data=grant, timeout=30).raise_for_status()
-            cpu_before = cpu_seconds(proc.pid)
+            cpu_before = cpu_seconds(server.pid)
             if shutil.which("wrk"):
                 issued, p99, count = issue_wrk(url, grant, args.seconds, args.clients)
                 generator = "wrk"
             else:
                 issued, p99, count = asyncio.run(issue(url, grant, args.seconds, args.clients))
                 generator = "httpx (apt-get install wrk for a lighter load generator)"
-            cpu_per_token = (cpu_seconds(proc.pid) - cpu_before) / max(count, 1)
+            cpu_per_token = (cpu_seconds(server.pid) - cpu_before) / max(count, 1)
             with Verifier(url) as verifier:
                 verifier.verify(tok)
                 verified = rate(lambda: verifier.verify(tok, scope="user:admin"), args.seconds)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            server.stop()
 
     load_end = os.getloadavg()
     print(f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end")

@@ -14,10 +14,10 @@ import click
 from ..common.errors import ZosError
 from ..common.log import setup_logging
 from ..common.settings import given_flags, load
+from ..identity.client import DEFAULT_URL, IdentityClient, KeyOwner
 from .util import CONFIG_FILE, READY_FILE, write_private_json
 
 log = logging.getLogger("zeroos.identity")
-DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 10.0
 
 
@@ -43,63 +43,22 @@ def _save_login(data: dict[str, Any]) -> None:
     write_private_json(_login_file(), data)
 
 
-class Api:
-    """zero-id over HTTP for the CLI: one-line errors, a timeout on every call."""
+def _client(url: str | None, *, login: bool = True) -> IdentityClient:
+    """zero-id at ``url`` (else the one logged in to), with the stored token for it, if any;
+    ``login``: the call needs that token."""
+    saved = load_login()
+    base = (url or saved.get("url") or DEFAULT_URL).rstrip("/")
+    token = saved.get("token") if saved.get("url", base) == base else None
+    if login and not token:
+        raise ZosError("not logged in: run `zos id login` first")
+    return IdentityClient(base, token, timeout=TIMEOUT)
 
-    def __init__(self, url: str | None, token: str | None = None) -> None:
-        saved = load_login()
-        self.url = (url or saved.get("url") or DEFAULT_URL).rstrip("/")
-        self.token = token or (
-            saved.get("token") if saved.get("url", self.url) == self.url else None
-        )
-        self.username: str | None = saved.get("username")
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, Any] | None = None,
-        data: dict[str, str] | None = None,
-        auth: bool = True,
-    ) -> Any:
-        import httpx
-
-        headers = {}
-        if auth:
-            if not self.token:
-                raise ZosError("not logged in: run `zos id login` first")
-            headers["Authorization"] = f"bearer {self.token}"
-        try:
-            response = httpx.request(
-                method,
-                self.url + path,
-                json=body,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=TIMEOUT,
-            )
-        except httpx.HTTPError as exc:
-            raise ZosError(f"cannot reach zero-id at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error_description") or response.text
-            except ValueError:
-                message = response.text
-            raise ZosError(f"{message} (HTTP {response.status_code})")
-        if response.status_code == 204 or not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
-
-    def me(self, username: str | None) -> str:
-        name = username or self.username
-        if not name:
-            raise ZosError("no user: give one or run `zos id login`")
-        return name
+def _me(username: str | None = None) -> str:
+    name = username or load_login().get("username")
+    if not name:
+        raise ZosError("no user: give one or run `zos id login`")
+    return str(name)
 
 
 def _out(value: Any) -> None:
@@ -179,9 +138,8 @@ def serve(ctx: click.Context, /, **_: object) -> None:
 @click.option("--password", envvar="ZOS_ID_PASSWORD", prompt=True, hide_input=True)
 def login(url: str | None, username: str, password: str) -> None:
     """Log in (password grant) and keep the token in ~/.config/zos/id.json."""
-    api = Api(url)
-    data = {"grant_type": "password", "username": username, "password": password}
-    answer = api.call("POST", "/v1/oauth/access_token", data=data, auth=False)
+    with IdentityClient((url or load_login().get("url") or DEFAULT_URL), timeout=TIMEOUT) as api:
+        answer = api.password_grant(username, password)
     _save_login(
         {
             "url": api.url,
@@ -204,8 +162,8 @@ def logout() -> None:
 @_url
 def whoami(url: str | None) -> None:
     """Who the stored token speaks for."""
-    api = Api(url)
-    _out(api.call("GET", f"/api/users/{api.me(None)}"))
+    with _client(url) as api:
+        _out(api.user(_me()))
 
 
 @identity.group(invoke_without_command=True)
@@ -220,8 +178,8 @@ def token(
     """Print a JWT with these scopes and audience (GET /v1/oauth/jwt); or `token inspect`."""
     if ctx.invoked_subcommand is not None:
         return
-    params = {k: v for k, v in {"scope": scope, "aud": aud, "validity": validity}.items() if v}
-    _out(Api(url).call("GET", "/v1/oauth/jwt", params=params))
+    with _client(url) as api:
+        _out(api.jwt(scope, aud, validity))
 
 
 @token.command("inspect")
@@ -229,7 +187,8 @@ def token(
 @click.argument("jwt")
 def token_inspect(url: str | None, jwt: str) -> None:
     """What zero-id says of a token (RFC 7662 introspection); exit 1 when it is not active."""
-    answer = Api(url).call("POST", "/v1/oauth/introspect", data={"token": jwt})
+    with _client(url) as api:
+        answer = api.introspect(jwt)
     _out(answer)
     if not isinstance(answer, dict) or not answer.get("active"):
         raise ZosError("the token is not active (expired, forged, or its user or key is gone)")
@@ -248,8 +207,8 @@ def user() -> None:
 @click.option("--email")
 def user_register(url: str | None, username: str, password: str, email: str | None) -> None:
     """Create a user."""
-    body = {"username": username, "password": password, **({"email": email} if email else {})}
-    _out(Api(url).call("POST", "/api/users", body=body, auth=bool(load_login().get("token"))))
+    with _client(url, login=False) as api:
+        _out(api.register(username, password, email))
 
 
 @user.command("show")
@@ -257,8 +216,8 @@ def user_register(url: str | None, username: str, password: str, email: str | No
 @click.argument("username", required=False)
 def user_show(url: str | None, username: str | None) -> None:
     """A user (yourself by default)."""
-    api = Api(url)
-    _out(api.call("GET", f"/api/users/{api.me(username)}"))
+    with _client(url) as api:
+        _out(api.user(_me(username)))
 
 
 @user.command("delete")
@@ -267,7 +226,8 @@ def user_show(url: str | None, username: str | None) -> None:
 @click.confirmation_option(prompt="Delete this account, its API keys and its roles?")
 def user_delete(url: str | None, username: str) -> None:
     """Delete a user (yourself, or anyone as an admin)."""
-    Api(url).call("DELETE", f"/api/users/{username}")
+    with _client(url) as api:
+        api.delete_user(username)
 
 
 @identity.group()
@@ -280,9 +240,8 @@ def org() -> None:
 @click.argument("globalid")
 def org_create(url: str | None, globalid: str) -> None:
     """Create an organisation (or a sub-organisation: parent.child)."""
-    parent, dot, _ = globalid.rpartition(".")
-    path = f"/api/organizations/{parent}" if dot else "/api/organizations"
-    _out(Api(url).call("POST", path, body={"globalid": globalid}))
+    with _client(url) as api:
+        _out(api.create_org(globalid))
 
 
 @org.command("show")
@@ -291,7 +250,8 @@ def org_create(url: str | None, globalid: str) -> None:
 @click.option("--tree", is_flag=True, help="Show the sub-organisation tree.")
 def org_show(url: str | None, globalid: str, tree: bool) -> None:
     """Owners, members and sub-organisations."""
-    _out(Api(url).call("GET", f"/api/organizations/{globalid}{'/tree' if tree else ''}"))
+    with _client(url) as api:
+        _out(api.org(globalid, tree=tree))
 
 
 @org.command("delete")
@@ -299,7 +259,8 @@ def org_show(url: str | None, globalid: str, tree: bool) -> None:
 @click.argument("globalid")
 def org_delete(url: str | None, globalid: str) -> None:
     """Delete an organisation and its sub-organisations."""
-    Api(url).call("DELETE", f"/api/organizations/{globalid}")
+    with _client(url) as api:
+        api.delete_org(globalid)
 
 
 @org.command("invite")
@@ -309,12 +270,8 @@ def org_delete(url: str | None, globalid: str) -> None:
 @click.option("--owner", is_flag=True, help="Invite as owner (default: member).")
 def org_invite(url: str | None, globalid: str, username: str, owner: bool) -> None:
     """Invite a user (they accept with `zos id accept`)."""
-    kind = "owners" if owner else "members"
-    _out(
-        Api(url).call(
-            "POST", f"/api/organizations/{globalid}/{kind}", body={"searchstring": username}
-        )
-    )
+    with _client(url) as api:
+        _out(api.invite(globalid, username, "owner" if owner else "member"))
 
 
 @org.command("remove")
@@ -324,8 +281,8 @@ def org_invite(url: str | None, globalid: str, username: str, owner: bool) -> No
 @click.option("--owner", is_flag=True, help="Remove an owner (default: a member).")
 def org_remove(url: str | None, globalid: str, username: str, owner: bool) -> None:
     """Remove a member or owner."""
-    kind = "owners" if owner else "members"
-    Api(url).call("DELETE", f"/api/organizations/{globalid}/{kind}/{username}")
+    with _client(url) as api:
+        api.remove(globalid, username, "owner" if owner else "member")
 
 
 @org.command("ismember")
@@ -334,15 +291,16 @@ def org_remove(url: str | None, globalid: str, username: str, owner: bool) -> No
 @click.argument("username")
 def org_ismember(url: str | None, globalid: str, username: str) -> None:
     """Whether a user is in an organisation (sub-organisations included)."""
-    _out(Api(url).call("GET", f"/api/organizations/{globalid}/users/ismember/{username}"))
+    with _client(url) as api:
+        _out(api.is_member(globalid, username))
 
 
 @identity.command()
 @_url
 def invitations(url: str | None) -> None:
     """Your pending invitations."""
-    api = Api(url)
-    _out(api.call("GET", f"/api/users/{api.me(None)}/notifications"))
+    with _client(url) as api:
+        _out(api.notifications(_me()))
 
 
 @identity.command()
@@ -352,9 +310,8 @@ def invitations(url: str | None) -> None:
 @click.option("--reject", is_flag=True, help="Refuse it instead.")
 def accept(url: str | None, globalid: str, role: str, reject: bool) -> None:
     """Accept (or --reject) an invitation."""
-    api = Api(url)
-    path = f"/api/users/{api.me(None)}/organizations/{globalid}/roles/{role}"
-    _out(api.call("DELETE" if reject else "POST", path))
+    with _client(url) as api:
+        _out(api.answer_invitation(_me(), globalid, role, accept=not reject))
 
 
 @identity.command()
@@ -362,8 +319,8 @@ def accept(url: str | None, globalid: str, role: str, reject: bool) -> None:
 @click.argument("globalid")
 def leave(url: str | None, globalid: str) -> None:
     """Leave an organisation."""
-    api = Api(url)
-    api.call("DELETE", f"/api/users/{api.me(None)}/organizations/{globalid}/leave")
+    with _client(url) as api:
+        api.leave(_me(), globalid)
 
 
 @identity.group()
@@ -371,10 +328,8 @@ def apikey() -> None:
     """API keys of your user or of an organisation (--org)."""
 
 
-def _keys_path(api: Api, org_id: str | None) -> str:
-    return (
-        f"/api/organizations/{org_id}/apikeys" if org_id else f"/api/users/{api.me(None)}/apikeys"
-    )
+def _owner(org_id: str | None) -> KeyOwner:
+    return KeyOwner.org(org_id) if org_id else KeyOwner.user(_me())
 
 
 _org_opt = click.option("--org", "org_id", metavar="GLOBALID", help="An organisation's keys.")
@@ -387,9 +342,8 @@ _org_opt = click.option("--org", "org_id", metavar="GLOBALID", help="An organisa
 @click.option("--role", type=click.Choice(["owner", "member"]), default="owner")
 def apikey_create(url: str | None, org_id: str | None, label: str, role: str) -> None:
     """Create a key; its secret is printed this once."""
-    api = Api(url)
-    body = {"label": label, **({"role": role} if org_id else {})}
-    _out(api.call("POST", _keys_path(api, org_id), body=body))
+    with _client(url) as api:
+        _out(api.create_apikey(_owner(org_id), label, "owner" if role == "owner" else "member"))
 
 
 @apikey.command("list")
@@ -397,8 +351,8 @@ def apikey_create(url: str | None, org_id: str | None, label: str, role: str) ->
 @_org_opt
 def apikey_list(url: str | None, org_id: str | None) -> None:
     """Labels of the keys (never their secrets)."""
-    api = Api(url)
-    _out(api.call("GET", _keys_path(api, org_id)))
+    with _client(url) as api:
+        _out(api.apikeys(_owner(org_id)))
 
 
 @apikey.command("delete")
@@ -407,8 +361,8 @@ def apikey_list(url: str | None, org_id: str | None) -> None:
 @click.argument("label")
 def apikey_delete(url: str | None, org_id: str | None, label: str) -> None:
     """Delete a key."""
-    api = Api(url)
-    api.call("DELETE", f"{_keys_path(api, org_id)}/{label}")
+    with _client(url) as api:
+        api.delete_apikey(_owner(org_id), label)
 
 
 @identity.group()
@@ -420,4 +374,5 @@ def keys() -> None:
 @_url
 def keys_rotate(url: str | None) -> None:
     """Sign with a new key; tokens signed by the old ones stay valid until they expire."""
-    _out(Api(url).call("POST", "/api/admin/keys/rotate"))
+    with _client(url) as api:
+        _out(api.rotate_keys())
