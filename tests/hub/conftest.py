@@ -46,6 +46,13 @@ class User:
         return {"Authorization": f"bearer {self.token}", **extra}
 
 
+def start_hub(root: Path, id_url: str, store: str) -> Child:
+    """A `zos hub serve` child trusting ``id_url``, its blocks on ``store``."""
+    argv = zos_serve("hub", "--port", "0", "--data", str(root / "data"), "--id", id_url,
+                     "--store", store, "--max-upload", "8M")  # fmt: skip
+    return Child(argv, root / "hub.ready", log=root / "hub.log").start(60)
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     root = tmp_path_factory.mktemp("hub")
@@ -70,23 +77,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         ident.start(60)
         id_url = f"http://127.0.0.1:{ident.port}"
         store = f"zdb://127.0.0.1:{zdb.port}"
-        hub = Child(
-            zos_serve(
-                "hub",
-                "--port",
-                "0",
-                "--data",
-                str(root / "data"),
-                "--id",
-                id_url,
-                "--store",
-                store,
-                "--max-upload",
-                "8M",
-            ),
-            root / "hub.ready",
-            log=root / "hub.log",
-        ).start(60)
+        hub = start_hub(root, id_url, store)
         yield Hub(f"http://127.0.0.1:{hub.port}", id_url, store, root / "data")
     finally:
         if hub is not None:

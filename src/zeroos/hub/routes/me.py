@@ -61,11 +61,15 @@ async def receive(
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise BadRequest("the upload needs a file in the form field 'file'")
         dest = hub.repos.scratch(suffix)
-        with dest.open("wb") as out:
-            while chunk := await upload.read(_CHUNK):
-                if out.tell() + len(chunk) > hub.limits.upload:
-                    raise TooLarge(f"the upload is larger than {hub.limits.upload} bytes")
-                out.write(chunk)
+        try:
+            with dest.open("wb") as out:
+                while chunk := await upload.read(_CHUNK):
+                    if out.tell() + len(chunk) > hub.limits.upload:
+                        raise TooLarge(f"the upload is larger than {hub.limits.upload} bytes")
+                    out.write(chunk)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # nothing of a refused upload stays behind
+            raise
         return upload.filename, dest
     finally:
         await form.close()
