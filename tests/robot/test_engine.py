@@ -26,8 +26,8 @@ def robot(tmp_path: Path) -> Iterator[Robot]:
 
 
 def _counter(robot: Robot, name: str = "c1", **data: object) -> str:
-    service, created = robot.create(ServiceCreate(template="counter", name=name, data=data))
-    assert created
+    service = robot.create(ServiceCreate(template="counter", name=name, data=data))
+    assert service.secret
     return service.guid
 
 
@@ -91,12 +91,10 @@ def test_a_hanging_action_times_out_and_the_next_task_runs(robot: Robot) -> None
 
 
 def test_the_same_service_asked_twice_is_found_and_another_conflicts(robot: Robot) -> None:
-    first, created = robot.create(ServiceCreate(template="counter", name="s", data={"start": 1}))
-    again, created_again = robot.create(
-        ServiceCreate(template="counter", name="s", data={"start": 1})
-    )
-    assert created
-    assert not created_again
+    first = robot.create(ServiceCreate(template="counter", name="s", data={"start": 1}))
+    again = robot.create(ServiceCreate(template="counter", name="s", data={"start": 1}))
+    assert first.secret
+    assert again.secret is None
     assert again.guid == first.guid
     with pytest.raises(Conflict, match="exists already with other data"):
         robot.create(ServiceCreate(template="counter", name="s", data={"start": 2}))
@@ -105,7 +103,7 @@ def test_the_same_service_asked_twice_is_found_and_another_conflicts(robot: Robo
 
 
 def test_recurring_actions_run_at_their_period(robot: Robot) -> None:
-    service, _ = robot.create(ServiceCreate(template="ticker", name="t"))
+    service = robot.create(ServiceCreate(template="ticker", name="t"))
     deadline = time.monotonic() + 30
     while robot.get(service.guid).data["ticks"] < 3:
         assert time.monotonic() < deadline, "the recurring tick did not run 3 times"
@@ -138,7 +136,9 @@ def test_services_and_pending_tasks_survive_a_new_robot(tmp_path: Path) -> None:
         assert second.get(guid).data["start"] == 2
         assert second.task(guid, done.guid).result == 2
         interrupted = [t for t in second.tasks(guid) if t.action_name == "slow"]
-        assert interrupted[0].state in (TaskState.ok, TaskState.error)
+        assert interrupted[0].state is TaskState.error  # not run twice
+        assert interrupted[0].error is not None
+        assert interrupted[0].error.message == "the robot stopped while this task ran"
         assert second.wait(guid, pending.guid, timeout=30).result == 12
     finally:
         second.close()

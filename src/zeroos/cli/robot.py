@@ -22,6 +22,7 @@ URL = click.option(
     "--url", envvar="ZOS_ROBOT_URL", default="http://127.0.0.1:6600", show_default=True,
     help="The robot's URL ($ZOS_ROBOT_URL).",
 )  # fmt: skip
+TOKEN = click.option("--token", envvar="ZOS_ROBOT_TOKEN", help="A zero-id JWT ($ZOS_ROBOT_TOKEN).")
 console = Console()
 
 
@@ -38,6 +39,10 @@ def robot() -> None:
 @click.option("--data", default="zerorobot-data", show_default=True,
               help="Folder of the services, task lists and clones.")  # fmt: skip
 @click.option("--task-timeout", type=float, help="Seconds an action may run (default 300).")
+@click.option("--id", "id", metavar="URL", help="zero-id's URL: callers show its JWTs.")
+@click.option("--admin-org", metavar="ORG", help="Members of ORG may do everything.")
+@click.option("--user-org", metavar="ORG", help="Members of ORG may run services of their own.")
+@click.option("--audience", help="Accept only tokens for this audience (and those without).")
 @click.option("--dev", is_flag=True, help="No authentication: anyone reaching the port may act.")
 @READY_FILE
 @CONFIG_FILE
@@ -59,18 +64,19 @@ def serve(ctx: click.Context, /, **_: object) -> None:
     run(settings, announce=click.echo)
 
 
-def _client(url: str) -> RobotClient:
+def _client(url: str, token: str | None) -> RobotClient:
     from ..robot.client import RobotClient
 
-    return RobotClient(url)
+    return RobotClient(url, token=token)
 
 
 @robot.command("ls")
 @URL
+@TOKEN
 @click.option("--template", "template_name", help="Only services of this template name.")
-def ls(url: str, template_name: str | None) -> None:
+def ls(url: str, token: str | None, template_name: str | None) -> None:
     """List the services."""
-    with _client(url) as client:
+    with _client(url, token) as client:
         services = client.services(**({"template_name": template_name} if template_name else {}))
     table = Table("name", "template", "guid", "state")
     for s in services:
@@ -81,19 +87,21 @@ def ls(url: str, template_name: str | None) -> None:
 
 @robot.command("get")
 @URL
+@TOKEN
 @click.argument("service")
-def get(url: str, service: str) -> None:
+def get(url: str, token: str | None, service: str) -> None:
     """Show one service (by name or guid) as JSON."""
-    with _client(url) as client:
+    with _client(url, token) as client:
         click.echo(client.service(service).model_dump_json(indent=2))
 
 
 @robot.command("blueprint")
 @URL
+@TOKEN
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def blueprint(url: str, file: Path) -> None:
+def blueprint(url: str, token: str | None, file: Path) -> None:
     """Apply a YAML blueprint: create its services, then schedule its actions."""
-    with _client(url) as client:
+    with _client(url, token) as client:
         result = client.blueprint(file.read_text())
     table = Table("service", "template", "guid")
     for s in result.services:
@@ -109,13 +117,14 @@ def task() -> None:
 
 @task.command("ls")
 @URL
+@TOKEN
 @click.argument("service")
 @click.option("--state", type=click.Choice(["new", "running", "ok", "error"]))
-def task_ls(url: str, service: str, state: str | None) -> None:
+def task_ls(url: str, token: str | None, service: str, state: str | None) -> None:
     """List a service's tasks."""
     from ..robot.models import TaskState
 
-    with _client(url) as client:
+    with _client(url, token) as client:
         guid = client.service(service).guid
         tasks = client.tasks(guid, TaskState(state) if state else None)
     table = Table("action", "state", "guid", "duration", "result / error")
@@ -128,12 +137,15 @@ def task_ls(url: str, service: str, state: str | None) -> None:
 
 @task.command("run")
 @URL
+@TOKEN
 @click.argument("service")
 @click.argument("action")
 @click.option("--args", "args", default="{}", help="The action's arguments as a JSON object.")
 @click.option("--wait/--no-wait", default=True, show_default=True)
 @click.option("--timeout", type=float, default=300.0, show_default=True)
-def task_run(url: str, service: str, action: str, args: str, wait: bool, timeout: float) -> None:
+def task_run(
+    url: str, token: str | None, service: str, action: str, args: str, wait: bool, timeout: float
+) -> None:
     """Schedule ACTION on SERVICE (and wait for its result)."""
     from ..robot.errors import BadRequest, RobotError
     from ..robot.models import TaskState
@@ -142,7 +154,7 @@ def task_run(url: str, service: str, action: str, args: str, wait: bool, timeout
         parsed = json.loads(args)
     except ValueError as exc:
         raise BadRequest(f"--args is not JSON: {exc}") from exc
-    with _client(url) as client:
+    with _client(url, token) as client:
         guid = client.service(service).guid
         t = client.schedule(guid, action, parsed)
         deadline = time.monotonic() + timeout

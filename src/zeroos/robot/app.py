@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .deps import Auth
 from .engine import Robot
 from .errors import RobotError
 from .routes import blueprints, robot, services, tasks, templates
@@ -23,14 +24,15 @@ async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": f"{where}: {first.get('msg', 'bad request')}"}, 400)
 
 
-def create_app(bot: Robot) -> FastAPI:
-    """The robot's application over ``bot``."""
+def create_app(bot: Robot, auth: Auth | None) -> FastAPI:
+    """The robot's application over ``bot``; ``auth`` None lets every caller do everything."""
     app = FastAPI(
         title="zero-robot",
         description="Templates from git, services with task lists, blueprints (0-robot's routes).",
         version="1.0",
     )
     app.state.robot = bot
+    app.state.auth = auth
     app.add_exception_handler(RobotError, _robot_error)
     app.add_exception_handler(RequestValidationError, _bad_input)
     for module in (robot, templates, services, tasks, blueprints):

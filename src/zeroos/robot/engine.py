@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -22,6 +25,7 @@ from .models import (
     RobotInfo,
     Service,
     ServiceCreate,
+    ServiceCreated,
     Task,
     TaskFailure,
     TaskState,
@@ -137,12 +141,13 @@ class Robot:
 
     # -- services -----------------------------------------------------------------------------
 
-    def _runtime(
-        self, cls: type[TemplateBase], service: Service, tasks: list[Task]
-    ) -> ServiceRuntime:
+    def _runtime(self, cls: type[TemplateBase], record: Record) -> ServiceRuntime:
+        service = record.service
         data = cls.validate_data(service.data)
         instance = cls(service.guid, service.name, data, ServiceState(service.state), self.api)
-        return ServiceRuntime(service, instance, tasks, self.store.save, self.task_timeout)
+        return ServiceRuntime(
+            service, instance, record.tasks, self.store.save, self.task_timeout, record.secret_hash
+        )
 
     def restore(self) -> int:
         """Bring back every service kept (call once the templates are loaded); how many."""
@@ -154,7 +159,7 @@ class Robot:
                     task.state, task.finished = TaskState.error, time.time()
                     task.error = TaskFailure(message="the robot stopped while this task ran")
             try:
-                runtime = self._runtime(self.template(record.service.template), *_parts(record))
+                runtime = self._runtime(self.template(record.service.template), record)
             except RobotError as exc:
                 self.problems.append(f"service {record.service.name}: not restored: {exc}")
                 continue
@@ -184,12 +189,16 @@ class Robot:
         wanted = cls.validate_data(data).model_dump(mode="json")
         return runtime.service.template == cls.uid and runtime.service.requested == wanted
 
-    def check_create(self, ask: ServiceCreate) -> tuple[type[TemplateBase], ServiceRuntime | None]:
+    def check_create(
+        self, ask: ServiceCreate, owner: str | None = None
+    ) -> tuple[type[TemplateBase], ServiceRuntime | None]:
         """The template of ``ask`` and the service of that name it asks again for, if any;
         NotFound, BadRequest or Conflict when it cannot be created."""
         cls = self.template(ask.template)
         cls.validate_data(ask.data)
         existing = self.find(ask.name)
+        if existing is not None and existing.service.owner != owner:
+            raise Conflict(f"service {ask.name!r} exists already, of another owner")
         if existing is not None and not self._same(existing, cls, ask.data):
             raise Conflict(
                 f"service {ask.name!r} exists already "
@@ -201,12 +210,12 @@ class Robot:
             )
         return cls, existing
 
-    def create(self, ask: ServiceCreate) -> tuple[Service, bool]:
-        """Create the service (or find the same one); whether it was created."""
+    def create(self, ask: ServiceCreate, owner: str | None = None) -> ServiceCreated:
+        """Create the service for ``owner`` (or find the same one; then without its secret)."""
         with self._lock:
-            cls, existing = self.check_create(ask)
+            cls, existing = self.check_create(ask, owner)
             if existing is not None:
-                return existing.service, False
+                return ServiceCreated(**existing.service.model_dump())
             if ask.parent is not None:
                 self.get(ask.parent)
             service = Service(
@@ -216,14 +225,22 @@ class Robot:
                 data=cls.validate_data(ask.data).model_dump(mode="json"),
                 requested=cls.validate_data(ask.data).model_dump(mode="json"),
                 parent=ask.parent,
+                owner=owner,
                 created=time.time(),
             )
-            runtime = self._runtime(cls, service, [])
+            secret = secrets.token_urlsafe(32)
+            runtime = self._runtime(cls, Record(service=service, secret_hash=_hash(secret)))
             runtime.persist()
             self._services[service.guid] = runtime
         runtime.start()
         event(log, "service_created", service=service.name, template=service.template)
-        return service, True
+        return ServiceCreated(**service.model_dump(), secret=secret)
+
+    def secret_opens(self, guid: str, secret: str) -> bool:
+        """Whether ``secret`` is the secret of service ``guid``."""
+        with self._lock:
+            runtime = self._services.get(guid)
+        return runtime is not None and hmac.compare_digest(runtime.secret_hash, _hash(secret))
 
     def find(self, name: str) -> ServiceRuntime | None:
         """The service called ``name``, if any."""
@@ -316,15 +333,15 @@ class Robot:
 
     # -- blueprints ---------------------------------------------------------------------------
 
-    def blueprint(self, content: dict[str, Any]) -> BlueprintResult:
+    def blueprint(self, content: dict[str, Any], owner: str | None = None) -> BlueprintResult:
         """Create a blueprint's services (all checked before any is made), then schedule its
         actions in order."""
         asks = parse_services(content.get("services") or [])
         steps = parse_actions(content.get("actions") or [])
         with self._lock:
-            chosen = [(ask, self.check_create(ask)[0]) for ask in asks]
+            chosen = [(ask, self.check_create(ask, owner)[0]) for ask in asks]
             plan = [(step, self._targets(step, chosen)) for step in steps]
-            made = {ask.name: self.create(ask)[0] for ask in asks}
+            made = {ask.name: self.create(ask, owner) for ask in asks}
         tasks = [
             self.schedule(made[name].guid, action, step.args)
             for step, names in plan
@@ -383,5 +400,5 @@ class Robot:
         return [str(n) for n in names]
 
 
-def _parts(record: Record) -> tuple[Service, list[Task]]:
-    return record.service, record.tasks
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -13,7 +13,9 @@ import uvicorn
 from ..common.address import format_hostport
 from ..common.log import event
 from ..common.service import ReadyFile, bind_tcp, call_on_signals
+from ..identity import AsyncVerifier
 from .app import create_app
+from .deps import Auth
 from .engine import Robot
 from .errors import RobotError
 from .settings import RobotSettings
@@ -23,11 +25,6 @@ log = logging.getLogger("zeroos.robot")
 
 def build(settings: RobotSettings) -> Robot:
     """The robot the settings describe: repositories loaded, services restored."""
-    if not settings.dev:
-        raise RobotError(
-            "zero-robot has no authentication yet",
-            hint="run it with --dev (anyone who reaches its port may do anything)",
-        )
     robot = Robot(Path(settings.data).absolute(), task_timeout=settings.task_timeout)
     for url in dict.fromkeys([*settings.template_repo, *robot.saved_repositories()]):
         try:
@@ -39,8 +36,22 @@ def build(settings: RobotSettings) -> Robot:
     return robot
 
 
+def authentication(settings: RobotSettings) -> Auth | None:
+    """Whom the robot trusts (None with --dev); RobotError when the settings say neither."""
+    if settings.dev:
+        return None
+    if not settings.id or not settings.admin_org:
+        raise RobotError(
+            "zero-robot needs --id URL and --admin-org ORG (or --dev)",
+            hint="--dev lets anyone who reaches its port do anything",
+        )
+    verifier = AsyncVerifier(settings.id, audience=settings.audience)
+    return Auth(verifier, settings.admin_org, settings.user_org)
+
+
 def run(settings: RobotSettings, announce: Callable[[str], None] = print) -> None:
     """Serve until SIGINT or SIGTERM; ``announce`` is told where."""
+    auth = authentication(settings)
     robot = build(settings)
     try:
         sock = bind_tcp(settings.listen, settings.port)
@@ -52,7 +63,7 @@ def run(settings: RobotSettings, announce: Callable[[str], None] = print) -> Non
     try:
         robot.start()
         config = uvicorn.Config(
-            create_app(robot),
+            create_app(robot, auth),
             log_config=None,
             log_level="info" if settings.verbose else "warning",
             access_log=False,
@@ -68,17 +79,23 @@ def run(settings: RobotSettings, announce: Callable[[str], None] = print) -> Non
         for line in robot.problems:
             announce(f"  problem: {line}")
         event(log, "listening", addresses=where)
-        asyncio.run(_serve(server, sock, lambda: ready.write([where])))
+        asyncio.run(_serve(server, sock, lambda: ready.write([where]), auth))
     finally:
         ready.remove()
         sock.close()
         robot.close()
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None]) -> None:
+async def _serve(
+    server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None], auth: Auth | None
+) -> None:
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.01)
-    if server.started:
-        on_ready()
-    await serving
+    try:
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            on_ready()
+        await serving
+    finally:
+        if auth is not None:
+            await auth.verifier.aclose()

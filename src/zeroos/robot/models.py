@@ -81,7 +81,15 @@ class Service(BaseModel):
     requested: dict[str, Any] = Field(default_factory=dict)  # the data it was created with
     state: list[StateEntry] = Field(default_factory=list)
     parent: str | None = None
+    owner: str | None = None  # the zero-id user who created it (None: an admin or --dev)
     created: float
+
+
+class ServiceCreated(Service):
+    """A service just created (or found again): ``secret`` grants access to it alone, and is
+    only ever shown once, to whoever created it (None when it was found, not created)."""
+
+    secret: str | None = None
 
 
 class ServiceCreate(BaseModel):
@@ -145,5 +153,5 @@ class Blueprint(BaseModel):
 class BlueprintResult(BaseModel):
     """The services a blueprint created (or found) and the tasks it scheduled."""
 
-    services: list[Service]
+    services: list[ServiceCreated]
     tasks: list[Task]

@@ -38,8 +38,10 @@ class ServiceRuntime:
         tasks: list[Task],
         save: Callable[[Record], None],
         timeout: float,
+        secret_hash: str,
     ) -> None:
         self.service = service
+        self.secret_hash = secret_hash
         self.instance = instance
         self.tasks: dict[str, Task] = {t.guid: t for t in tasks}
         self._save = save
@@ -74,12 +76,17 @@ class ServiceRuntime:
 
     def record(self) -> Record:
         """The service and its task list as they are kept."""
-        return Record(service=self.service, tasks=list(self.tasks.values()))
+        return Record(
+            service=self.service, tasks=list(self.tasks.values()), secret_hash=self.secret_hash
+        )
 
     def persist(self) -> None:
-        """Write the service and its task list (one writer at a time, so the newest wins)."""
+        """Write the service and its task list (one writer at a time, so the newest wins);
+        nothing once stopped: an action still running then is recorded as interrupted."""
         with self._writing:
             with self.lock:
+                if self._stopping:
+                    return
                 record = self.record().model_copy(deep=True)
             self._save(record)
 
@@ -129,7 +136,7 @@ class ServiceRuntime:
 
     def _work(self) -> None:
         while (task := self._next()) is not None:
-            self.persist()
+            self.persist()  # a crash from here on leaves the task "running": interrupted
             outcome = self._run(task)
             with self.lock:
                 task.finished = time.time()

@@ -21,6 +21,10 @@ class RobotSettings(PartSettings):
     data: str = "zerorobot-data"
     template_repo: list[str] = Field(default_factory=list)  # git URLs (#ref) or local folders
     task_timeout: float = Field(300.0, gt=0)  # seconds an action may run, unless its template says
+    id: str | None = None  # zero-id's URL: callers show its JWTs
+    admin_org: str | None = None  # its members may do everything
+    user_org: str | None = None  # its members may create services and act on their own
+    audience: str | None = None  # accept only tokens for this audience (and those without)
     dev: bool = False  # no authentication: anyone reaching the port may do anything
     ready_file: str | None = None
     verbose: bool = False

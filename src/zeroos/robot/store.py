@@ -40,6 +40,7 @@ class Record(BaseModel):
 
     service: Service
     tasks: list[Task] = Field(default_factory=list)
+    secret_hash: str = ""  # sha256 of the service's secret
 
 
 class ServiceStore:

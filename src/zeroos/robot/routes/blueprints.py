@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..blueprint import parse_yaml
-from ..deps import RobotDep
+from ..deps import AccessDep, RobotDep
 from ..errors import BadRequest
 from ..models import Blueprint, BlueprintResult
 
@@ -25,7 +25,7 @@ _BODY: dict[str, Any] = {
 
 
 @router.post("", status_code=201, openapi_extra=_BODY)
-async def apply_blueprint(robot: RobotDep, request: Request) -> BlueprintResult:
+async def apply_blueprint(robot: RobotDep, caller: AccessDep, request: Request) -> BlueprintResult:
     """A blueprint as YAML (``application/yaml``) or as JSON ``{"content": {...}}``."""
     body = (await request.body()).decode(errors="replace")
     if request.headers.get("content-type", "").startswith("application/json"):
@@ -35,4 +35,4 @@ async def apply_blueprint(robot: RobotDep, request: Request) -> BlueprintResult:
             raise BadRequest(f"the blueprint is not {{'content': {{...}}}}: {exc}") from exc
     else:
         content = parse_yaml(body)
-    return await run_in_threadpool(robot.blueprint, content)
+    return await run_in_threadpool(robot.blueprint, content, caller.owner())

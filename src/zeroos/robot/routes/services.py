@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ..deps import RobotDep
-from ..models import Service, ServiceCreate
+from ..deps import AccessDep, RobotDep, service_for
+from ..models import Service, ServiceCreate, ServiceCreated
 
 router = APIRouter(prefix="/services", tags=["services"])
 
@@ -13,38 +13,43 @@ router = APIRouter(prefix="/services", tags=["services"])
 @router.get("")
 def list_services(
     robot: RobotDep,
+    caller: AccessDep,
     name: str | None = None,
     template_uid: str | None = None,
     template_name: str | None = None,
     template_version: str | None = None,
     parent: str | None = None,
 ) -> list[Service]:
-    """The services matching every filter given."""
-    return robot.services(
+    """The services the caller may see matching every filter given."""
+    found = robot.services(
         name=name,
         template_uid=template_uid,
         template_name=template_name,
         template_version=template_version,
         parent=parent,
     )
+    return [s for s in found if caller.may(robot, s)]
 
 
-@router.post("", status_code=201, responses={200: {"model": Service}})
-def create_service(robot: RobotDep, ask: ServiceCreate, response: Response) -> Service:
-    """Create a service (201), or find the same one asked for again (200)."""
-    service, created = robot.create(ask)
-    response.status_code = 201 if created else 200
-    return service
+@router.post("", status_code=201, responses={200: {"model": ServiceCreated}})
+def create_service(
+    robot: RobotDep, caller: AccessDep, ask: ServiceCreate, response: Response
+) -> ServiceCreated:
+    """Create a service (201, with its secret), or find the same one asked for again (200)."""
+    made = robot.create(ask, caller.owner())
+    response.status_code = 201 if made.secret else 200
+    return made
 
 
 @router.get("/{guid}")
-def get_service(robot: RobotDep, guid: str) -> Service:
+def get_service(robot: RobotDep, caller: AccessDep, guid: str) -> Service:
     """One service."""
-    return robot.get(guid)
+    return service_for(robot, caller, guid)
 
 
 @router.delete("/{guid}", status_code=204)
-def delete_service(robot: RobotDep, guid: str) -> Response:
+def delete_service(robot: RobotDep, caller: AccessDep, guid: str) -> Response:
     """Run the service's delete hook and forget it."""
+    service_for(robot, caller, guid)
     robot.delete(guid)
     return Response(status_code=204)
