@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 from typing import Any
 
@@ -98,3 +100,18 @@ def test_a_failing_kill_is_an_error(client: Client) -> None:
         client.job.kill("absent")
     with pytest.raises(ResultError, match="no process 999999999"):
         client.process.kill(999999999)
+
+
+def test_a_client_gone_while_blocked_takes_nothing(dev_node: Node) -> None:
+    # a client that closed during BLPOP must not pop (and lose) a value pushed afterwards
+    key = f"gone:{uuid.uuid4().hex}"
+    blocked = socket.create_connection(("127.0.0.1", dev_node.port), timeout=WAIT)
+    blocked.sendall(f"*3\r\n$5\r\nBLPOP\r\n${len(key)}\r\n{key}\r\n$2\r\n30\r\n".encode())
+    r = redis.Redis(port=dev_node.port, socket_timeout=WAIT, protocol=2)
+    assert r.ping()  # a round trip after the BLPOP was sent: the node has it (one loop, in order)
+    blocked.close()
+    # the node must see the close before the push; nothing outside it shows when it has, so
+    # this gives it 2 s (before the fix the value was lost whatever the wait)
+    time.sleep(2)
+    r.rpush(key, "kept")
+    assert r.lpop(key) == b"kept"

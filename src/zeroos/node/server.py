@@ -41,14 +41,56 @@ READ_SIZE = 256 * 1024
 _BEFORE_AUTH = {b"AUTH", b"PING", b"HELLO", b"CLIENT", b"QUIT", b"SELECT"}
 
 
+class _Protocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that says when the client is gone, even while nothing reads."""
+
+    def __init__(self, reader: asyncio.StreamReader, gone: asyncio.Event) -> None:
+        super().__init__(reader)
+        self.gone = gone
+
+    def eof_received(self) -> bool:
+        # a redis client does not half-close to wait for answers: its EOF is its end
+        self.gone.set()
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone.set()
+        super().connection_lost(exc)
+
+
 class Connection:
     """One client: its authentication and its commands, answered in order."""
 
-    def __init__(self, server: NodeServer, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, server: NodeServer, writer: asyncio.StreamWriter, gone: asyncio.Event
+    ) -> None:
         self.server = server
         self.writer = writer
+        self.gone = gone
         self.authed = server.gate.open
         self.closing = False
+
+    async def wait_pop(
+        self, keys: list[bytes], timeout: float, *, left: bool, into: bytes | None = None
+    ) -> tuple[bytes, bytes] | None:
+        """A blocking pop that gives up when the client goes: it must not take a value away."""
+        lists = self.server.lists
+        for key in keys:  # most pops find their value there: no tasks for them
+            value = lists.pop(key, left=left, into=into)
+            if value is not None:
+                return key, value
+        pop = asyncio.ensure_future(self.server.lists.wait_pop(keys, timeout, left=left, into=into))
+        gone = asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait([pop, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if pop.done():
+            return pop.result()
+        pop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pop
+        raise ConnectionResetError("the client went away during a blocking pop")
 
     async def execute(self, cmd: list[bytes]) -> bytes:
         name = cmd[0].upper()
@@ -158,7 +200,8 @@ class NodeServer:
                 return
             loop = asyncio.get_running_loop()
             reader = asyncio.StreamReader(limit=READ_SIZE)
-            protocol = asyncio.StreamReaderProtocol(reader)
+            gone = asyncio.Event()
+            protocol = _Protocol(reader, gone)
             transport, _ = await loop.connect_accepted_socket(
                 lambda: protocol,
                 sock,
@@ -171,7 +214,7 @@ class NodeServer:
             return
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         try:
-            await self._converse(reader, Connection(self, writer))
+            await self._converse(reader, Connection(self, writer, gone))
         except (ConnectionError, ssl.SSLError, OSError):
             transport.abort()  # the client went away
         except asyncio.CancelledError:
@@ -287,24 +330,24 @@ class NodeServer:
         value = self.lists.pop(args[0], left=False)
         return NIL if value is None else bulk(value)
 
-    async def _bpop(self, args: list[bytes], *, left: bool) -> bytes:
+    async def _bpop(self, conn: Connection, args: list[bytes], *, left: bool) -> bytes:
         if len(args) < 2:
             raise ValueError("key... timeout")
-        popped = await self.lists.wait_pop(args[:-1], _number(args[-1]), left=left)
+        popped = await conn.wait_pop(args[:-1], _number(args[-1]), left=left)
         if popped is None:
             return b"*-1\r\n"
         return array([bulk(popped[0]), bulk(popped[1])])
 
     async def blpop(self, conn: Connection, args: list[bytes]) -> bytes:
-        return await self._bpop(args, left=True)
+        return await self._bpop(conn, args, left=True)
 
     async def brpop(self, conn: Connection, args: list[bytes]) -> bytes:
-        return await self._bpop(args, left=False)
+        return await self._bpop(conn, args, left=False)
 
     async def brpoplpush(self, conn: Connection, args: list[bytes]) -> bytes:
         if len(args) != 3:
             raise ValueError("BRPOPLPUSH source destination timeout")
-        popped = await self.lists.wait_pop([args[0]], _number(args[2]), left=False, into=args[1])
+        popped = await conn.wait_pop([args[0]], _number(args[2]), left=False, into=args[1])
         return NIL if popped is None else bulk(popped[1])
 
     async def lrange(self, conn: Connection, args: list[bytes]) -> bytes:
