@@ -187,3 +187,25 @@ def test_zero_id_examples(tmp_path: Path) -> None:
         "user:name",
         '{"active":true,"username":"carol","scope":"user:name","aud":"hub"}',
     ]
+
+
+def test_node_example(tmp_path: Path) -> None:
+    (block,) = _blocks("zero-os node", "python")
+    ready = tmp_path / "node.ready"
+    argv = zos_serve("node", "--dev", "--port", "0", "--data", str(tmp_path / "data"))
+    with Child(argv, ready, log=tmp_path / "node.log").start(60) as node:
+        code = block.replace("port=6379", f"port={node.port}")
+        code = code.replace("/tmp/zos-demo", str(tmp_path / "demo"))
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "PONG",
+        "ERROR 3 hello",
+        "KILLED",
+        "TIMEOUT",
+        "['greeting']",
+        "['cru', 'hru', 'mru', 'sru']",
+    ]
+    assert (tmp_path / "demo" / "greeting").read_bytes() == b"hi there"
