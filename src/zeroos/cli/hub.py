@@ -36,6 +36,8 @@ def hub() -> None:
 @click.option("--audience", help="Accept only tokens for this audience (and those without).")
 @click.option("--max-upload", type=SIZE, help="Largest upload (default 2G).")
 @click.option("--max-expand", type=SIZE, help="Largest unpacked archive (default 16G).")
+@click.option("--seed/--no-seed", default=True, show_default=True,
+              help="Build zeroos/zero-db.fl from the installed zeroos at start.")  # fmt: skip
 @READY_FILE
 @CONFIG_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")

@@ -17,6 +17,7 @@ from ..identity import AsyncVerifier
 from .app import create_app
 from .errors import HubError, StoreError
 from .repository import Repositories
+from .seed import seed
 from .service import Hub, Limits
 from .settings import HubSettings
 
@@ -79,6 +80,9 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
                 Limits(upload=settings.max_upload, expand=settings.max_expand),
                 timeout=settings.timeout,
             )
+            if settings.seed:
+                for name in seed(hub):
+                    announce(f"  built {name} from the installed zeroos")
             verifier = AsyncVerifier(ident, audience=settings.audience)
             config = uvicorn.Config(
                 create_app(hub, verifier),

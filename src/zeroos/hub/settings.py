@@ -25,5 +25,6 @@ class HubSettings(PartSettings):
     max_upload: int = Field(2 << 30, gt=0)
     max_expand: int = Field(16 << 30, gt=0)
     timeout: float = Field(30.0, gt=0)
+    seed: bool = True  # build zeroos/zero-db.fl (our services) at start when missing or stale
     ready_file: str | None = None
     verbose: bool = False
