@@ -11,6 +11,7 @@ import pytest
 from zeroos.robot import BadRequest, Conflict, NotFound
 from zeroos.robot.engine import Robot
 from zeroos.robot.models import ServiceCreate, TaskState
+from zeroos.robot.scaffold import new_template
 
 from .templates import write_templates
 
@@ -142,3 +143,51 @@ def test_services_and_pending_tasks_survive_a_new_robot(tmp_path: Path) -> None:
         assert second.wait(guid, pending.guid, timeout=30).result == 12
     finally:
         second.close()
+
+
+CHILD_MAKER = """
+from pydantic import BaseModel
+from zeroos.robot import TemplateBase
+from zeroos.robot.models import ServiceCreate
+
+
+class Parent(TemplateBase):
+    template_name = "parent"
+
+    class Data(BaseModel):
+        child: str
+
+    def install(self) -> str:
+        ask = ServiceCreate(
+            template="counter", name=self.data.child, data={"start": 40}, parent=self.guid
+        )
+        made = self.api.services.create(ask)
+        task = self.api.services.schedule(made.guid, "add", {"n": 2})
+        return str(self.api.services.wait(made.guid, task.guid, timeout=30).result)
+"""
+
+
+def test_a_service_creates_and_tasks_a_child(robot: Robot, tmp_path: Path) -> None:
+    folder = tmp_path / "more" / "templates" / "parent"
+    folder.mkdir(parents=True)
+    (folder / "parent.py").write_text(CHILD_MAKER)
+    robot.add_repository(str(tmp_path / "more"))
+    parent = robot.create(ServiceCreate(template="parent", name="p", data={"child": "kid"}))
+    task = robot.schedule(parent.guid, "install", {})
+    assert robot.wait(parent.guid, task.guid, timeout=60).result == "42"
+    (kid,) = robot.services(parent=parent.guid)
+    assert kid.name == "kid"
+
+
+def test_template_new_writes_a_template_that_loads_and_runs(robot: Robot, tmp_path: Path) -> None:
+    path = new_template(tmp_path / "mine", "web_site")
+    assert path == tmp_path / "mine" / "templates" / "web_site" / "web_site.py"
+    robot.add_repository(str(tmp_path / "mine"))
+    service = robot.create(ServiceCreate(template="web_site", name="w"))
+    task = robot.schedule(service.guid, "install", {})
+    assert robot.wait(service.guid, task.guid).state is TaskState.ok
+    assert [e.category for e in robot.get(service.guid).state] == ["actions"]
+    with pytest.raises(BadRequest, match="exists already"):
+        new_template(tmp_path / "mine", "web_site")
+    with pytest.raises(BadRequest, match="is not a template name"):
+        new_template(tmp_path / "mine", "Web Site")

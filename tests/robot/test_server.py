@@ -173,6 +173,7 @@ def test_the_command_line(robot_server: RobotServer, tmp_path: Path) -> None:
     ran = _zos("task", "run", "web", "add", "--args", '{"n": 2}', *url).stdout
     assert '"state": "ok"' in ran
     assert "web" in _zos("ls", *url).stdout
+    assert "/counter/0.0.1" in _zos("templates", *url).stdout
     assert '"name": "db"' in _zos("get", "db", *url).stdout
     listed = _zos("task", "ls", "web", "--state", "ok", *url).stdout
     assert "add" in listed

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..common.log import setup_logging
 from ..common.settings import given_flags, load
@@ -108,6 +108,35 @@ def blueprint(url: str, token: str | None, file: Path) -> None:
         table.add_row(s.name, s.template, s.guid)
     console.print(table)
     click.echo(f"{len(result.tasks)} task(s) scheduled")
+
+
+@robot.group()
+def template() -> None:
+    """Templates: scaffold one."""
+
+
+@template.command("new")
+@click.argument("name")
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="The repository to add it to.")  # fmt: skip
+def template_new(name: str, root: Path) -> None:
+    """Write templates/NAME/NAME.py, a template to fill in."""
+    from ..robot.scaffold import new_template
+
+    click.echo(new_template(root, name))
+
+
+@robot.command("templates")
+@URL
+@TOKEN
+def templates(url: str, token: str | None) -> None:
+    """List the templates the robot can instantiate."""
+    with _client(url, token) as client:
+        found = client.templates()
+    table = Table(Column("uid", no_wrap=True), "actions")
+    for t in found:
+        table.add_row(t.uid, ", ".join(t.actions))
+    console.print(table)
 
 
 @robot.group()

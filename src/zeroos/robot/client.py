@@ -16,7 +16,7 @@ from .errors import (
     RobotError,
     Unauthorized,
 )
-from .models import BlueprintResult, Service, Task, TaskState
+from .models import BlueprintResult, Service, Task, TaskState, TemplateInfo
 
 _BY_STATUS: dict[int, type[RobotError]] = {
     cls.status: cls
@@ -24,6 +24,7 @@ _BY_STATUS: dict[int, type[RobotError]] = {
 }
 _SERVICES = TypeAdapter(list[Service])
 _TASKS = TypeAdapter(list[Task])
+_TEMPLATES = TypeAdapter(list[TemplateInfo])
 
 
 class RobotClient:
@@ -56,6 +57,10 @@ class RobotClient:
                 message = answer.text[:200]
             raise _BY_STATUS.get(answer.status_code, RobotError)(message)
         return answer.json() if answer.content else None
+
+    def templates(self) -> list[TemplateInfo]:
+        """The templates the robot can instantiate."""
+        return _TEMPLATES.validate_python(self._call("GET", "/templates"))
 
     def services(self, **filters: str) -> list[Service]:
         """The services matching ``filters`` (name, template_uid, template_name, ...)."""
