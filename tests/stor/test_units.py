@@ -39,8 +39,13 @@ def test_public_api():
         "config",
         "distribution",
         "errors",
+        "gc",
+        "health",
+        "layout",
         "metadata",
         "pipeline",
+        "reader",
+        "upload",
     }
     assert public - modules == set(zeroos.stor.__all__)
 
