@@ -40,6 +40,7 @@ from typing import Any
 import redis
 
 from zeroos.common.harness import Child, zos_serve
+from zeroos.zdb import Client
 
 BENCH_DIR = Path(__file__).resolve().parent
 PASSWORD = "bench"
@@ -58,21 +59,22 @@ def parse_size(text: str) -> int:
 
 
 # -- servers ----------------------------------------------------------------------------------
-class Server(Child):
-    """`zos zdb serve` on a free port under root, started at once (wait() for its ready file)."""
+def spawn_server(root: Path) -> Child:
+    """`zos zdb serve` on a free port under root, started at once (wait_ready for it)."""
+    root.mkdir(parents=True)
+    argv = zos_serve("zdb", "--port", "0", "--data", str(root / "data"),
+                     "--index", str(root / "index"))  # fmt: skip
+    return Child(argv, root / "zdb.ready", log=root / "log", name=f"zero-db {root.name}").spawn()
 
-    def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True)
-        argv = zos_serve("zdb", "--port", "0", "--data", str(root / "data"),
-                         "--index", str(root / "index"))  # fmt: skip
-        super().__init__(argv, root / "zdb.ready", log=root / "log", name=f"zero-db {root.name}")
-        self.spawn()
 
-    def wait(self) -> None:
-        self.wait_ready(30)
+def admin(server: Child) -> Client:
+    """Our zero-db client on the server's default namespace (no admin password is set)."""
+    return Client(port=server.port, timeout=60)
 
-    def admin(self) -> redis.Redis:
-        return redis.Redis(port=self.port, protocol=2, single_connection_client=True)
+
+def raw(server: Child) -> redis.Redis:
+    """A plain redis-py connection: the raw reference is redis-py's pipelines, not our client."""
+    return redis.Redis(port=server.port, protocol=2, single_connection_client=True)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -125,18 +127,17 @@ class Phase:
         }
 
 
-def raw_roundtrip(servers: list[Server], path: Path) -> tuple[dict[str, float], dict[str, float]]:
+def raw_roundtrip(servers: list[Child], path: Path) -> tuple[dict[str, float], dict[str, float]]:
     """SET then GET the file's bytes as 1 MiB values, pipelined, 6 servers at once: the time
     and CPU of each."""
     for s in servers:
-        r = s.admin()
-        r.execute_command("NSNEW", "raw")
-        r.close()
+        with admin(s) as c:
+            c.nsnew("raw")
     size = path.stat().st_size
     pieces = -(-size // MiB)
 
-    def worker(i: int, server: Server, mode: str) -> None:
-        r = server.admin()
+    def worker(i: int, server: Child, mode: str) -> None:
+        r = raw(server)
         r.execute_command("SELECT", "raw")
         with open(path, "rb") as f:
             pipe = r.pipeline(transaction=False)
@@ -167,9 +168,8 @@ def raw_roundtrip(servers: list[Server], path: Path) -> tuple[dict[str, float], 
             t.join()
         times.append(phase.end())
     for s in servers:
-        r = s.admin()
-        r.execute_command("NSDEL", "raw")
-        r.close()
+        with admin(s) as c:
+            c.nsdel("raw")
     return times[0], times[1]
 
 
@@ -207,7 +207,7 @@ def stor_child(config: str, path: str, pids: str) -> None:
     )
 
 
-def write_config(servers: list[Server], path: Path, workers: int) -> None:
+def write_config(servers: list[Child], path: Path, workers: int) -> None:
     import yaml
 
     cfg: dict[str, Any] = {
@@ -230,7 +230,7 @@ def write_config(servers: list[Server], path: Path, workers: int) -> None:
     path.write_text(yaml.safe_dump(cfg))
 
 
-def run_stor(config: Path, data: Path, servers: list[Server]) -> dict[str, Any]:
+def run_stor(config: Path, data: Path, servers: list[Child]) -> dict[str, Any]:
     pids = ",".join(str(s.pid) for s in servers)
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(config), str(data), pids],
@@ -253,18 +253,14 @@ def main() -> None:
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="stor-bench-"))
-    servers = [Server(tmp / f"zdb{i}") for i in range(6)]
+    servers = [spawn_server(tmp / f"zdb{i}") for i in range(6)]
     try:
-        for s in servers:
-            s.wait()
-            r = s.admin()
-            r.execute_command("NSNEW", "bench")
-            r.execute_command("NSSET", "bench", "password", PASSWORD)
-            r.close()
-        r = servers[0].admin()
-        r.execute_command("NSNEW", "benchmeta")
-        r.execute_command("NSSET", "benchmeta", "password", PASSWORD)
-        r.close()
+        for i, s in enumerate(servers):
+            s.wait_ready(30)
+            with admin(s) as c:
+                for ns in ("bench", "benchmeta") if i == 0 else ("bench",):
+                    c.nsnew(ns)
+                    c.nsset(ns, "password", PASSWORD)
         config = tmp / "zstor.yaml"
         write_config(servers, config, args.workers)
         small = max(MiB, args.size // 4)
