@@ -3,6 +3,7 @@ rebuilds missing or corrupt shards in place or onto other healthy servers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -159,17 +160,7 @@ class Health:
             locations[index] = placed
             holding.add(placed.location)
             rebuilt += 1
-        fixed = ObjectMeta(
-            om.obj_key,
-            om.compression,
-            om.encryption,
-            om.replication,
-            om.data_shards,
-            om.parity_shards,
-            om.plain_size,
-            om.payload_size,
-            tuple(locations),
-        )
+        fixed = dataclasses.replace(om, shards=tuple(locations))
         self.layout.meta.set(obj_key(om.obj_key), fixed.encode())
         return status, ("optimal" if rebuilt == len(health.bad) else "degraded"), rebuilt, why
 
