@@ -60,7 +60,7 @@ def test_templates_from_git_and_their_load_errors(robot_server: RobotServer) -> 
     assert info["repositories"] == [f"file://{robot_server.repo}"]
     with robot_server.http() as http:
         gone = http.post("/templates", json={"url": "file:///nonexistent/repo.git"})
-        assert gone.status_code == 502
+        assert gone.status_code == 400
         assert gone.json()["message"].startswith("file:///nonexistent/repo.git: git clone failed")
         assert http.get("/robot").status_code == 200  # still serving
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from .deps import Auth
 from .engine import Robot
@@ -15,6 +16,12 @@ from .routes import blueprints, robot, services, tasks, templates
 async def _robot_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status if isinstance(exc, RobotError) else 500
     return JSONResponse({"message": str(exc)}, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):
+        return JSONResponse({"message": "internal error"}, status_code=500)
+    return JSONResponse({"message": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
 
 async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
@@ -34,6 +41,7 @@ def create_app(bot: Robot, auth: Auth | None) -> FastAPI:
     app.state.robot = bot
     app.state.auth = auth
     app.add_exception_handler(RobotError, _robot_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_input)
     for module in (robot, templates, services, tasks, blueprints):
         app.include_router(module.router)

@@ -50,9 +50,9 @@ class TemplateError(RobotError):
 
 
 class RepositoryError(RobotError):
-    """A template repository that cannot be cloned or read."""
+    """A template repository that cannot be cloned or read (a 4xx: the caller named it)."""
 
-    status = 502
+    status = 400
 
 
 class StoreError(RobotError):
