@@ -154,17 +154,18 @@ class Robot:
         records, errors = self.store.load()
         self.problems.extend(errors)
         for record in records:
-            for task in record.tasks:
-                if task.state is TaskState.running:  # it may have half run: not run twice
-                    task.state, task.finished = TaskState.error, time.time()
-                    task.error = TaskFailure(message="the robot stopped while this task ran")
+            interrupted = [t for t in record.tasks if t.state is TaskState.running]
+            for task in interrupted:  # it may have half run: not run twice
+                task.state, task.finished = TaskState.error, time.time()
+                task.error = TaskFailure(message="the robot stopped while this task ran")
             try:
                 runtime = self._runtime(self.template(record.service.template), record)
             except RobotError as exc:
                 self.problems.append(f"service {record.service.name}: not restored: {exc}")
                 continue
             self._services[record.service.guid] = runtime
-            runtime.persist()
+            if interrupted:
+                runtime.persist()
             runtime.start()
         return len(self._services)
 
