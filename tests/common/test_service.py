@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from zeroos.common.harness import Child, HarnessError, zos_serve
 from zeroos.common.service import (
     Ready,
     ReadyFileError,
+    bind_tcp,
     read_ready_file,
     ready_file,
     write_ready_file,
@@ -105,3 +108,27 @@ def test_zero_id_serve_is_ready_when_its_file_says_so(tmp_path: Path) -> None:
     assert not path.exists()
     # the embedded zero-db was started by the harness too, and is gone with zero-id
     assert not (tmp_path / "data" / "zdb.ready").exists()
+
+
+def test_bind_tcp_connections_get_tcp_nodelay_from_asyncio() -> None:
+    """asyncio turns Nagle off only for sockets whose proto is IPPROTO_TCP; without it every
+    small answer of a server on bind_tcp waited for the client's delayed ACK (about 40 ms)."""
+
+    async def main() -> int:
+        sock = bind_tcp("127.0.0.1", 0)
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            raw = writer.get_extra_info("socket")
+            seen.append(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+            while not seen:
+                await asyncio.sleep(0.01)
+            writer.close()
+        return seen[0]
+
+    assert asyncio.run(main()) != 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,20 @@ def test_bad_uploads_are_refused_and_the_hub_keeps_serving(
         assert http.get("/api/flist/me", headers=h).status_code == 200
     assert not any((hub.data / "hub" / "tmp").iterdir())  # nothing left from the refusals
     assert upload(alice, tmp_path)["files"] == 3
+
+
+def test_listings_follow_changes_made_in_quick_succession(
+    hub: Hub, new_user: Any, tmp_path: Path
+) -> None:
+    alice = new_user()
+    upload(alice, tmp_path)
+    time.sleep(1.2)  # the repository's folder has settled: its listing is kept from now on
+    with alice.client() as client:
+        assert [e["name"] for e in client.repository(alice.name)] == ["app.fl"]
+        for i in range(5):  # each change must show in the very next listing
+            client.link("app.fl", f"l{i}.fl")
+            names = {e["name"] for e in client.repository(alice.name)}
+            assert f"l{i}.fl" in names
+            assert f"{alice.name}/l{i}.fl" in client.flists()
+        client.delete("l0.fl")
+        assert "l0.fl" not in {e["name"] for e in client.repository(alice.name)}

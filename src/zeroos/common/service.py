@@ -140,7 +140,10 @@ def call_on_signals(stop: Callable[[], None]) -> None:
 def bind_tcp(host: str, port: int, *, backlog: int = 1024) -> socket.socket:
     """A listening TCP socket on ``host:port`` (IPv4 or IPv6), inheritable by a child."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio turns Nagle off
+    # (TCP_NODELAY) only on sockets that say they are TCP; without it each small answer
+    # waited for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

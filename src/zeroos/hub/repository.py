@@ -16,6 +16,8 @@ import hashlib
 import os
 import secrets
 import shutil
+import threading
+import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from .models import FlistEntry, FlistLight, RepositoryInfo
 from .names import check_flist, check_tag, check_user
 
 _CHUNK = 1 << 20
+_SETTLED_NS = 1_000_000_000
 
 
 class Repositories:
@@ -37,6 +40,10 @@ class Repositories:
         self.tmp = self.root / "tmp"
         for folder in (self.flists, self.readmes, self.tags_dir, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
+        # a repository's listing, kept while its folder's mtime stays: every change here is a
+        # rename, link or unlink in that folder, which moves it
+        self._listings: dict[str, tuple[int, list[FlistEntry]]] = {}
+        self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
     def users(self) -> list[RepositoryInfo]:
@@ -50,12 +57,12 @@ class Repositories:
 
     def everything(self, search: str | None = None) -> list[str]:
         """``user/name.fl`` of every flist, those whose name holds ``search`` when given."""
-        names = []
-        for folder in sorted(self.flists.iterdir()):
-            for path in sorted(folder.iterdir()):
-                if path.name.endswith(".fl") and (not search or search in path.name):
-                    names.append(f"{folder.name}/{path.name}")
-        return names
+        return [
+            f"{folder.name}/{entry.name}"
+            for folder in sorted(self.flists.iterdir())
+            for entry in self.entries(folder.name)
+            if not search or search in entry.name
+        ]
 
     def recent(self, count: int = 20) -> list[tuple[str, FlistEntry]]:
         """The ``count`` flists updated last, as (repository, entry)."""
@@ -69,13 +76,25 @@ class Repositories:
     def entries(self, user: str) -> list[FlistEntry]:
         """The flists of ``user``'s repository (NotFound when it has none)."""
         folder = self.flists / check_user(user)
-        if not folder.is_dir():
-            raise NotFound(f"repository {user!r} not found")
-        return [
+        try:
+            mtime = folder.stat().st_mtime_ns
+        except FileNotFoundError as exc:
+            raise NotFound(f"repository {user!r} not found") from exc
+        with self._lock:
+            kept = self._listings.get(user)
+        if kept is not None and kept[0] == mtime:
+            return kept[1]
+        entries = [
             self._entry(user, p.name)
             for p in sorted(folder.iterdir())
             if p.name.endswith(".fl") and (p.exists() or p.is_symlink())
         ]
+        # a folder changed in the last second may change again within its mtime's tick (the
+        # kernel's clock is coarse): such a listing is not kept, or it could hide that change
+        if time.time_ns() - mtime > _SETTLED_NS:
+            with self._lock:
+                self._listings[user] = (mtime, entries)
+        return entries
 
     def _entry(self, user: str, name: str) -> FlistEntry:
         path = self.flists / user / name
