@@ -79,6 +79,7 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
                 store,
                 Limits(upload=settings.max_upload, expand=settings.max_expand),
                 timeout=settings.timeout,
+                id_cache=root / "hub" / "idcache.sqlite",
             )
             if settings.seed:
                 for name in seed(hub):

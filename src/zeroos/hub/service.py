@@ -45,6 +45,9 @@ class Hub:
     limits: Limits = field(default_factory=Limits)
     timeout: float = 30.0
     jobs: Jobs = field(default_factory=Jobs)
+    # key -> id of blocks seen before (flist's idcache): a block uploaded again is hashed, not
+    # sealed again; the store is still asked for every id
+    id_cache: Path | None = None
 
     def _report(self, user: str, name: str, started: float, **counts: int) -> Uploaded:
         entry = self.repos.entry(user, name)
@@ -85,6 +88,7 @@ class Hub:
                 max_bytes=self.limits.expand,
                 timeout=self.timeout,
                 progress=progress,
+                id_cache=self.id_cache,
             )
             self.repos.install(user, check_flist(name), out)
         except StoreUnavailable as exc:
