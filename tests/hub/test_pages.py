@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,63 @@ def test_pages_render_in_chromium(hub: Hub, new_user: Any, tmp_path: Path) -> No
             "--dump-dom", hub.url + pages["flist"], home=tmp_path / "profile-readme"
         ).stdout
     )
+
+
+class _Audit(HTMLParser):
+    """What a basic accessibility check looks at: language, headings, labels, table headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lang = ""
+        self.h1 = 0
+        self.labels: set[str] = set()
+        self.inputs: list[str] = []
+        self.th_without_scope = 0
+        self.links_without_text: list[str] = []
+        self._link: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang") or ""
+        elif tag == "h1":
+            self.h1 += 1
+        elif tag == "label" and a.get("for"):
+            self.labels.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.inputs.append(str(a.get("id") or ""))
+        elif tag == "th" and not a.get("scope"):
+            self.th_without_scope += 1
+        elif tag == "a":
+            self._link, self._text = str(a.get("href")), ""
+
+    def handle_data(self, data: str) -> None:
+        self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._link is not None:
+            if not self._text.strip():
+                self.links_without_text.append(self._link)
+            self._link = None
+
+
+def test_pages_pass_a_basic_accessibility_check(hub: Hub, new_user: Any, tmp_path: Path) -> None:
+    bad = _Audit()  # the audit itself sees what it looks for
+    bad.feed('<html><h1>a</h1><h1>b</h1><input id="x"><th>t</th><a href="/"> </a></html>')
+    assert (bad.lang, bad.h1, bad.inputs, bad.labels) == ("", 2, ["x"], set())
+    assert (bad.th_without_scope, bad.links_without_text) == (1, ["/"])
+    alice = new_user()
+    with alice.client() as client:
+        client.upload(make_archive(tmp_path / "a11y.tar.gz", {"f": b"x"}))
+    with hub.http() as http:
+        http.post("/login", data={"username": alice.name, "password": "password123"})
+        for path in ("/", "/?q=a11y", f"/{alice.name}", f"/{alice.name}/a11y.fl.html",
+                     "/upload", "/login"):  # fmt: skip
+            audit = _Audit()
+            audit.feed(http.get(path).text)
+            assert audit.lang == "en", path
+            assert audit.h1 == 1, path
+            assert all(i and i in audit.labels for i in audit.inputs), (path, audit.inputs)
+            assert audit.th_without_scope == 0, path
+            assert audit.links_without_text == [], path
