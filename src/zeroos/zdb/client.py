@@ -33,6 +33,7 @@ from redis.retry import Retry
 from .chain.signing import SignedHead, public_key_from_bytes
 from .chain.trust import Trust, parse_head
 from .errors import (
+    CLOSING_LINES,
     KeyNotFound,
     NoMoreData,
     ZdbConnectionError,
@@ -58,14 +59,6 @@ SEQ_ID_SIZE: Final = 8
 MGET_BATCH: Final = 1000  # 0-db takes at most 1024 arguments, the command name included
 WAIT_DEFAULT_MS: Final = 5000
 DEFAULT_NAMESPACE: Final = "default"
-# error lines after which the server closes the connection: drop it rather than reuse it
-_CLOSING_ERRORS: Final = frozenset(
-    {
-        "Your active namespace is not available anymore (probably removed).",
-        "Payload too big",
-        "Malformed request, array expected",
-    }
-)
 _POOL_EXHAUSTED: Final = "No connection available."  # redis-py's blocking pool gave up
 _NUMBER = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")
@@ -454,7 +447,7 @@ def closes_connection(exc: redis.exceptions.RedisError) -> bool:
     if not isinstance(exc, redis.exceptions.ResponseError):
         return False
     line = str(exc)
-    return line in _CLOSING_ERRORS or line.startswith("Protocol error")
+    return line in CLOSING_LINES or line.startswith("Protocol error")
 
 
 def translate_error(exc: redis.exceptions.RedisError, address: Address, timeout: float) -> ZdbError:

@@ -6,6 +6,8 @@ lines back to the typed exceptions below in one place (:func:`error_from_reply`)
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..common.errors import ZosError
 
 
@@ -86,31 +88,61 @@ class NoMoreData(ZdbResponseError):
     """A SCAN, RSCAN or HISTORY walk reached its end."""
 
 
-# 0-db's error lines (without the leading '-') that have a typed exception; any other
-# line becomes a plain ZdbResponseError carrying the line as its message.
-_REPLY_ERRORS: dict[str, type[ZdbResponseError]] = {
-    "Namespace not found": NamespaceNotFound,
-    "This namespace doesn't exists": NamespaceNotFound,
-    "Your active namespace is not available anymore (probably removed).": NamespaceNotFound,
-    "Permission denied": PermissionDenied,
-    "Access denied": PermissionDenied,
-    "Namespace protected and private": PermissionDenied,
-    "Flushing public namespace denied": PermissionDenied,
-    "Unauthorized": PermissionDenied,
-    "No space left on this namespace": NoSpaceLeft,
-    "Namespace is temporarily locked (read-only)": ReadOnly,
-    "Namespace is temporarily frozen (read-write disabled)": ReadOnly,
-    "Namespace is in read-only mode": ReadOnly,
-    "Namespace is protected by worm mode": ReadOnly,
-    "Cannot delete a key when namespace is in worm mode": ReadOnly,
-    "Reservation expired (read-only)": ReadOnly,
-    "Reservation released": ReadOnly,
-    "Key not found": KeyNotFound,
-    "Invalid key, only update authorized": KeyNotFound,
-    "No more data": NoMoreData,
-    "No keys match": KeyNotFound,
-    "No more history": NoMoreData,
+# 0-db's error lines (without the leading '-'), written once: the server replies with them
+# and the client maps them back to the typed exceptions (REPLY_ERRORS, error_from_reply).
+NS_NOT_FOUND: Final = "Namespace not found"
+NS_MISSING: Final = "This namespace doesn't exists"  # NSDEL's (sic, as 0-db says it)
+NS_GONE: Final = "Your active namespace is not available anymore (probably removed)."
+PERMISSION_DENIED: Final = "Permission denied"
+ACCESS_DENIED: Final = "Access denied"
+NS_PRIVATE: Final = "Namespace protected and private"
+FLUSH_DENIED: Final = "Flushing public namespace denied"
+UNAUTHORIZED: Final = "Unauthorized"
+NO_SPACE: Final = "No space left on this namespace"
+LOCKED: Final = "Namespace is temporarily locked (read-only)"
+FROZEN: Final = "Namespace is temporarily frozen (read-write disabled)"
+READ_ONLY: Final = "Namespace is in read-only mode"
+WORM: Final = "Namespace is protected by worm mode"
+WORM_DELETE: Final = "Cannot delete a key when namespace is in worm mode"
+EXPIRED: Final = "Reservation expired (read-only)"
+RELEASED: Final = "Reservation released"
+KEY_NOT_FOUND: Final = "Key not found"
+UPDATE_ONLY: Final = "Invalid key, only update authorized"
+NO_MORE_DATA: Final = "No more data"
+NO_KEYS_MATCH: Final = "No keys match"
+NO_MORE_HISTORY: Final = "No more history"
+PAYLOAD_TOO_BIG: Final = "Payload too big"
+NOT_AN_ARRAY: Final = "Malformed request, array expected"
+INTERNAL_ERROR: Final = "Internal Error"  # a prefix: ": " and what failed follow
+
+# the lines that have a typed exception; any other line becomes a plain ZdbResponseError
+# carrying the line as its message
+REPLY_ERRORS: Final[dict[str, type[ZdbResponseError]]] = {
+    NS_NOT_FOUND: NamespaceNotFound,
+    NS_MISSING: NamespaceNotFound,
+    NS_GONE: NamespaceNotFound,
+    PERMISSION_DENIED: PermissionDenied,
+    ACCESS_DENIED: PermissionDenied,
+    NS_PRIVATE: PermissionDenied,
+    FLUSH_DENIED: PermissionDenied,
+    UNAUTHORIZED: PermissionDenied,
+    NO_SPACE: NoSpaceLeft,
+    LOCKED: ReadOnly,
+    FROZEN: ReadOnly,
+    READ_ONLY: ReadOnly,
+    WORM: ReadOnly,
+    WORM_DELETE: ReadOnly,
+    EXPIRED: ReadOnly,
+    RELEASED: ReadOnly,
+    KEY_NOT_FOUND: KeyNotFound,
+    UPDATE_ONLY: KeyNotFound,
+    NO_MORE_DATA: NoMoreData,
+    NO_KEYS_MATCH: KeyNotFound,
+    NO_MORE_HISTORY: NoMoreData,
 }
+
+# the lines after which the server closes the connection (a client drops it, not reuses it)
+CLOSING_LINES: Final = frozenset({NS_GONE, PAYLOAD_TOO_BIG, NOT_AN_ARRAY})
 
 
 def error_from_reply(line: str) -> ZdbResponseError:
@@ -119,9 +151,9 @@ def error_from_reply(line: str) -> ZdbResponseError:
     This is the single place where error lines are mapped to exceptions. The message of the
     exception is always the server's line, unchanged.
     """
-    kind = _REPLY_ERRORS.get(line)
+    kind = REPLY_ERRORS.get(line)
     if kind is not None:
         return kind(line)
-    if line.startswith("Internal Error") and ("checksum" in line or "corrupt" in line):
+    if line.startswith(INTERNAL_ERROR) and ("checksum" in line or "corrupt" in line):
         return ChecksumError(line)
     return ZdbResponseError(line)

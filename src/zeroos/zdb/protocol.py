@@ -8,6 +8,7 @@ from typing import Final
 
 import hiredis
 
+from .errors import NOT_AN_ARRAY, PAYLOAD_TOO_BIG
 from .native import c_module
 
 MAX_BULK: Final = 8 * 1024 * 1024
@@ -127,7 +128,7 @@ frame: Frame = c_module.resp_frame if c_module is not None else py_frame
 _FRAME_LINES: Final = {
     FRAME_TOO_MANY: "Too many arguments",
     FRAME_ABSURD: "Too many arguments",
-    FRAME_NOT_ARRAY: "Malformed request, array expected",
+    FRAME_NOT_ARRAY: NOT_AN_ARRAY,
     FRAME_NOT_BULK: "Malformed query string",
     FRAME_BAD_COUNT: "Bad multi-bulk length",
     FRAME_BAD_LENGTH: "Bad bulk string length",
@@ -234,7 +235,7 @@ class RequestReader:
         if isinstance(exc, hiredis.ProtocolError):
             text = str(exc)
             if "reply type byte" in text:
-                text = "Malformed request, array expected"
+                text = NOT_AN_ARRAY
             return ProtocolViolation(text, close=True)
         if isinstance(exc, MemoryError):
             # an array header announcing billions of elements: hiredis allocates them first
@@ -262,10 +263,10 @@ class RequestReader:
                     self.feed(stash)
                 raise exc
             if self.pending > MAX_BUFFER:
-                raise ProtocolViolation("Payload too big", close=True)
+                raise ProtocolViolation(PAYLOAD_TOO_BIG, close=True)
             return None
         # inline commands and stray replies: we cannot tell where the next command starts
-        raise ProtocolViolation("Malformed request, array expected", close=True)
+        raise ProtocolViolation(NOT_AN_ARRAY, close=True)
 
     def _reject(self, cmd: list[object], big: bool) -> list[bytes]:
         """The slow checks, for commands the fast path did not accept as they are."""
@@ -279,5 +280,5 @@ class RequestReader:
         if big:
             for arg in cmd:
                 if len(arg) > MAX_BULK:  # type: ignore[arg-type]
-                    raise ProtocolViolation("Payload too big", close=False)
+                    raise ProtocolViolation(PAYLOAD_TOO_BIG, close=False)
         return cmd  # type: ignore[return-value]

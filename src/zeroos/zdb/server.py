@@ -19,7 +19,7 @@ from ..common.address import parse_address
 from ..common.service import ready_file, stop_on_signals
 from .commands import Commands, Session, Waiter
 from .engine import Engine
-from .errors import CorruptData, ReplyError, StorageError, ZdbError
+from .errors import INTERNAL_ERROR, CorruptData, ReplyError, StorageError, ZdbError
 from .namespace import Mode
 from .protocol import MAX_ARGS, MAX_BUFFER, MAX_BULK, ProtocolViolation, RequestReader, error
 
@@ -167,10 +167,10 @@ class Connection(asyncio.Protocol):
                 return
             except ZdbError as exc:  # storage failed: answer, keep serving others
                 log.error("event=storage_error peer=%s error=%r", self.peer, str(exc))
-                reply = error(f"Internal Error: {exc}")
+                reply = error(f"{INTERNAL_ERROR}: {exc}")
             except Exception:  # a bug must cost one reply, not the server or the connection
                 log.exception("event=internal_error peer=%s command=%r", self.peer, cmd[0][:32])
-                reply = b"-Internal Error\r\n"
+                reply = error(INTERNAL_ERROR)
             waiter = session.waiter
             if waiter is not None:
                 session.waiter = None
@@ -343,7 +343,7 @@ class ZdbServer:
                 self.engine.flush()
         except StorageError as exc:
             log.error("event=sync_failed error=%r", str(exc))
-            failed = error(f"Internal Error: {exc}")
+            failed = error(f"{INTERNAL_ERROR}: {exc}")
         stats = self.commands.stats
         for conn in held:  # each connection's replies of the iteration, in one write
             replies = conn.take_held()

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from ..chain.signing import SignatureError, public_key_from_hex
 from ..engine import ACCESS_FROZEN, Store
-from ..errors import ReplyError
+from ..errors import FROZEN, PERMISSION_DENIED, ReplyError
 from ..protocol import MAX_KEY
 from .session import Session
 
 SEQ_KEY_SIZE = 8
 NAMESPACE_MAX = 128
 
-FROZEN = "Namespace is temporarily frozen (read-write disabled)"
-LOCKED = "Namespace is temporarily locked (read-only)"
-READ_ONLY = "Namespace is in read-only mode"
-WORM = "Namespace is protected by worm mode"
-NO_SPACE = "No space left on this namespace"
-PERMISSION_DENIED = "Permission denied"
-NS_GONE = "Your active namespace is not available anymore (probably removed)."
-EXPIRED = "Reservation expired (read-only)"
-RELEASED = "Reservation released"
 NO_CHAIN = "Chain disabled on this server"
 
 

@@ -11,7 +11,7 @@ from ..._version import __version__
 from ...common.log import event
 from ..chain.signing import SignatureError, auth_message, public_key_from_hex
 from ..chain.signing import verify_signature as _verify_signature
-from ..errors import ReplyError
+from ..errors import ACCESS_DENIED, ReplyError
 from ..protocol import OK, bulk, integer, simple
 from .session import Session, Waiter
 
@@ -43,7 +43,7 @@ def guessed(session: Session, ok: bool, command: str, namespace: str | None) -> 
         failures=max(failures, session.failures),
         delay_ms=round(delay * 1000),
     )
-    raise ReplyError("Access denied")
+    raise ReplyError(ACCESS_DENIED)
 
 
 def secure_ok(session: Session, proof: bytes, password: str) -> bool:

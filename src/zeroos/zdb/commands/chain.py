@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..chain.leaf import OP_SET
 from ..chain.signing import SignedHead
-from ..errors import ReplyError
+from ..errors import KEY_NOT_FOUND, ReplyError
 from ..protocol import NIL, array, bulk, integer
 from .args import NO_CHAIN, int_arg, key_arg, readable
 from .session import Session
@@ -43,7 +43,7 @@ def command_chain(session: Session, args: list[bytes]) -> bytes:
         key = key_arg(args[1:])
         index = store.chain_leaf(key)
         if index is None:
-            raise ReplyError("Key not found")
+            raise ReplyError(KEY_NOT_FOUND)
         head = log.head()
         leaf = log.leaf(index)
         value = store.get(key) if leaf[1] == OP_SET else None

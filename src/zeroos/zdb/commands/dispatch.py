@@ -8,24 +8,29 @@ from collections.abc import Callable
 
 from ..chain.leaf import OP_EXPIRE, OP_RELEASE
 from ..engine import ACCESS_FROZEN, ACCESS_LOCKED, Engine, Store
-from ..errors import CorruptData, ReplyError, StorageError
-from ..namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
-from ..protocol import NIL, array, bulk, integer
-from ..throttle import GuessThrottle
-from .args import (
+from ..errors import (
     EXPIRED,
     FROZEN,
+    INTERNAL_ERROR,
     LOCKED,
-    NAMESPACE_MAX,
     NS_GONE,
+    NS_NOT_FOUND,
     PERMISSION_DENIED,
     READ_ONLY,
     RELEASED,
+    CorruptData,
+    ReplyError,
+    StorageError,
 )
+from ..namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
+from ..protocol import NIL, array, bulk, integer
+from ..throttle import GuessThrottle
+from .args import NAMESPACE_MAX
 from .session import Handler, Session, Stats, Waiter
 from .table import MIRRORED, TABLE, guarded
 
 DEFAULT_GRACE = 7 * 86400.0
+_INTERNAL = INTERNAL_ERROR.encode() + b": "
 
 
 class Commands:
@@ -137,7 +142,7 @@ class Commands:
             session.store.faults.data_faults += 1
         else:
             session.store.faults.io_error(str(exc))
-        return b"-Internal Error: " + str(exc).encode("utf-8", "replace") + b"\r\n"
+        return b"-" + _INTERNAL + str(exc).encode("utf-8", "replace") + b"\r\n"
 
     # -- what several groups check ----------------------------------------------------------
     def writable(self, session: Session) -> Store:
@@ -165,10 +170,10 @@ class Commands:
         try:
             name = raw.decode()
         except UnicodeDecodeError:
-            raise ReplyError("Namespace not found") from None
+            raise ReplyError(NS_NOT_FOUND) from None
         store = self.engine.open(name) if valid_name(name) else None
         if store is None:
-            raise ReplyError("Namespace not found")
+            raise ReplyError(NS_NOT_FOUND)
         return store
 
     def new_name(self, raw: bytes) -> str:

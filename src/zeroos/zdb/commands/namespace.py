@@ -9,10 +9,21 @@ import time
 
 from ..chain.leaf import OP_NSSET
 from ..engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN
-from ..errors import CorruptData, ReplyError, StorageError
+from ..errors import (
+    ACCESS_DENIED,
+    FLUSH_DENIED,
+    NS_MISSING,
+    NS_NOT_FOUND,
+    NS_PRIVATE,
+    PERMISSION_DENIED,
+    WORM,
+    CorruptData,
+    ReplyError,
+    StorageError,
+)
 from ..namespace import DEFAULT_NAMESPACE, NamespaceSettings
 from ..protocol import OK, array, bulk, integer
-from .args import NAMESPACE_MAX, PERMISSION_DENIED, WORM, admin, is_owner, mb, need, text_arg, yes
+from .args import NAMESPACE_MAX, admin, is_owner, mb, need, text_arg, yes
 from .auth import guessed, secure_ok
 from .session import Session
 
@@ -34,9 +45,9 @@ def command_select(session: Session, args: list[bytes]) -> bytes:
         return OK
     if len(args) == 2 or password is None:
         if len(args) > 2:
-            raise ReplyError("Access denied")
+            raise ReplyError(ACCESS_DENIED)
         if not store.settings.public:
-            raise ReplyError("Namespace protected and private")
+            raise ReplyError(NS_PRIVATE)
         session.store, session.writable = store, False
         return OK
     if len(args) > 4:
@@ -75,7 +86,7 @@ def command_nsdel(session: Session, args: list[bytes]) -> bytes:
     try:
         store = commands.lookup(args[1])
     except ReplyError:
-        raise ReplyError("This namespace doesn't exists") from None
+        raise ReplyError(NS_MISSING) from None
     if store is session.store:
         raise ReplyError("Cannot remove namespace you're currently using.")
     try:
@@ -101,7 +112,7 @@ def command_reload(session: Session, args: list[bytes]) -> bytes:
         raise
     if new is None:
         old.dropped = True
-        raise ReplyError("Namespace not found")
+        raise ReplyError(NS_NOT_FOUND)
     if new is not old:
         commands.stats.data_cuts += new.faults.cuts  # what its recovery cut, as at start
         commands.stats.data_cut_bytes += new.faults.cut_bytes
@@ -245,7 +256,7 @@ def command_flush(session: Session, args: list[bytes]) -> bytes:
     """FLUSH: empty the session's namespace (a private one with a password)."""
     store = session.store
     if store.settings.public or store.settings.password is None:
-        raise ReplyError("Flushing public namespace denied")
+        raise ReplyError(FLUSH_DENIED)
     # read-only, frozen, locked, an expired or released reservation
     session.commands.writable(session)
     if store.settings.worm:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from ..chain.leaf import OP_RESERVATION, OP_RESERVE
-from ..errors import ReplyError, StorageError
+from ..errors import PERMISSION_DENIED, ReplyError, StorageError
 from ..namespace import NamespaceSettings
 from ..protocol import OK
-from .args import PERMISSION_DENIED, admin, int_arg, is_owner, owner_arg
+from .args import admin, int_arg, is_owner, owner_arg
 from .session import Session
 
 

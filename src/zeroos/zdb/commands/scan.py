@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ReplyError
+from ..errors import KEY_NOT_FOUND, NO_KEYS_MATCH, NO_MORE_DATA, ReplyError
 from ..protocol import MAX_KEY, NIL, array, bulk, integer
 from .args import need, readable
 from .session import YIELD, Session
@@ -23,7 +23,7 @@ def _scan(session: Session, args: list[bytes], reverse: bool) -> bytes:
         raise ReplyError("Invalid key format") from None
     session.waiter = YIELD
     if last is None:
-        raise ReplyError("No more data")
+        raise ReplyError(NO_MORE_DATA)
     items = [
         b"*3\r\n" + bulk(e.key) + integer(e.size) + integer(e.timestamp_us // 1_000_000)
         for e in entries
@@ -50,7 +50,7 @@ def command_kscan(session: Session, args: list[bytes]) -> bytes:
     readable(store)
     keys = store.keys(args[1])
     if not keys:
-        raise ReplyError("No keys match")
+        raise ReplyError(NO_KEYS_MATCH)
     return b"*2\r\n$1\r\n0\r\n" + array([bulk(key) for key in keys])
 
 
@@ -62,7 +62,7 @@ def command_keycur(session: Session, args: list[bytes]) -> bytes:
     readable(session.store)
     cursor = session.store.cursor_of(args[1])
     if cursor is None:
-        raise ReplyError("Key not found")
+        raise ReplyError(KEY_NOT_FOUND)
     return bulk(cursor)
 
 
@@ -87,7 +87,7 @@ def command_history(session: Session, args: list[bytes]) -> bytes:
             raise ReplyError("Invalid arguments (invalid key)") from None
         raise ReplyError("Invalid arguments (index query)") from None
     if version is None:
-        raise ReplyError("Key not found")
+        raise ReplyError(KEY_NOT_FOUND)
     parent = NIL if version.cursor is None else bulk(version.cursor)
     stamp = bulk(b"%d" % (version.info.timestamp_us // 1_000_000))
     return b"*3\r\n" + parent + stamp + bulk(version.value)

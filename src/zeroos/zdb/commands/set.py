@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import time
 
-from ..errors import CorruptData, ReplyError
+from ..errors import (
+    KEY_NOT_FOUND,
+    NO_SPACE,
+    UPDATE_ONLY,
+    WORM,
+    WORM_DELETE,
+    CorruptData,
+    ReplyError,
+)
 from ..protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, OK
-from .args import NO_SPACE, SEQ_KEY_SIZE, WORM, admin, key_arg, timestamp_us
+from .args import SEQ_KEY_SIZE, admin, key_arg, timestamp_us
 from .session import Session
 
 _time_ns = time.time_ns  # SET's clock, without a module attribute lookup per call
@@ -39,7 +47,7 @@ def command_set(session: Session, args: list[bytes]) -> bytes:
         else:
             old_size = store.stored_size(key)
             if old_size is None:
-                raise ReplyError("Invalid key, only update authorized")
+                raise ReplyError(UPDATE_ONLY)
     else:
         if not key:
             raise ReplyError("Invalid argument, key needed")
@@ -71,8 +79,8 @@ def command_del(session: Session, args: list[bytes]) -> bytes:
         stamp = time.time_ns() // 1000
     store = session.commands.writable(session)
     if not store.contains(key):
-        raise ReplyError("Key not found")
+        raise ReplyError(KEY_NOT_FOUND)
     if store.settings.worm:
-        raise ReplyError("Cannot delete a key when namespace is in worm mode")
+        raise ReplyError(WORM_DELETE)
     store.delete(key, stamp)
     return OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..._version import __version__
-from ..errors import ReplyError
+from ..errors import UNAUTHORIZED, ReplyError
 from ..native import NATIVE
 from ..protocol import array, bulk
 from .args import SEQ_KEY_SIZE, mb
@@ -31,7 +31,7 @@ def command_stop(session: Session, args: list[bytes]) -> bytes:
     """STOP (admin): answer, then stop the server cleanly (0-db does so in debug builds)."""
     on_stop = session.commands.on_stop
     if on_stop is None:
-        raise ReplyError("Unauthorized")  # 0-db's line where STOP can't stop anything
+        raise ReplyError(UNAUTHORIZED)  # 0-db's line where STOP can't stop anything
     on_stop()
     return b"+Stopping\r\n"
 
