@@ -5,8 +5,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import zeroos.zdb
-from zeroos.zdb import errors
+from zeroos.zdb import errors, protocol
+from zeroos.zdb.chain import leaf
+from zeroos.zdb.embedded import format as layout
 
 ZDB = Path(zeroos.zdb.__file__).parent
 
@@ -38,3 +42,40 @@ def test_the_client_maps_each_typed_line_and_only_those():
         assert str(exc) == line
     assert type(errors.error_from_reply("Some other line")) is errors.ZdbResponseError
     assert errors.NS_GONE in errors.CLOSING_LINES
+
+
+def _stub_names() -> set[str]:
+    tree = ast.parse((ZDB / "_native.pyi").read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_the_c_module_and_its_stub_name_the_same_exports():
+    native = pytest.importorskip("zeroos.zdb._native")
+    exported = {name for name in dir(native) if not name.startswith("_")}
+    assert exported == _stub_names()
+    for name in exported:
+        if name.isupper():
+            assert type(getattr(native, name)) is int, name
+        else:
+            assert callable(getattr(native, name)), name
+
+
+def test_the_c_module_s_layouts_are_the_python_ones():
+    native = pytest.importorskip("zeroos.zdb._native")
+    assert native.DATA_HEADER_SIZE == layout.DATA_HEADER_SIZE == layout.DATA_HEADER.size
+    assert native.INDEX_HEADER_SIZE == layout.INDEX_HEADER_SIZE == layout.INDEX_HEADER.size
+    assert native.INDEX_OVERHEAD == layout.INDEX_OVERHEAD
+    assert native.FLAG_DELETED == layout.FLAG_DELETED
+    assert native.LEAF_VERSION == leaf.LEAF_VERSION
+    assert (native.OP_SET, native.OP_DEL) == (leaf.OP_SET, leaf.OP_DEL)
+    assert native.FRAME_LINE_MAX == protocol.FRAME_LINE_MAX
+    codes = [name for name in dir(protocol) if name.startswith("FRAME_")]
+    assert len(codes) > 8
+    for name in codes:
+        assert getattr(native, name) == getattr(protocol, name), name

@@ -23,6 +23,16 @@
 #endif
 
 #define HASH 32
+/* embedded/format.py's layouts (tests/zdb/test_contracts.py checks the module's constants
+ * against it): a data entry's header, an index record's header and its u16 trailer */
+#define DATA_HEADER_SIZE 26
+#define INDEX_HEADER_SIZE 22
+#define INDEX_OVERHEAD (INDEX_HEADER_SIZE + 2)
+#define FLAG_DELETED 0x01
+/* chain/leaf.py's: a leaf's version byte and the operations of data leaves */
+#define LEAF_VERSION 1
+#define OP_SET 1
+#define OP_DEL 2
 
 static EVP_MD *sha256_md;
 static EVP_MD_CTX *sha256_ctx; /* used with the GIL held only: one context is enough */
@@ -285,8 +295,8 @@ py_leaf_records(PyObject *self, PyObject *args)
         unsigned char *body = rec + rlen + 4, *leaf = body + 2, *p = leaf;
         body[0] = (unsigned char)(leaflen & 0xFF);
         body[1] = (unsigned char)(leaflen >> 8);
-        *p++ = 1;                   /* LEAF_VERSION */
-        *p++ = flags & 1 ? 2 : 1;   /* OP_DEL : OP_SET */
+        *p++ = LEAF_VERSION;
+        *p++ = flags & FLAG_DELETED ? OP_DEL : OP_SET;
         put_be64(p, n);
         put_be64(p + 8, ts);
         p += 16;
@@ -369,8 +379,9 @@ py_write_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[6], &value, PyBUF_SIMPLE) < 0)
         goto done;
     size_t keylen = (size_t)key.len, vallen = (size_t)value.len;
-    size_t entrylen = 26 + keylen + vallen, reclen = 24 + keylen;
-    if (keylen > 255 || vallen > 0xFFFFFFFFu - 26 - 255 || flags < 0 || flags > 255) {
+    size_t entrylen = DATA_HEADER_SIZE + keylen + vallen, reclen = INDEX_OVERHEAD + keylen;
+    if (keylen > 255 || vallen > 0xFFFFFFFFu - DATA_HEADER_SIZE - 255 || flags < 0 ||
+        flags > 255) {
         PyErr_SetString(PyExc_ValueError, "key over 255 bytes, value over 4 GiB or bad flags");
         goto done;
     }
@@ -392,8 +403,8 @@ py_write_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     put_le(d + 6, vallen, 4);
     put_le(d + 10, ts, 8);
     put_le(d + 18, prev, 8);
-    memcpy(d + 26, key.buf, keylen);
-    memcpy(d + 26 + keylen, value.buf, vallen);
+    memcpy(d + DATA_HEADER_SIZE, key.buf, keylen);
+    memcpy(d + DATA_HEADER_SIZE + keylen, value.buf, vallen);
     put_le(d, crc32c(0, d + 4, entrylen - 4), 4);
 
     unsigned char *r = (unsigned char *)imap.buf + ipos;
@@ -402,8 +413,8 @@ py_write_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     put_le(r + 6, (uint64_t)dpos, 4);
     put_le(r + 10, entrylen, 4);
     put_le(r + 14, ts, 8);
-    memcpy(r + 22, key.buf, keylen);
-    put_le(r + 22 + keylen, reclen, 2);
+    memcpy(r + INDEX_HEADER_SIZE, key.buf, keylen);
+    put_le(r + INDEX_HEADER_SIZE + keylen, reclen, 2);
     put_le(r, crc32c(0, r + 4, reclen - 4), 4);
     result = Py_None;
     Py_INCREF(result);
@@ -445,13 +456,13 @@ py_read_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &map, PyBUF_SIMPLE) < 0)
         return NULL;
     PyObject *result = Py_None;
-    if (offset >= 0 && entrylen >= 26 + keylen && offset <= map.len - entrylen) {
+    if (offset >= 0 && entrylen >= DATA_HEADER_SIZE + keylen && offset <= map.len - entrylen) {
         const unsigned char *p = (const unsigned char *)map.buf + offset;
         if (get_le32(p) == crc32c(0, p + 4, (size_t)entrylen - 4) && p[5] == keylen &&
-            get_le32(p + 6) == (uint64_t)(entrylen - 26 - keylen) &&
-            memcmp(p + 26, PyBytes_AS_STRING(args[3]), (size_t)keylen) == 0)
-            result = PyBytes_FromStringAndSize((const char *)p + 26 + keylen,
-                                               entrylen - 26 - keylen);
+            get_le32(p + 6) == (uint64_t)(entrylen - DATA_HEADER_SIZE - keylen) &&
+            memcmp(p + DATA_HEADER_SIZE, PyBytes_AS_STRING(args[3]), (size_t)keylen) == 0)
+            result = PyBytes_FromStringAndSize((const char *)p + DATA_HEADER_SIZE + keylen,
+                                               entrylen - DATA_HEADER_SIZE - keylen);
     }
     PyBuffer_Release(&map);
     if (result == Py_None)
@@ -472,8 +483,8 @@ py_index_valid_end(PyObject *self, PyObject *arg)
         return NULL;
     const unsigned char *b = view.buf;
     size_t pos = 0, end = (size_t)view.len;
-    while (pos + 24 <= end) {
-        size_t nxt = pos + 24 + b[pos + 5];
+    while (pos + INDEX_OVERHEAD <= end) {
+        size_t nxt = pos + INDEX_OVERHEAD + b[pos + 5];
         if (nxt > end || crc32c(0, b + pos + 4, nxt - pos - 4) != get_le32(b + pos))
             break;
         pos = nxt;
@@ -487,9 +498,9 @@ py_index_valid_end(PyObject *self, PyObject *arg)
 static size_t
 entry_len_at(const unsigned char *b, size_t pos, size_t end)
 {
-    if (pos + 26 > end)
+    if (pos + DATA_HEADER_SIZE > end)
         return 0;
-    size_t entrylen = 26 + (size_t)b[pos + 5] + get_le32(b + pos + 6);
+    size_t entrylen = DATA_HEADER_SIZE + (size_t)b[pos + 5] + get_le32(b + pos + 6);
     if (entrylen > end - pos || crc32c(0, b + pos + 4, entrylen - 4) != get_le32(b + pos))
         return 0;
     return entrylen;
@@ -541,8 +552,8 @@ py_scan_entries(PyObject *self, PyObject *args)
         }
         if (bad < 0) {
             bad = (Py_ssize_t)pos;
-            if (pos + 26 <= end) {
-                size_t declared = 26 + (size_t)b[pos + 5] + get_le32(b + pos + 6);
+            if (pos + DATA_HEADER_SIZE <= end) {
+                size_t declared = DATA_HEADER_SIZE + (size_t)b[pos + 5] + get_le32(b + pos + 6);
                 if (declared < end - pos && entry_len_at(b, pos + declared, end)) {
                     pos += declared;
                     continue;
@@ -554,8 +565,8 @@ py_scan_entries(PyObject *self, PyObject *args)
             size_t q = pos;
             while (q < end && b[q] == 0)
                 q++;
-            if (q >= pos + 25)
-                pos = q - 25;
+            if (q >= pos + DATA_HEADER_SIZE - 1)
+                pos = q - (DATA_HEADER_SIZE - 1);
         }
     }
     if (bad >= 0 && append_segment(out, (size_t)bad, end - (size_t)bad, 0) < 0)
@@ -872,5 +883,28 @@ PyInit__native(void)
         return NULL;
     }
     crc_init();
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    /* the layouts and codes this file assumes, for the test that holds them to Python's */
+    if (PyModule_AddIntConstant(m, "DATA_HEADER_SIZE", DATA_HEADER_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "INDEX_HEADER_SIZE", INDEX_HEADER_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "INDEX_OVERHEAD", INDEX_OVERHEAD) < 0 ||
+        PyModule_AddIntConstant(m, "FLAG_DELETED", FLAG_DELETED) < 0 ||
+        PyModule_AddIntConstant(m, "LEAF_VERSION", LEAF_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "OP_SET", OP_SET) < 0 ||
+        PyModule_AddIntConstant(m, "OP_DEL", OP_DEL) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_LINE_MAX", FRAME_LINE_MAX) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_OK", FRAME_OK) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_TOO_MANY", FRAME_TOO_MANY) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_ABSURD", FRAME_ABSURD) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_NOT_ARRAY", FRAME_NOT_ARRAY) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_NOT_BULK", FRAME_NOT_BULK) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_BAD_COUNT", FRAME_BAD_COUNT) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_BAD_LENGTH", FRAME_BAD_LENGTH) < 0 ||
+        PyModule_AddIntConstant(m, "FRAME_SKIPPED", FRAME_SKIPPED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

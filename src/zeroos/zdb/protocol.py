@@ -65,7 +65,7 @@ FRAME_BAD_LENGTH: Final = 6  # a bulk length that hiredis would refuse too
 FRAME_SKIPPED: Final = 7  # the refused command's arguments were passed over up to end
 # A header line is "*" or "$", a canonical decimal (as hiredis's string2ll wants it, at most
 # 18 digits: longer counts and lengths are absurd), CRLF.
-_LINE_MAX: Final = 24
+FRAME_LINE_MAX: Final = 24  # a header line longer than this is refused (_native.c too)
 _CANONICAL = re.compile(rb"0|-?[1-9][0-9]{0,17}")
 
 
@@ -95,9 +95,9 @@ def py_frame(
         kind = data[pos]
         if kind != (0x24 if left else 0x2A):  # "$" for an argument, "*" for a command
             return left, need, skip, pos, pos, FRAME_NOT_BULK if left else FRAME_NOT_ARRAY
-        nl = data.find(b"\r\n", pos, pos + _LINE_MAX)
+        nl = data.find(b"\r\n", pos, pos + FRAME_LINE_MAX)
         if nl < 0:
-            if end - pos < _LINE_MAX:
+            if end - pos < FRAME_LINE_MAX:
                 return left, need, skip, pos, pos, FRAME_OK  # carried to the next chunk
             return left, need, skip, pos, pos, FRAME_BAD_LENGTH if left else FRAME_BAD_COUNT
         text = data[pos + 1 : nl]
