@@ -13,6 +13,7 @@ from typing import Any
 
 import hiredis
 import pytest
+import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zeroos.zdb import Client, ProofMismatch, SignatureMismatch, ValueMismatch
@@ -105,8 +106,8 @@ def test_forged_proof_is_rejected(hostile):
 
 def test_leaf_of_another_key_is_rejected(hostile):
     port = hostile(lambda args, r: r)
-    with Client(port=port) as client:
-        other = client._execute((b"CHAIN", b"PROOF", b"other"))
+    with redis.Redis(port=port, protocol=2, socket_timeout=30) as plain:
+        other = plain.execute_command("CHAIN", "PROOF", "other")
     port = hostile(lambda args, r: other)
     with Client(port=port) as client, pytest.raises(ValueMismatch):
         client.verified_get("key")

@@ -356,6 +356,15 @@ class AsyncClient:
         await self._link(head)
         return head
 
+    async def chain_head_unchecked(self) -> SignedHead:
+        """The namespace's signed head as the server sent it, neither verified nor trusted."""
+        return parse_head(await self._execute((b"CHAIN", b"HEAD")))
+
+    async def chain_leaves(self, index: int, count: int) -> list[bytes]:
+        """Up to ``count`` raw chain leaves from ``index`` (the server sends at most 1000)."""
+        reply = await self._execute((b"CHAIN", b"LEAF", b"%d" % index, b"%d" % count))
+        return [bytes(leaf) for leaf in reply]
+
     async def _link(self, head: SignedHead) -> None:
         trust = self._trust
         old = trust.consistency_needed(head)

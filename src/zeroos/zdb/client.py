@@ -710,6 +710,18 @@ class Client:
         self._link(head)
         return head
 
+    def chain_head_unchecked(self) -> SignedHead:
+        """The namespace's signed head as the server sent it, neither verified nor trusted.
+
+        For callers that check it their own way (``zos zdb verify``, ``anchor``).
+        """
+        return parse_head(self._execute((b"CHAIN", b"HEAD")))
+
+    def chain_leaves(self, index: int, count: int) -> list[bytes]:
+        """Up to ``count`` raw chain leaves from ``index`` (the server sends at most 1000)."""
+        reply = self._execute((b"CHAIN", b"LEAF", b"%d" % index, b"%d" % count))
+        return [bytes(leaf) for leaf in reply]
+
     def _link(self, head: SignedHead) -> None:
         trust = self._trust
         old = trust.consistency_needed(head)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from ...common.address import AddressError, parse_address
 from ..errors import VerificationError
 from .signing import SignatureError, SignedHead
-from .trust import parse_head
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -34,7 +33,7 @@ def parse_target(text: str) -> tuple[str, int, str]:
 
 def anchor(source: Client, target: Client) -> SignedHead:
     """Store the source namespace's current signed head in the target's namespace."""
-    head = parse_head(source._execute((b"CHAIN", b"HEAD")))
+    head = source.chain_head_unchecked()
     try:
         head.verify()
     except SignatureError as exc:

@@ -251,19 +251,15 @@ def verify_online(
     anchors: Iterable[SignedHead] = (),
 ) -> Report:
     """Verify the client's namespace on a live server through its CHAIN commands."""
-    from .trust import parse_head
-
     namespace = client.namespace
     report = Report(namespace)
-    head = parse_head(client._execute((b"CHAIN", b"HEAD")))
+    head = client.chain_head_unchecked()
     if head.namespace != namespace:
         raise SignatureMismatch(f"head is for {head.namespace!r}, expected {namespace!r}")
     tree = MemoryTree()
     leaves: list[Leaf] = []
     while len(leaves) < head.size:
-        batch = client._execute(
-            (b"CHAIN", b"LEAF", b"%d" % len(leaves), b"%d" % min(1000, head.size - len(leaves)))
-        )
+        batch = client.chain_leaves(len(leaves), min(1000, head.size - len(leaves)))
         if not batch:
             raise ValueMismatch("server returned no leaves")
         for raw in batch:
