@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,49 @@ def test_the_c_module_s_layouts_are_the_python_ones():
     assert len(codes) > 8
     for name in codes:
         assert getattr(native, name) == getattr(protocol, name), name
+
+
+def test_the_chain_imports_no_engine():
+    code = (
+        "import sys\n"
+        "import zeroos.zdb.chain.anchor, zeroos.zdb.chain.log, zeroos.zdb.chain.verify\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('zeroos.zdb.embedded',"
+        " 'zeroos.zdb.tarantool'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_migrate_uses_only_the_engine_interface():
+    tree = ast.parse((ZDB / "migrate.py").read_text())
+    calls = [
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+    assert "isinstance" not in calls
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+    ]
+    assert private == []
+
+
+def test_only_the_clients_call_their_execute():
+    callers = []
+    for root in (ZDB.parent, Path(__file__).parents[1]):
+        for path in sorted(root.rglob("*.py")):
+            if path.parent == ZDB and path.name in ("client.py", "aioclient.py"):
+                continue
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == "_execute"
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+                ):
+                    callers.append(f"{path.name}:{node.lineno}")
+    assert callers == []

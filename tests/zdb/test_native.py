@@ -22,7 +22,6 @@ from zeroos.zdb.chain import native
 from zeroos.zdb.chain.leaf import DATA_OPS, OP_FLUSH, OP_NSSET, OP_RELEASE, Leaf, LeafError
 from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import codec
-from zeroos.zdb.embedded.files import AppendFile
 from zeroos.zdb.embedded.format import (
     DATA_HEADER,
     INDEX_HEADER,
@@ -32,6 +31,7 @@ from zeroos.zdb.embedded.format import (
     encode_record,
     entry_valid,
 )
+from zeroos.zdb.files import AppendFile
 
 from .conftest import ZdbProcess
 

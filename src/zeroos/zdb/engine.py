@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .errors import StorageError
 from .namespace import NamespaceSettings
 
 if TYPE_CHECKING:
@@ -208,3 +209,12 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def restore_chain(
+        self, store: Store, files: Sequence[bytes], identity: Identity, mark: bytes
+    ) -> None:
+        """Install a chain copied byte for byte (:meth:`ChainLog.export`) for ``store``,
+        which this engine opened without a chain, and append the COMPACT leaf ``mark`` (the
+        number of entries kept) that records the history left behind. The namespace opens
+        with that chain afterwards (``zos zdb migrate``)."""
+        raise StorageError(f"{type(self).__name__} cannot keep a copied chain")

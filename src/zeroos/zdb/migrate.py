@@ -13,13 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .chain.leaf import OP_COMPACT
-from .chain.log import CHAIN_FILES, ChainLog
 from .chain.signing import Identity
 from .embedded import EmbeddedEngine
 from .engine import Engine, Store
 from .errors import StorageError
-from .tarantool.engine import TarantoolChainFile, TarantoolEngine, TarantoolStore
+from .tarantool.engine import TarantoolEngine
 
 _URL = re.compile(r"^tarantool://([^/]+)(?:/(.*))?$")  # a password holds no "/" (token_urlsafe)
 
@@ -88,13 +86,8 @@ def migrate(
             if store is None:
                 raise StorageError(f"namespace '{name}' not found at the source")
             live = _live(store)
-            chain = store.chain
-            files = [b""] * 3
-            if chain is not None:
-                chain.commit()
-                parts = (chain._leaves, chain._hashes, chain._heads)
-                files = [f.read(0, f.size) for f in parts]
-            _write(target, name, store, live, files, chain is not None, identity, keydir)
+            files = None if store.chain is None else store.chain.export()
+            _write(target, name, store, live, files, identity, keydir)
             done.append((name, len(live)))
             if progress is not None:
                 progress(name, len(live))
@@ -108,13 +101,11 @@ def _write(
     name: str,
     source: Store,
     live: list[tuple[bytes, bytes, int]],
-    files: list[bytes],
-    chained: bool,
+    files: list[bytes] | None,
     identity: Identity,
     keydir: str,
 ) -> None:
     engine = target.open(keydir, chain=False)
-    folder = ""
     try:
         if engine.open(name) is not None:
             raise StorageError(f"namespace '{name}' already exists at the target")
@@ -122,35 +113,8 @@ def _write(
         for key, value, ts in live:
             store.put(key, value, ts)
         engine.flush()
-        if chained and isinstance(store, TarantoolStore) and isinstance(engine, TarantoolEngine):
-            for fname, content in zip(CHAIN_FILES, files, strict=True):
-                short = fname.rsplit("-", 1)[1]
-                TarantoolChainFile(engine, store.nsid, short, b"").append(content)
-            engine.flush()
-        elif chained and isinstance(engine, EmbeddedEngine):
-            folder = os.path.join(engine.indexdir, name)
-            for fname, content in zip(CHAIN_FILES, files, strict=True):
-                with open(os.path.join(folder, fname), "wb") as fh:
-                    fh.write(content)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-    finally:
-        engine.close()
-    if not chained:
-        return
-    mark = b"%d" % len(live)
-    if folder:  # before the store opens: its recovery then finds the chain matching the data
-        log = ChainLog(folder, name, identity)
-        log.event(OP_COMPACT, b"", extra=mark)
-        log.close()
-        return
-    engine = target.open(keydir)
-    try:
-        reopened = engine.open(name)
-        if reopened is None or reopened.chain is None:
-            raise StorageError(f"namespace '{name}' did not reopen at the target")
-        reopened.chain.event(OP_COMPACT, b"", extra=mark)
-        engine.flush()
+        if files is not None:
+            engine.restore_chain(store, files, identity, b"%d" % len(live))
     finally:
         engine.close()
 

@@ -33,8 +33,8 @@ from typing import Protocol
 
 from crc32c import crc32c
 
-from ..embedded.files import AppendFile
 from ..errors import StorageError
+from ..files import AppendFile
 from . import merkle
 from .leaf import (
     DATA_OPS,
@@ -78,7 +78,7 @@ _u16le = struct.Struct("<H").pack
 class ChainFile(Protocol):
     """Where one of the log's three files lives: an append-only byte string.
 
-    The embedded engine uses :class:`~zeroos.zdb.embedded.files.AppendFile` (a local file);
+    The embedded engine uses :class:`~zeroos.zdb.files.AppendFile` (a local file);
     the Tarantool engine keeps the bytes in a replicated space (tarantool/engine.py).
     """
 
@@ -494,6 +494,12 @@ class ChainLog:
 
     def _cache_files(self) -> tuple[ChainFile, ...]:
         return () if self._blocks is None else (self._blocks,)
+
+    def export(self) -> list[bytes]:
+        """The chain's files in :data:`CHAIN_FILES` order, committed first: a byte-for-byte
+        copy that :meth:`Engine.restore_chain` installs elsewhere (``zos zdb migrate``)."""
+        self.commit()
+        return [f.read(0, f.size) for f in (self._leaves, self._hashes, self._heads)]
 
     def close(self) -> None:
         self.commit()

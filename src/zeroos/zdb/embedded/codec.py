@@ -16,8 +16,8 @@ from crc32c import crc32c
 
 from ..chain.leaf import OP_DEL, OP_SET
 from ..chain.native import key_leaves_of
+from ..files import AppendFile
 from ..native import c_module
-from .files import AppendFile
 from .format import (
     DATA_HEADER_SIZE,
     INDEX_HEADER,

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .files import AppendFile
+from ..files import AppendFile
 from .format import FLAG_DELETED, NO_PREV, data_name, encode_entry, encode_record, index_name
 from .recovery import CUT_PREFIX
 

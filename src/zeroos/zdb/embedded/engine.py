@@ -6,10 +6,11 @@ import ctypes
 import ctypes.util
 import fcntl
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..chain.signing import Identity
-from ..engine import Engine
+from ..engine import Engine, Store
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
 from .compact import finish_compactions
@@ -107,13 +108,30 @@ class EmbeddedEngine(Engine):
         identity = self.identity
         if identity is None:
             return None
-        from ..chain.log import ChainLog  # the log writes through embedded.files
+        from ..chain.log import ChainLog  # imported when first needed: most opens have no chain
 
         # the store keeps each key's leaf index in its own map (store.py: chain_leaf)
         return lambda folder, name: ChainLog(folder, name, identity, track_latest=False)
 
     def namespaces(self) -> list[str]:
         return list_namespaces(self.indexdir)
+
+    def restore_chain(
+        self, store: Store, files: Sequence[bytes], identity: Identity, mark: bytes
+    ) -> None:
+        from ..chain.leaf import OP_COMPACT
+        from ..chain.log import CHAIN_FILES, ChainLog
+
+        folder = self._paths(store.name)[1]
+        for fname, content in zip(CHAIN_FILES, files, strict=True):
+            with open(os.path.join(folder, fname), "wb") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
+        # before the store opens with a chain: its recovery then finds the chain matching the data
+        log = ChainLog(folder, store.name, identity)
+        log.event(OP_COMPACT, b"", extra=mark)
+        log.close()
 
     def open(self, name: str) -> EmbeddedStore | None:
         store = self._stores.get(name)

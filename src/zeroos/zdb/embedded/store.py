@@ -16,9 +16,9 @@ from crc32c import crc32c
 from ..chain.leaf import OP_CREATE, OP_DEL, OP_FLUSH, OP_SET, Leaf, value_hash
 from ..engine import EntryInfo, Faults, Store, Version
 from ..errors import CorruptData, StorageError
+from ..files import AppendFile, ReadOnlyFiles
 from ..namespace import NamespaceSettings
 from .codec import append_entry, apply_key_leaves, index_valid_end, read_value
-from .files import AppendFile, ReadOnlyFiles
 from .format import (
     DATA_HEADER,
     DATA_HEADER_SIZE,

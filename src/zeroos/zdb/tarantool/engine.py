@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crc32c import crc32c
 
 from ...common.lease import Owner
-from ..chain.leaf import OP_CREATE, OP_FLUSH
-from ..chain.log import ChainFile, ChainLog
+from ..chain.leaf import OP_COMPACT, OP_CREATE, OP_FLUSH
+from ..chain.log import CHAIN_FILES, ChainFile, ChainLog
 from ..chain.signing import Identity
 from ..engine import Engine, EntryInfo, Faults, Store, Version
 from ..errors import StorageError
@@ -115,6 +116,22 @@ class TarantoolChainFile:
         """Nothing to release."""
 
 
+CHAIN_NAMES = ("leaves", "hashes", "heads")  # CHAIN_FILES' names in the zdb_chain space
+
+
+def _chain_log(
+    engine: TarantoolEngine, store: TarantoolStore, files: dict[str, bytes], identity: Identity
+) -> ChainLog:
+    """The store's chain over its files in the ``zdb_chain`` space (``files``: their bytes)."""
+    short = dict(zip(CHAIN_FILES, CHAIN_NAMES, strict=True))
+
+    def make(fname: str) -> ChainFile:
+        name = short[fname]
+        return TarantoolChainFile(engine, store.nsid, name, files[name])
+
+    return ChainLog("", store.name, identity, make)
+
+
 class TarantoolStore(Store):
     """One namespace in Tarantool, with its key index mirrored in memory."""
 
@@ -157,14 +174,8 @@ class TarantoolStore(Store):
         self._next = int(call("zdb_last_id", self.nsid)[0]) + 1
         self.chain = None
         if engine.identity is not None:
-            files = {name: self._chain_bytes(name) for name in ("leaves", "hashes", "heads")}
-            short = {"zdb-chain-leaves": "leaves", "zdb-chain-hashes": "hashes"}
-
-            def make(fname: str) -> ChainFile:
-                name = short.get(fname, "heads")
-                return TarantoolChainFile(engine, self.nsid, name, files[name])
-
-            self.chain = ChainLog("", self.name, engine.identity, make)
+            files = {name: self._chain_bytes(name) for name in CHAIN_NAMES}
+            self.chain = _chain_log(engine, self, files, engine.identity)
 
     def _chain_bytes(self, name: str) -> bytes:
         parts: list[bytes] = []
@@ -548,6 +559,21 @@ class TarantoolEngine(Engine):
             return None if row is None else self.open(name)
         store._load(list(row))
         return store
+
+    def restore_chain(
+        self, store: Store, files: Sequence[bytes], identity: Identity, mark: bytes
+    ) -> None:
+        own = self.open(store.name)
+        if own is None:
+            raise StorageError(f"namespace '{store.name}' is not in {self.location}")
+        contents = dict(zip(CHAIN_NAMES, files, strict=True))
+        for name, content in contents.items():
+            TarantoolChainFile(self, own.nsid, name, b"").append(content)
+        self.flush()
+        log = _chain_log(self, own, contents, identity)
+        log.event(OP_COMPACT, b"", extra=mark)
+        log.commit()
+        self.flush()
 
     def flush(self) -> None:
         """Send the queued writes as one transaction; returns once a quorum holds them."""

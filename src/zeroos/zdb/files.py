@@ -1,4 +1,7 @@
-"""Append-only files, written and read through a shared memory map.
+"""Local append-only files, written and read through a shared memory map.
+
+The embedded engine keeps its data and index in them, and the chain its leaves, hashes and
+heads (so the chain needs nothing of the engine's package).
 
 An append is a copy into the mapping: it lands in the kernel's page cache with no system
 call, so it survives the process being killed the moment it returns, and a pipeline of
@@ -15,7 +18,7 @@ import mmap
 import os
 from collections import OrderedDict
 
-from ..errors import StorageError
+from .errors import StorageError
 
 GROW_STEP = 16 * 1024 * 1024
 _PAGE = mmap.PAGESIZE
