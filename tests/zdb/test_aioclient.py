@@ -29,8 +29,8 @@ from zeroos.zdb import (
     ZdbResponseError,
     ZdbTimeoutError,
 )
-from zeroos.zdb.aioclient import AsyncZdbConnection
 from zeroos.zdb.client import encode_key
+from zeroos.zdb.client.aio import AsyncZdbConnection
 
 pytestmark = pytest.mark.both_engines
 

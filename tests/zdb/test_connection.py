@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from zeroos.zdb.commands import TABLE, Commands
 from zeroos.zdb.embedded.engine import EmbeddedEngine
 from zeroos.zdb.errors import ReplyError, StorageError, ZdbError
 from zeroos.zdb.protocol import ProtocolViolation, RequestReader, error
-from zeroos.zdb.server import REPLY_CHUNK, Connection, ServerConfig, ZdbServer
+from zeroos.zdb.server.commands import TABLE, Commands
+from zeroos.zdb.server.net import REPLY_CHUNK, Connection, ServerConfig, ZdbServer
 
 from .rawsock import encode
 

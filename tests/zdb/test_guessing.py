@@ -10,7 +10,7 @@ import time
 import hiredis
 import pytest
 
-from zeroos.zdb.throttle import FREE_FAILURES, MAX_DELAY, GuessThrottle
+from zeroos.zdb.server.throttle import FREE_FAILURES, MAX_DELAY, GuessThrottle
 
 from .conftest import ZdbProcess
 from .rawsock import RawConn, encode

@@ -36,14 +36,14 @@ from .errors import (
 from .namespace import Mode, NamespaceSettings
 
 if typing.TYPE_CHECKING:
-    from .aioclient import AsyncClient
     from .client import Client, HistoryEntry, NamespaceInfo, ScanEntry
+    from .client.aio import AsyncClient
     from .main import run
     from .settings import ZdbSettings
 
 # name -> submodule that defines it, imported on first access (PEP 562)
 _LAZY = {
-    "AsyncClient": ".aioclient",
+    "AsyncClient": ".client.aio",
     "Client": ".client",
     "HistoryEntry": ".client",
     "NamespaceInfo": ".client",

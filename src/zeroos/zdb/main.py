@@ -6,13 +6,13 @@ import ipaddress
 import logging
 import os
 
-from .commands import Commands
 from .engine import Engine
 from .errors import ZdbError
 from .native import DISABLED as NATIVE_DISABLED
 from .native import NATIVE
-from .server import ServerConfig
-from .server import run as run_server
+from .server.commands import Commands
+from .server.net import ServerConfig
+from .server.net import run as run_server
 from .settings import ZdbSettings
 
 log = logging.getLogger("zeroos.zdb")

@@ -12,9 +12,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from ..common.settings import ByteSize, PartSettings
-from .commands import DEFAULT_GRACE
 from .embedded.engine import DEFAULT_DATASIZE
 from .namespace import Mode
+from .server.commands import DEFAULT_GRACE
 
 DEFAULT_PORT = 9900
 

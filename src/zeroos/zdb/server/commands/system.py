@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from ..._version import __version__
-from ..errors import UNAUTHORIZED, ReplyError
-from ..native import NATIVE
-from ..protocol import array, bulk
+from ...._version import __version__
+from ...errors import UNAUTHORIZED, ReplyError
+from ...native import NATIVE
+from ...protocol import array, bulk
 from .args import SEQ_KEY_SIZE, mb
 from .session import Session, Waiter
 

@@ -7,12 +7,12 @@ import hmac
 import logging
 import secrets
 
-from ..._version import __version__
-from ...common.log import event
-from ..chain.signing import SignatureError, auth_message, public_key_from_hex
-from ..chain.signing import verify_signature as _verify_signature
-from ..errors import ACCESS_DENIED, ReplyError
-from ..protocol import OK, bulk, integer, simple
+from ...._version import __version__
+from ....common.log import event
+from ...chain.signing import SignatureError, auth_message, public_key_from_hex
+from ...chain.signing import verify_signature as _verify_signature
+from ...errors import ACCESS_DENIED, ReplyError
+from ...protocol import OK, bulk, integer, simple
 from .session import Session, Waiter
 
 log = logging.getLogger("zeroos.zdb")

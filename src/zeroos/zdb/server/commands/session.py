@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..engine import Store
+from ...engine import Store
 
 if TYPE_CHECKING:
     from .dispatch import Commands

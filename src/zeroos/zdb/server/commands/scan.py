@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import KEY_NOT_FOUND, NO_KEYS_MATCH, NO_MORE_DATA, ReplyError
-from ..protocol import MAX_KEY, NIL, array, bulk, integer
+from ...errors import KEY_NOT_FOUND, NO_KEYS_MATCH, NO_MORE_DATA, ReplyError
+from ...protocol import MAX_KEY, NIL, array, bulk, integer
 from .args import need, readable
 from .session import YIELD, Session
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import ACCESS_FROZEN
-from ..errors import FROZEN, ReplyError, StorageError
-from ..protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, ONE, SHORT_BULK, ZERO, array, bulk, integer
+from ...engine import ACCESS_FROZEN
+from ...errors import FROZEN, ReplyError, StorageError
+from ...protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, ONE, SHORT_BULK, ZERO, array, bulk, integer
 from .args import key_arg, readable
 from .session import Session
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import (
+from ...errors import (
     KEY_NOT_FOUND,
     NO_SPACE,
     UPDATE_ONLY,
@@ -13,7 +13,7 @@ from ..errors import (
     CorruptData,
     ReplyError,
 )
-from ..protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, OK
+from ...protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, OK
 from .args import SEQ_KEY_SIZE, admin, key_arg, timestamp_us
 from .session import Session
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from ..chain.leaf import OP_RESERVATION, OP_RESERVE
-from ..errors import PERMISSION_DENIED, ReplyError, StorageError
-from ..namespace import NamespaceSettings
-from ..protocol import OK
+from ...chain.leaf import OP_RESERVATION, OP_RESERVE
+from ...errors import PERMISSION_DENIED, ReplyError, StorageError
+from ...namespace import NamespaceSettings
+from ...protocol import OK
 from .args import admin, int_arg, is_owner, owner_arg
 from .session import Session
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..chain.leaf import OP_SET
-from ..chain.signing import SignedHead
-from ..errors import KEY_NOT_FOUND, ReplyError
-from ..protocol import NIL, array, bulk, integer
+from ...chain.leaf import OP_SET
+from ...chain.signing import SignedHead
+from ...errors import KEY_NOT_FOUND, ReplyError
+from ...protocol import NIL, array, bulk, integer
 from .args import NO_CHAIN, int_arg, key_arg, readable
 from .session import Session
 

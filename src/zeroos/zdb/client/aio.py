@@ -17,9 +17,10 @@ import redis.exceptions
 from redis.asyncio.connection import Connection as _RedisConnection
 from redis.asyncio.connection import UnixDomainSocketConnection as _RedisUnixConnection
 
-from .chain.signing import SignedHead
-from .chain.trust import parse_head
-from .client import (
+from ..chain.signing import SignedHead
+from ..chain.trust import parse_head
+from ..errors import KeyNotFound, NoMoreData, ZdbError, ZdbResponseError, ZdbTimeoutError
+from .sync import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_NAMESPACE,
     DEFAULT_PORT,
@@ -59,7 +60,6 @@ from .client import (
     select_steps,
     translate_error,
 )
-from .errors import KeyNotFound, NoMoreData, ZdbError, ZdbResponseError, ZdbTimeoutError
 
 
 class _AsyncZdbConnection:

@@ -10,7 +10,7 @@ next call opens a fresh one. Server error lines become the typed exceptions of
 :mod:`zeroos.zdb.errors`; :func:`translate_error` is the one place where redis-py's errors
 are turned into them.
 
-The asyncio twin with the same methods is :class:`zeroos.zdb.aioclient.AsyncClient`.
+The asyncio twin with the same methods is :class:`zeroos.zdb.client.aio.AsyncClient`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from redis.connection import Connection as _RedisConnection
 from redis.connection import UnixDomainSocketConnection as _RedisUnixConnection
 from redis.retry import Retry
 
-from .chain.signing import SignedHead, public_key_from_bytes
-from .chain.trust import Trust, parse_head
-from .errors import (
+from ..chain.signing import SignedHead, public_key_from_bytes
+from ..chain.trust import Trust, parse_head
+from ..errors import (
     CLOSING_LINES,
     KeyNotFound,
     NoMoreData,

@@ -6,9 +6,9 @@ import secrets
 import time
 from collections.abc import Callable
 
-from ..chain.leaf import OP_EXPIRE, OP_RELEASE
-from ..engine import ACCESS_FROZEN, ACCESS_LOCKED, Engine, Store
-from ..errors import (
+from ...chain.leaf import OP_EXPIRE, OP_RELEASE
+from ...engine import ACCESS_FROZEN, ACCESS_LOCKED, Engine, Store
+from ...errors import (
     EXPIRED,
     FROZEN,
     INTERNAL_ERROR,
@@ -22,8 +22,8 @@ from ..errors import (
     ReplyError,
     StorageError,
 )
-from ..namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
-from ..protocol import NIL, array, bulk, integer
+from ...namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
+from ...protocol import NIL, array, bulk, integer
 from ..throttle import GuessThrottle
 from .args import NAMESPACE_MAX
 from .session import Handler, Session, Stats, Waiter

@@ -15,13 +15,13 @@ import stat
 from dataclasses import dataclass
 from typing import cast
 
-from ..common.address import parse_address
-from ..common.service import ready_file, stop_on_signals
+from ...common.address import parse_address
+from ...common.service import ready_file, stop_on_signals
+from ..engine import Engine
+from ..errors import INTERNAL_ERROR, CorruptData, ReplyError, StorageError, ZdbError
+from ..namespace import Mode
+from ..protocol import MAX_ARGS, MAX_BUFFER, MAX_BULK, ProtocolViolation, RequestReader, error
 from .commands import Commands, Session, Waiter
-from .engine import Engine
-from .errors import INTERNAL_ERROR, CorruptData, ReplyError, StorageError, ZdbError
-from .namespace import Mode
-from .protocol import MAX_ARGS, MAX_BUFFER, MAX_BULK, ProtocolViolation, RequestReader, error
 
 log = logging.getLogger("zeroos.zdb")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..chain.signing import SignatureError, public_key_from_hex
-from ..engine import ACCESS_FROZEN, Store
-from ..errors import FROZEN, PERMISSION_DENIED, ReplyError
-from ..protocol import MAX_KEY
+from ...chain.signing import SignatureError, public_key_from_hex
+from ...engine import ACCESS_FROZEN, Store
+from ...errors import FROZEN, PERMISSION_DENIED, ReplyError
+from ...protocol import MAX_KEY
 from .session import Session
 
 SEQ_KEY_SIZE = 8

@@ -7,9 +7,9 @@ import os
 import shutil
 import time
 
-from ..chain.leaf import OP_NSSET
-from ..engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN
-from ..errors import (
+from ...chain.leaf import OP_NSSET
+from ...engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN
+from ...errors import (
     ACCESS_DENIED,
     FLUSH_DENIED,
     NS_MISSING,
@@ -21,8 +21,8 @@ from ..errors import (
     ReplyError,
     StorageError,
 )
-from ..namespace import DEFAULT_NAMESPACE, NamespaceSettings
-from ..protocol import OK, array, bulk, integer
+from ...namespace import DEFAULT_NAMESPACE, NamespaceSettings
+from ...protocol import OK, array, bulk, integer
 from .args import NAMESPACE_MAX, admin, is_owner, mb, need, text_arg, yes
 from .auth import guessed, secure_ok
 from .session import Session
