@@ -31,7 +31,7 @@ from zeroos.zdb import (
     ZdbResponseError,
     ZdbTimeoutError,
 )
-from zeroos.zdb.client import (
+from zeroos.zdb.client.sync import (
     Login,
     ZdbConnection,
     encode_key,

@@ -7,50 +7,7 @@ that a synchronous user never loads asyncio's redis driver.
 
 from __future__ import annotations
 
-from .sync import (
-    Address,
-    Client,
-    FieldValue,
-    HistoryEntry,
-    Key,
-    Login,
-    NamespaceInfo,
-    ScanEntry,
-    Session,
-    Value,
-    ZdbConnection,
-    ZdbUnixConnection,
-    closes_connection,
-    encode_key,
-    encode_value,
-    make_trust,
-    parse_fields,
-    parse_url,
-    secure_proof,
-    select_steps,
-    translate_error,
-)
+from . import sync
+from .sync import *  # noqa: F403  (the names of sync.__all__, listed once there)
 
-__all__ = [
-    "Address",
-    "Client",
-    "FieldValue",
-    "HistoryEntry",
-    "Key",
-    "Login",
-    "NamespaceInfo",
-    "ScanEntry",
-    "Session",
-    "Value",
-    "ZdbConnection",
-    "ZdbUnixConnection",
-    "closes_connection",
-    "encode_key",
-    "encode_value",
-    "make_trust",
-    "parse_fields",
-    "parse_url",
-    "secure_proof",
-    "select_steps",
-    "translate_error",
-]
+__all__ = sync.__all__
