@@ -2,40 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 
 import click
 
 from .._version import __version__
 from ..common.errors import ZosError
-from .flist import flist
-from .flist_mount import mount_cmd, umount_cmd
-from .hub import hub
-from .identity import identity
-from .node import node
-from .robot import robot
-from .stor import stor
-from .zdb import zdb
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _flist() -> click.Command:
+    from .flist import flist
+    from .flist_mount import mount_cmd, umount_cmd  # a module of its own: the FUSE side
+
+    flist.add_command(mount_cmd)
+    flist.add_command(umount_cmd)
+    return flist
+
+
+# sub-command -> "module:attribute" (or a function making it), imported only when it runs or
+# is listed: `zos zdb serve` then never loads zero-id's, the hub's or the node's libraries,
+# which would add about a second to every server start (tests/test_house.py guards it)
+_PARTS: dict[str, str | Callable[[], click.Command]] = {
+    "zdb": "zdb:zdb",
+    "id": "identity:identity",
+    "stor": "stor:stor",
+    "flist": _flist,
+    "hub": "hub:hub",
+    "node": "node:node",
+    "robot": "robot:robot",
+}
+
+
+class _Parts(click.Group):
+    """A group whose parts' commands load on first use (click's lazy sub-command pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_PARTS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        where = _PARTS.get(cmd_name)
+        if where is None:
+            return None
+        if callable(where):
+            command = where()
+        else:
+            module, attribute = where.split(":")
+            command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(
+    cls=_Parts,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="zos")
 def zos() -> None:
     """Zero-OS in Python: run the grid's services and talk to them.
 
     Each part of the grid is a sub-command; every server starts with `zos PART serve`.
     """
-
-
-zos.add_command(zdb)
-zos.add_command(identity)
-zos.add_command(stor)
-zos.add_command(flist)
-zos.add_command(hub)
-zos.add_command(node)
-zos.add_command(robot)
-flist.add_command(mount_cmd)  # in a module of its own: the FUSE side of flists
-flist.add_command(umount_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,9 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..common.address import parse_address
 from ..common.log import setup_logging
@@ -155,6 +152,11 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
     _need_folders(datadir, indexdir)
     if not names and not list_namespaces(indexdir):
         raise ZdbError(f"no namespaces in {indexdir}: is it a zero-db index folder?")
+    # rich loads here, not with the module: `zos zdb serve` starts without it
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
     engine = EmbeddedEngine(datadir, indexdir)
     console = Console(stderr=True)
     results = []
@@ -462,6 +464,9 @@ def migrate(
     tarantool_password_file: str | None,
 ) -> None:
     """Copy namespaces (current values and chain) between engines; the server must be stopped."""
+    from rich.console import Console
+    from rich.table import Table
+
     from ..zdb.migrate import Location
     from ..zdb.migrate import migrate as run_migrate
 
