@@ -36,8 +36,11 @@ def robot() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=6600, show_default=True)
 @click.option("--template-repo", multiple=True, metavar="URL[#REF]|PATH",
               help="A repository of templates: git URL or local folder (repeatable).")  # fmt: skip
-@click.option("--data", default="zerorobot-data", show_default=True,
-              help="Folder of the services, task lists and clones.")  # fmt: skip
+@click.option("--data", default="zerorobot-data", show_default=True, metavar="DIR|zdb://...",
+              help="Folder of the services, task lists and clones, or "
+                   "zdb://[:password@]host:port/namespace to keep them in zero-db.")  # fmt: skip
+@click.option("--work", metavar="DIR", help="Folder of the template clones with --data zdb://.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Threads running tasks (32).")
 @click.option("--task-timeout", type=float, help="Seconds an action may run (default 300).")
 @click.option("--id", "id", metavar="URL", help="zero-id's URL: callers show its JWTs.")
 @click.option("--admin-org", metavar="ORG", help="Members of ORG may do everything.")

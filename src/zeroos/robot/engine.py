@@ -18,6 +18,7 @@ from ..common.log import event
 from .blueprint import ActionStep, parse_actions, parse_services
 from .errors import BadRequest, Conflict, NotFound, RepositoryError, RobotError
 from .git import checkout_dir, clone, is_url, split_ref, uid_prefix
+from .journal import Record, remove_line, service_line, task_line
 from .loader import Loaded, load_folder
 from .models import (
     BlueprintResult,
@@ -31,8 +32,9 @@ from .models import (
     TaskState,
     TemplateInfo,
 )
+from .pool import WorkerPool
 from .runtime import ServiceRuntime
-from .store import Record, ServiceStore, write_atomic
+from .store import open_store, write_atomic
 from .template import ServiceState, TemplateBase
 
 log = logging.getLogger("zeroos.robot")
@@ -66,14 +68,23 @@ class RobotAPI:
 
 
 class Robot:
-    """Templates, services and task lists, persisted in ``data``; actions time out after
-    ``task_timeout`` seconds unless a template says otherwise."""
+    """Templates, services and task lists, journaled in ``store`` (``zdb://...``) or under
+    ``data``, which holds the template clones in any case; ``workers`` threads run the tasks;
+    actions time out after ``task_timeout`` seconds unless a template says otherwise."""
 
-    def __init__(self, data: Path, *, task_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        task_timeout: float = 300.0,
+        store: str | None = None,
+        workers: int = 32,
+    ) -> None:
         self.data = data
         self.data.mkdir(parents=True, exist_ok=True)
         self.task_timeout = task_timeout
-        self.store = ServiceStore(data)
+        self.store = open_store(store or str(data), data)
+        self.pool = WorkerPool(workers)
         self.templates: dict[str, type[TemplateBase]] = {}
         self.repositories: dict[str, str] = {}  # what was asked -> where its files are
         self.problems: list[str] = []  # templates and services that could not be loaded
@@ -146,42 +157,51 @@ class Robot:
         data = cls.validate_data(service.data)
         instance = cls(service.guid, service.name, data, ServiceState(service.state), self.api)
         return ServiceRuntime(
-            service, instance, record.tasks, self.store.save, self.task_timeout, record.secret_hash
+            service, instance, record.tasks, self.store, self.task_timeout, record.secret_hash
         )
 
     def restore(self) -> int:
-        """Bring back every service kept (call once the templates are loaded); how many."""
+        """Replay the journal, bring back every service kept and start running their task
+        lists (call once, when the templates are loaded); how many."""
         records, errors = self.store.load()
         self.problems.extend(errors)
+        lines: list[bytes] = []
         for record in records:
             interrupted = [t for t in record.tasks if t.state is TaskState.running]
             for task in interrupted:  # it may have half run: not run twice
                 task.state, task.finished = TaskState.error, time.time()
                 task.error = TaskFailure(message="the robot stopped while this task ran")
+                lines.append(task_line(task))
             try:
                 runtime = self._runtime(self.template(record.service.template), record)
             except RobotError as exc:
                 self.problems.append(f"service {record.service.name}: not restored: {exc}")
                 continue
             self._services[record.service.guid] = runtime
-            if interrupted:
-                runtime.persist()
-            runtime.start()
+        if lines:
+            self.store.write(lines)
+        self.pool.start()
+        for runtime in self._services.values():
+            self.pool.wake(runtime)
         return len(self._services)
 
     def start(self) -> None:
-        """Start running recurring actions."""
+        """Start the recurring actions."""
         self._ticker.start()
 
     def close(self) -> None:
-        """Stop every service's task list and the recurring actions."""
+        """Stop the task lists (a task still running is left as interrupted), the recurring
+        actions and the journal."""
         self._stop.set()
         with self._lock:
             runtimes = list(self._services.values())
         for runtime in runtimes:
-            runtime.stop(timeout=1.0)
+            with runtime.lock:
+                runtime.stopping = True
         if self._ticker.is_alive():
             self._ticker.join(5)
+        self.store.close()  # first: what still runs now ends as interrupted, on disk
+        self.pool.stop()
 
     @staticmethod
     def _same(runtime: ServiceRuntime, cls: type[TemplateBase], data: dict[str, Any]) -> bool:
@@ -231,9 +251,8 @@ class Robot:
             )
             secret = secrets.token_urlsafe(32)
             runtime = self._runtime(cls, Record(service=service, secret_hash=_hash(secret)))
-            runtime.persist()
+            self.store.write([service_line(service, runtime.secret_hash)])
             self._services[service.guid] = runtime
-        runtime.start()
         event(log, "service_created", service=service.name, template=service.template)
         return ServiceCreated(**service.model_dump(), secret=secret)
 
@@ -292,20 +311,41 @@ class Robot:
         try:
             runtime.instance.delete()
         except Exception as exc:
-            runtime.start()
+            runtime.resume()
+            self.pool.wake(runtime)
             raise RobotError(
                 f"the delete hook of service {runtime.service.name} failed: {exc}; it is kept"
             ) from exc
         with self._lock:
             self._services.pop(guid, None)
-            self.store.remove(guid)
+            self.store.write([remove_line(guid)])
         event(log, "service_deleted", service=runtime.service.name)
 
     # -- tasks --------------------------------------------------------------------------------
 
-    def schedule(self, guid: str, action: str, args: dict[str, Any]) -> Task:
-        """Add ``action(**args)`` to the task list of service ``guid``."""
-        return self.runtime(guid).schedule(action, args)
+    def schedule(
+        self, guid: str, action: str, args: dict[str, Any], priority: Priority = Priority.normal
+    ) -> Task:
+        """Add ``action(**args)`` to the task list of service ``guid`` (durably)."""
+        return self.schedule_many([(guid, action, args)], priority)[0]
+
+    def schedule_many(
+        self,
+        asks: list[tuple[str, str, dict[str, Any]]],
+        priority: Priority = Priority.normal,
+    ) -> list[Task]:
+        """Add ``(service guid, action, args)`` tasks in one journal write; all are checked
+        before any is added."""
+        planned = []
+        for guid, action, args in asks:
+            runtime = self.runtime(guid)
+            planned.append((runtime, runtime.new_task(action, args, priority)))
+        self.store.write([task_line(task) for _, task in planned])
+        for runtime, task in planned:
+            runtime.enqueue([task])
+        for runtime in dict.fromkeys(r for r, _ in planned):
+            self.pool.wake(runtime)
+        return [task for _, task in planned]
 
     def tasks(self, guid: str, state: TaskState | None = None) -> list[Task]:
         """The task list of service ``guid`` (only tasks in ``state`` when given)."""
@@ -343,12 +383,14 @@ class Robot:
             chosen = [(ask, self.check_create(ask, owner)[0]) for ask in asks]
             plan = [(step, self._targets(step, chosen)) for step in steps]
             made = {ask.name: self.create(ask, owner) for ask in asks}
-        tasks = [
-            self.schedule(made[name].guid, action, step.args)
-            for step, names in plan
-            for name in names
-            for action in step.actions
-        ]
+        tasks = self.schedule_many(
+            [
+                (made[name].guid, action, step.args)
+                for step, names in plan
+                for name in names
+                for action in step.actions
+            ]
+        )
         return BlueprintResult(services=list(made.values()), tasks=tasks)
 
     def _targets(
@@ -380,7 +422,7 @@ class Robot:
                         continue
                     runtime.next_due[action] = now + period
                     try:
-                        runtime.schedule(action, {}, Priority.recurring)
+                        self.schedule(runtime.service.guid, action, {}, Priority.recurring)
                     except RobotError as exc:
                         event(log, "recurring_error", level=logging.WARNING, error=str(exc))
 

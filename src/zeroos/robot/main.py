@@ -25,7 +25,13 @@ log = logging.getLogger("zeroos.robot")
 
 def build(settings: RobotSettings) -> Robot:
     """The robot the settings describe: repositories loaded, services restored."""
-    robot = Robot(Path(settings.data).absolute(), task_timeout=settings.task_timeout)
+    in_zdb = settings.data.startswith("zdb://")
+    robot = Robot(
+        Path(settings.work if in_zdb else settings.data).absolute(),
+        task_timeout=settings.task_timeout,
+        store=settings.data if in_zdb else None,
+        workers=settings.workers,
+    )
     for url in dict.fromkeys([*settings.template_repo, *robot.saved_repositories()]):
         try:
             robot.add_repository(url)

@@ -71,6 +71,15 @@ class Task(BaseModel):
         return self.finished - self.started
 
 
+class LogLine(BaseModel):
+    """One line a service's actions logged (``self.logger`` in a template)."""
+
+    time: float
+    level: str
+    task: str | None = None  # the guid of the task that logged it
+    message: str
+
+
 class Service(BaseModel):
     """A service as the robot keeps and shows it."""
 

@@ -18,7 +18,9 @@ class RobotSettings(PartSettings):
 
     listen: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)  # 0: any free port (see the ready file)
-    data: str = "zerorobot-data"
+    data: str = "zerorobot-data"  # a folder, or zdb://[:password@]host:port/namespace
+    work: str = "zerorobot-work"  # template clones when --data is zdb://
+    workers: int = Field(32, ge=1, le=1024)  # threads running the services' tasks
     template_repo: list[str] = Field(default_factory=list)  # git URLs (#ref) or local folders
     task_timeout: float = Field(300.0, gt=0)  # seconds an action may run, unless its template says
     id: str | None = None  # zero-id's URL: callers show its JWTs

@@ -1,20 +1,31 @@
-"""Services and their task lists on disk: one JSON file a service, replaced atomically.
+"""Where the robot keeps its services: a journal in a folder (default) or in zero-db.
 
-A write goes to a temporary file, is fsynced, then renamed over the old one (and the folder
-fsynced): after a crash, kill -9 included, each file is the old or the new one, never a mix.
+:class:`FileJournal` keeps generation ``N`` as ``snapshot-N.jsonl`` (written to a temporary
+file, fsynced, renamed, the folder fsynced) and ``journal-N.jsonl`` (batches appended, each
+followed by one fsync). A batch torn by a crash is cut off at its last whole line when read:
+it was never acknowledged. :func:`open_store` picks the medium from ``--data``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
-
 from .errors import StoreError
-from .models import Service, Task
+from .journal import JournalMedium, Record, ServiceStore
+
+__all__ = ["FileJournal", "Record", "ServiceStore", "open_store", "write_atomic"]
+_GENERATION = re.compile(r"^(snapshot|journal)-(\d+)\.jsonl$")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -26,52 +37,97 @@ def write_atomic(path: Path, data: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)  # the rename itself is durable
-        finally:
-            os.close(fd)
+        _fsync_dir(path.parent)  # the rename itself is durable
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc}") from exc
 
 
-class Record(BaseModel):
-    """What is kept of one service: itself and its task list (pending and recent tasks)."""
-
-    service: Service
-    tasks: list[Task] = Field(default_factory=list)
-    secret_hash: str = ""  # sha256 of the service's secret
-
-
-class ServiceStore:
-    """The ``services/`` folder under the robot's data folder."""
+class FileJournal:
+    """A journal's generations as files in ``root`` (the ``journal/`` folder of ``--data``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root / "services"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._fd: int | None = None
+        self._open_generation = -1
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {root}: {exc}") from exc
 
-    def _path(self, guid: str) -> Path:
-        return self.root / f"{guid}.json"
+    def _path(self, kind: str, generation: int) -> Path:
+        return self.root / f"{kind}-{generation}.jsonl"
 
-    def save(self, record: Record) -> None:
-        """Replace the service's file with ``record``, durably."""
-        data = record.model_dump_json().encode()
-        write_atomic(self._path(record.service.guid), data)
+    def _forget_before(self, generation: int) -> None:
+        for path in self.root.iterdir():
+            match = _GENERATION.match(path.name)
+            if path.suffix == ".tmp" or (match and int(match.group(2)) < generation):
+                path.unlink(missing_ok=True)
 
-    def remove(self, guid: str) -> None:
-        """Forget a service."""
-        with contextlib.suppress(FileNotFoundError):
-            self._path(guid).unlink()
+    def read(self) -> tuple[int, list[bytes]]:
+        """The newest generation with a snapshot (0 when none), its torn tail cut off."""
+        try:
+            found = [_GENERATION.match(p.name) for p in self.root.iterdir()]
+            snapshots = [int(m.group(2)) for m in found if m and m.group(1) == "snapshot"]
+            generation = max(snapshots, default=0)
+            self._forget_before(generation)
+            chunks = [b""]
+            with contextlib.suppress(FileNotFoundError):
+                chunks[0] = self._path("snapshot", generation).read_bytes()
+            journal = self._path("journal", generation)
+            with contextlib.suppress(FileNotFoundError):
+                data = journal.read_bytes()
+                whole = data.rfind(b"\n") + 1
+                if whole < len(data):  # a batch a crash tore: never acknowledged
+                    os.truncate(journal, whole)
+                chunks.append(data[:whole])
+        except OSError as exc:
+            raise StoreError(f"cannot read the journal in {self.root}: {exc}") from exc
+        return generation, chunks
 
-    def load(self) -> tuple[list[Record], list[str]]:
-        """Every service kept, and one line for each file that cannot be read (left in place)."""
-        records: list[Record] = []
-        errors: list[str] = []
-        for path in sorted(self.root.glob("*.json")):
-            try:
-                records.append(Record.model_validate(json.loads(path.read_bytes())))
-            except (OSError, ValueError, ValidationError) as exc:
-                errors.append(f"{path}: unreadable, left aside: {exc}")
-        for tmp in self.root.glob("*.tmp"):  # a write a crash interrupted: the old file stands
-            tmp.unlink(missing_ok=True)
-        return records, errors
+    def _journal_fd(self, generation: int) -> int:
+        if self._open_generation != generation or self._fd is None:
+            self.close()
+            path = self._path("journal", generation)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._open_generation = generation
+            _fsync_dir(self.root)  # the file's name is durable before anything in it counts
+        return self._fd
+
+    def append(self, generation: int, batch: bytes) -> None:
+        """Append ``batch`` to generation ``generation``'s journal and fsync it."""
+        try:
+            fd = self._journal_fd(generation)
+            view = memoryview(batch)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot append to the journal in {self.root}: {exc}") from exc
+
+    def begin(self, generation: int, snapshot: bytes) -> None:
+        """Write generation ``generation``'s snapshot atomically; then drop the older ones."""
+        write_atomic(self._path("snapshot", generation), snapshot)
+        self.close()
+        try:
+            self._forget_before(generation)
+        except OSError as exc:
+            raise StoreError(f"cannot drop old journals in {self.root}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the open journal file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_store(data: str, local: Path) -> ServiceStore:
+    """The store ``--data`` names: ``zdb://[:password@]host:port/namespace`` or a folder
+    (``local``, the folder itself then, holds the journal under ``journal/``)."""
+    medium: JournalMedium
+    if data.startswith("zdb://"):
+        from .zdbstore import ZdbJournal  # only a robot kept in zero-db loads its client
+
+        medium = ZdbJournal.from_url(data)
+    else:
+        medium = FileJournal(local / "journal")
+    return ServiceStore(medium)

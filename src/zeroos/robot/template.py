@@ -21,6 +21,7 @@ of the folder (``zero_db`` -> ``ZeroDb``)::
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -72,7 +73,8 @@ class TemplateBase:
 
     ``Data`` (a pydantic model) validates the service's data; ``recurring`` maps an action to its
     period in seconds; ``timeout`` bounds each action (None: the robot's ``--task-timeout``);
-    ``delete()`` runs when the service is deleted.
+    ``delete()`` runs when the service is deleted; ``self.logger`` lines are the service's
+    logs.
     """
 
     template_name: ClassVar[str] = ""
@@ -81,6 +83,7 @@ class TemplateBase:
     recurring: ClassVar[dict[str, float]] = {}
     timeout: ClassVar[float | None] = None
     uid: ClassVar[str] = ""  # set by the loader: host/account/repo/name/version
+    _actions: ClassVar[list[str]]
 
     def __init__(
         self, guid: str, name: str, data: BaseModel, state: ServiceState, api: RobotAPI
@@ -90,18 +93,24 @@ class TemplateBase:
         self.data = data
         self.state = state
         self.api = api
+        # a logger of this service alone (GET /services/{guid}/logs), not in logging's tree
+        self.logger = logging.Logger(f"zeroos.robot.service.{name}")
 
     @classmethod
     def actions(cls) -> list[str]:
         """The names of the actions a service of this template can run (``update`` included)."""
-        return sorted(
-            name
-            for name in dir(cls)
-            if not name.startswith("_")
-            and (name == "update" or name not in vars(TemplateBase))
-            and callable(getattr(cls, name))
-            and not isinstance(getattr(cls, name), type)
-        )
+        known = cls.__dict__.get("_actions")
+        if known is None:  # once a class: every task asks
+            known = sorted(
+                name
+                for name in dir(cls)
+                if not name.startswith("_")
+                and (name == "update" or name not in vars(TemplateBase))
+                and callable(getattr(cls, name))
+                and not isinstance(getattr(cls, name), type)
+            )
+            cls._actions = known
+        return list(known)
 
     @classmethod
     def validate_data(cls, data: dict[str, Any]) -> BaseModel:
