@@ -39,6 +39,20 @@ def _default(name: str) -> Any:
 @click.option(
     "--data", default=_default("data"), show_default=True, help="Folder of the node's own files."
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["crun", "runc"]),
+    default=_default("runtime"),
+    show_default=True,
+    help="OCI runtime of containers.",
+)
+@click.option("--bridge", default=_default("bridge"), show_default=True, help="Containers' bridge.")
+@click.option(
+    "--bridge-cidr",
+    default=_default("bridge_cidr"),
+    show_default=True,
+    help="The bridge's address on the host and the containers' network.",
+)
 @READY_FILE
 @CONFIG_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")

@@ -7,9 +7,12 @@ import json
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from .lists import Lists
+
+if TYPE_CHECKING:
+    from .containers import Containers
 
 RESULT_TTL = 300.0  # seconds a result (and its flag and output) is kept: 0-core's 5 minutes
 
@@ -35,6 +38,7 @@ class Job:
     task: asyncio.Task[None] | None = None
     process: asyncio.subprocess.Process | None = None
     killed: bool = False
+    container: int | None = None  # set by corex.dispatch: the job runs inside that container
 
     def describe(self) -> dict[str, Any]:
         """The job as job.list shows it: the command as sent, and when it started."""
@@ -67,6 +71,8 @@ class JobTable(Protocol):
 
     def find(self, job_id: str) -> Job | None: ...
 
+    def submit(self, job: Job) -> None: ...
+
 
 @dataclass
 class NodeState:
@@ -75,6 +81,7 @@ class NodeState:
     lists: Lists
     jobs: JobTable
     files: dict[str, IO[bytes]] = field(default_factory=dict)
+    containers: Containers | None = None
     started: float = field(default_factory=time.time)
 
 

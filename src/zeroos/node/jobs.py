@@ -105,10 +105,22 @@ class Runner:
             else:
                 event(log, "bad_job", level=logging.WARNING, reason=str(exc), size=len(raw))
             return
-        if job.id in self._running or self.lists.exists(self._flag_key(job.id)):
+        if self._in_use(job.id):
             # the first job of that id keeps running; its flag stays as it is
             self._finish(job, "DUPLICATE_ID", CONFLICT, 0, f"job id {job.id!r} is in use", 0)
             return
+        self._start(job)
+
+    def _in_use(self, job_id: str) -> bool:
+        return job_id in self._running or self.lists.exists(self._flag_key(job_id))
+
+    def submit(self, job: Job) -> None:
+        """Start a job made by the node itself (corex.dispatch); its id must be free."""
+        if self._in_use(job.id):
+            raise CommandError(f"job id {job.id!r} is in use")
+        self._start(job)
+
+    def _start(self, job: Job) -> None:
         self._flag(job)
         self._running[job.id] = job
         task = asyncio.create_task(self._run(job), name=f"job {job.id}")

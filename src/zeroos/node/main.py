@@ -10,6 +10,7 @@ from pathlib import Path
 from ..common.log import event
 from ..common.service import ReadyFile, bind_tcp, stop_on_signals
 from .auth import Gate, OpenGate, TokenGate
+from .containers import Containers, open_runtime
 from .errors import NodeError
 from .jobs import Runner
 from .lists import Lists
@@ -54,6 +55,14 @@ async def serve(settings: NodeSettings) -> None:
     gate = _gate(settings)
     lists = Lists()
     runner = Runner(lists)
+    containers = Containers(
+        Path(settings.data),
+        open_runtime(settings.runtime, Path(settings.data)),
+        bridge=settings.bridge,
+        cidr=settings.bridge_cidr,
+    )
+    await containers.adopt()
+    runner.node.containers = containers
     server = NodeServer(lists, gate, tls)
     stop = stop_on_signals()
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -79,6 +88,7 @@ async def serve(settings: NodeSettings) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await runner.stop()
+        await containers.close()
         await gate.aclose()
         listener.close()
         event(log, "stopped")

@@ -33,6 +33,9 @@ class NodeSettings(PartSettings):
     dev: bool = False  # no password at all: loopback only
     data: str = "node-data"  # the TLS certificate and key live here
     ready_file: str | None = None
+    runtime: str = "crun"  # the OCI runtime of containers: crun or runc
+    bridge: str = "zos0"  # the bridge of containers with nics default
+    bridge_cidr: str = "10.213.0.1/16"  # its address on the host (the gateway) and network
     verbose: bool = False
 
     @model_validator(mode="after")

@@ -59,12 +59,18 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 async def system(ctx: Context, args: SystemArgs) -> ProcessOutcome:
     """Run a process: argv, working folder, environment, stdin; its output kept and streamed."""
-    env = None if args.env is None else {**os.environ, **args.env}
+    argv, cwd, env = [args.name, *args.args], args.dir or None, None
+    if ctx.job.container is not None:  # corex.dispatch: the runtime runs it inside
+        if ctx.node.containers is None:
+            raise CommandError("this node runs no containers")
+        argv = ctx.node.containers.exec_argv(ctx.job.container, argv, args.env or {}, args.dir)
+        cwd = None
+    elif args.env is not None:
+        env = {**os.environ, **args.env}
     try:
         process = await asyncio.create_subprocess_exec(
-            args.name,
-            *args.args,
-            cwd=args.dir or None,
+            *argv,
+            cwd=cwd,
             env=env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -1,0 +1,344 @@
+"""The node's containers: made from flists, kept on disk, re-adopted after a restart.
+
+Each container has a folder ``DATA/containers/N``: ``state.json`` (what it was made from, its
+address, its port forwards), its OCI bundle, its root (an flist mount, see rootfs.py) and the log
+of its init. Its processes belong to the OCI runtime, not to the node: a node killed with -9
+loses none, and the next one adopts what it finds running (forwards opened again, nothing
+mounted twice) and cleans up what it finds dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import shutil
+import signal
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...common.log import event
+from ..errors import CommandError
+from . import network, rootfs
+from .forward import Forward
+from .runtime import Runtime, RuntimeFailure
+from .spec import Limits, Spec, limits_refused
+
+log = logging.getLogger("zeroos.node")
+
+DEFAULT_INIT = ["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 2147483647 & wait"]
+EXITS_AT_ONCE = 0.3  # seconds a new container's init must stay up to count as started
+STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on terminate
+
+
+@dataclass
+class Record:
+    """What the node keeps of one container (state.json)."""
+
+    id: int
+    cid: str  # the runtime's name of it
+    root_url: str
+    flist: str
+    arguments: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    hostname: str = ""
+    ip: str = ""  # its eth0 address on the bridge ("" for nics none)
+    bridge: str = ""
+    ports: dict[str, int] = field(default_factory=dict)  # host port (text: JSON keys) -> port
+    limits: str = ""  # how the cgroup limits went: applied, none, or why not
+    created: float = 0.0
+
+    @property
+    def netns(self) -> str:
+        return f"zos-{self.cid}"
+
+    @property
+    def veth(self) -> str:
+        return f"zv{self.cid[-10:]}"
+
+
+class Containers:
+    """Every container of one node, and the runtime, bridge and forwards they use."""
+
+    def __init__(
+        self, data: Path, runtime: Runtime, *, bridge: str, cidr: str, listen: str = "0.0.0.0"
+    ) -> None:
+        self.folder = data / "containers"
+        self.cache = data / "flist-cache"
+        self.flists = data / "flists"
+        self.runtime = runtime
+        self.bridge = bridge
+        self.cidr = ipaddress.ip_interface(cidr)
+        self.listen = listen
+        self.records: dict[int, Record] = {}
+        self.forwards: dict[int, Forward] = {}  # host port -> its relay
+        self._lock = asyncio.Lock()  # one create/terminate at a time touches ids and addresses
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    # -- state on disk -------------------------------------------------------------------
+    def _dir(self, n: int) -> Path:
+        return self.folder / str(n)
+
+    def _save(self, record: Record) -> None:
+        path = self._dir(record.id) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record)))
+        tmp.replace(path)
+
+    def _next_id(self) -> int:
+        taken = {int(p.name) for p in self.folder.iterdir() if p.name.isdigit()}
+        return max(taken | set(self.records), default=0) + 1
+
+    def _next_ip(self) -> str:
+        used = {r.ip for r in self.records.values()} | {str(self.cidr.ip)}
+        for host in self.cidr.network.hosts():
+            if str(host) not in used:
+                return str(host)
+        raise CommandError(f"no free address left on {self.cidr.network}")
+
+    # -- start and stop of the node ------------------------------------------------------
+    async def adopt(self) -> None:
+        """Take over the containers a previous node left: running ones kept, dead ones cleaned."""
+        for path in sorted(self.folder.glob("*/state.json")):
+            try:
+                record = Record(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError) as exc:
+                event(
+                    log, "container_state_unreadable", level=logging.WARNING, path=path, error=exc
+                )
+                continue
+            self.records[record.id] = record
+            state = await asyncio.to_thread(self.runtime.state, record.cid)
+            if state is None or state.status != "running":
+                event(log, "container_gone", id=record.id, status=state and state.status)
+                await self._teardown(record)
+                continue
+            if record.ip:
+                self._ensure_bridge()
+            for host, port in list(record.ports.items()):
+                try:
+                    await self._open_forward(record, int(host), port)
+                except CommandError as exc:
+                    event(log, "forward_lost", level=logging.WARNING, id=record.id, error=exc)
+                    del record.ports[host]
+                    self._save(record)
+            event(log, "container_adopted", id=record.id, pid=state.pid)
+
+    async def close(self) -> None:
+        """The node stops: forwards close, containers keep running (the next node adopts them)."""
+        for forward in list(self.forwards.values()):
+            await forward.close()
+        self.forwards.clear()
+        if not self.records:
+            await asyncio.to_thread(self._drop_bridge)
+
+    def _ensure_bridge(self) -> None:
+        if not network.link_exists(self.bridge):
+            network.create_bridge(self.bridge, str(self.cidr))
+
+    def _drop_bridge(self) -> None:
+        """The node's bridge goes with its last container (only when it carries our gateway)."""
+        if network.link_exists(self.bridge) and str(self.cidr) in network.addresses(self.bridge):
+            network.delete_link(self.bridge)
+
+    # -- commands ------------------------------------------------------------------------
+    async def create(
+        self,
+        *,
+        root: str,
+        arguments: dict[str, Any],
+        tags: list[str],
+        mounts: dict[str, str],
+        ports: dict[int, int],
+        env: dict[str, str],
+        hostname: str,
+        network_on: bool,
+        limits: Limits,
+        init: list[str],
+    ) -> Record:
+        """Make and start a container; on any failure nothing of it is left."""
+        for host in mounts:
+            if not Path(host).is_dir():
+                raise CommandError(f"mount {host}: no such folder on the host")
+        if ports and not network_on:
+            raise CommandError("port forwards need a network: nics must not be none")
+        for host_port in ports:
+            if host_port in self.forwards:
+                raise CommandError(f"host port {host_port} is forwarded already")
+        flist = await asyncio.to_thread(rootfs.fetch, root, self.flists)
+        async with self._lock:
+            n = self._next_id()
+            record = Record(
+                id=n,
+                cid=f"zos{uuid.uuid4().hex[:12]}",
+                root_url=root,
+                flist=str(flist),
+                arguments=arguments,
+                tags=tags,
+                hostname=hostname or f"container{n}",
+                created=time.time(),
+            )
+            if network_on:
+                record.ip, record.bridge = self._next_ip(), self.bridge
+            refused = None
+            if limits.cpu or limits.memory:
+                refused = self.runtime.cgroups_refused or limits_refused(limits)
+            if refused:
+                event(log, "limits_refused", level=logging.WARNING, id=n, reason=refused)
+                limits = Limits()
+            record.limits = refused or ("applied" if limits.cpu or limits.memory else "none")
+            self._dir(n).mkdir(parents=True)
+            self.records[n] = record
+            self._save(record)
+        try:
+            await asyncio.to_thread(self._make, record, mounts, env, limits, init)
+            for host_port, port in ports.items():
+                await self._open_forward(record, host_port, port)
+                record.ports[str(host_port)] = port
+            self._save(record)
+        except BaseException:
+            await self._teardown(record)
+            raise
+        event(log, "container_created", id=n, cid=record.cid, ip=record.ip or None)
+        return record
+
+    def _make(
+        self,
+        record: Record,
+        mounts: dict[str, str],
+        env: dict[str, str],
+        limits: Limits,
+        init: list[str],
+    ) -> None:
+        folder = self._dir(record.id)
+        root = rootfs.mount_root(Path(record.flist), folder, self.cache)
+        netns = None
+        if record.ip:
+            self._ensure_bridge()
+            netns = network.create_netns(record.netns)
+            prefix = self.cidr.network.prefixlen
+            network.plug(
+                record.netns, record.veth, self.bridge, f"{record.ip}/{prefix}", str(self.cidr.ip)
+            )
+        spec = Spec(
+            rootfs=root,
+            args=init,
+            hostname=record.hostname,
+            env=env,
+            binds=mounts,
+            netns=netns,
+            limits=limits,
+            cgroup=f"/zos/{record.cid}",
+        )
+        spec.write(folder / "bundle")
+        try:
+            self.runtime.create(record.cid, folder / "bundle", log=folder / "init.log")
+            self.runtime.start(record.cid)
+        except RuntimeFailure as exc:
+            raise CommandError(f"container {record.id}: {exc}") from exc
+        # a process that exits at once is a failed create, not a container
+        deadline = time.monotonic() + EXITS_AT_ONCE
+        while time.monotonic() < deadline:
+            state = self.runtime.state(record.cid)
+            if state is None or state.status != "running":
+                said = (folder / "init.log").read_text(errors="replace").strip().splitlines()
+                tail = f": {said[-1]}" if said else ""
+                raise CommandError(
+                    f"container {record.id}: its process {init[0]!r} exited at once{tail}"
+                )
+            time.sleep(0.05)
+
+    async def _open_forward(self, record: Record, host_port: int, port: int) -> None:
+        if host_port in self.forwards:
+            raise CommandError(f"host port {host_port} is forwarded already")
+        forward = Forward(self.listen, host_port, record.ip, port)
+        await forward.open()
+        self.forwards[host_port] = forward
+
+    def get(self, n: int) -> Record:
+        record = self.records.get(n)
+        if record is None:
+            raise CommandError(f"no container {n}", hint="corex.list shows them")
+        return record
+
+    def describe(self, record: Record) -> dict[str, Any]:
+        """A container as corex.list/get show it (0-core's shape: its creation arguments inside)."""
+        state = self.runtime.state(record.cid)
+        return {
+            "container": {
+                "arguments": record.arguments,
+                "root": record.root_url,
+                "pid": state.pid if state else 0,
+                "status": state.status if state else "gone",
+                "ip": record.ip,
+                "port": {host: port for host, port in record.ports.items()},
+                "limits": record.limits,
+                "runtime": self.runtime.name,
+                "tags": record.tags,
+            },
+        }
+
+    async def terminate(self, n: int) -> None:
+        record = self.get(n)
+        async with self._lock:
+            await self._teardown(record)
+        event(log, "container_terminated", id=n)
+
+    async def _teardown(self, record: Record) -> None:
+        """Remove everything of a container, whatever state it got to; errors said once."""
+        for host in list(record.ports):
+            forward = self.forwards.pop(int(host), None)
+            if forward is not None:
+                await forward.close()
+        await asyncio.to_thread(self._stop, record)
+        self.records.pop(record.id, None)
+
+    def _stop(self, record: Record) -> None:
+        state = self.runtime.state(record.cid)
+        if state is not None and state.status == "running":
+            with contextlib.suppress(RuntimeFailure):
+                self.runtime.kill(record.cid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE
+            while time.monotonic() < deadline:
+                now = self.runtime.state(record.cid)
+                if now is None or now.status != "running":
+                    break
+                time.sleep(0.05)
+        try:
+            self.runtime.delete(record.cid)  # --force: SIGKILLs what is left
+        except RuntimeFailure as exc:
+            raise CommandError(f"container {record.id}: {exc}") from exc
+        folder = self._dir(record.id)
+        rootfs.unmount_root(folder / "root")
+        network.delete_link(record.veth)
+        network.delete_netns(record.netns)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    async def port_add(self, n: int, host_port: int, port: int) -> None:
+        record = self.get(n)
+        if not record.ip:
+            raise CommandError(f"container {n} has no network (nics none): nothing to forward to")
+        await self._open_forward(record, host_port, port)
+        record.ports[str(host_port)] = port
+        self._save(record)
+
+    async def port_remove(self, n: int, host_port: int, port: int) -> None:
+        record = self.get(n)
+        if record.ports.get(str(host_port)) != port:
+            raise CommandError(f"container {n} has no forward of host port {host_port} to {port}")
+        forward = self.forwards.pop(host_port)
+        await forward.close()
+        del record.ports[str(host_port)]
+        self._save(record)
+
+    def exec_argv(self, n: int, argv: list[str], env: dict[str, str], cwd: str) -> list[str]:
+        record = self.get(n)
+        return self.runtime.exec_argv(record.cid, argv, env=env, cwd=cwd)
+
+
+__all__ = ["DEFAULT_INIT", "Containers", "Record"]

@@ -1,0 +1,290 @@
+"""Containers from flists, driven through PyPI's 0-core-client (as root: crun, FUSE, veths).
+
+The flist is built here from Debian's busybox-static (zeroos.flist.create into a dir store),
+once per session. Every test checks that what it made is gone: mounts, veths, network
+namespaces, processes.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from zeroos.core0.client import Client
+
+from zeroos.flist.create import create as create_flist
+from zeroos.testing import free_port
+from zeroos.testing.runtime import busybox_rootfs
+
+from .conftest import Node
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+WAIT = 90  # seconds a client waits for a result (the machine is loaded)
+
+
+@pytest.fixture(scope="session")
+def busybox_flist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An flist of busybox-static's tree, its blocks in a dir store (built once per session)."""
+    root = tmp_path_factory.mktemp("busybox-flist")
+    tree = busybox_rootfs(root / "tree")
+    (tree / "etc" / "motd").write_text("hello from the flist\n")
+    out = root / "busybox.fl"
+    create_flist(tree, out, [f"dir://{root / 'blocks'}"])
+    return out
+
+
+@pytest.fixture
+def network_flags() -> list[str]:
+    """A bridge and network of this test's own (tests of other engineers run beside)."""
+    tag = secrets.token_hex(3)
+    return [
+        "--bridge",
+        f"zt{tag}",
+        "--bridge-cidr",
+        f"10.{int(tag[:2], 16)}.{int(tag[2:4], 16)}.1/24",
+    ]
+
+
+def leftovers(data: Path) -> list[str]:
+    """What of the node's containers is still on the machine: mounts, veths, netns, processes."""
+    found = [line for line in Path("/proc/mounts").read_text().splitlines() if str(data) in line]
+    links = os.listdir("/sys/class/net")
+    state = data / "containers"
+    found += [f"state {p}" for p in state.iterdir()] if state.exists() else []
+    found += [f"link {name}" for name in links if name.startswith("zv")]
+    netns = Path("/var/run/netns")
+    found += [
+        f"netns {n}" for n in (os.listdir(netns) if netns.exists() else []) if n.startswith("zos-")
+    ]
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(data).encode() in cmd and b"zeroos.cli\0node" not in cmd:
+            found.append(f"process {pid} {cmd[:120]!r}")
+    return found
+
+
+def _result(client: Client, command: str, args: dict[str, object]) -> object:
+    return client.raw(command, args).get(WAIT)
+
+
+def create(client: Client, flist: Path, **kwargs: object) -> int:
+    result = client.raw("corex.create", {"root": str(flist), **kwargs}).get(WAIT)
+    assert result.state == "SUCCESS", result.data
+    return int(json.loads(result.data))
+
+
+def run_inside(client: Client, container: int, script: str) -> tuple[int, str, str]:
+    job = client.container.client(container).system(f"sh -c '{script}'")
+    result = job.get(WAIT)
+    return result.code, result.stdout, result.stderr
+
+
+def test_container_from_an_flist_runs_commands_inside(
+    start_node: Callable[..., Node], busybox_flist: Path, network_flags: list[str], tmp_path: Path
+) -> None:
+    node = start_node("--dev", *network_flags)
+    client = node.client()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "from-host").write_text("host file\n")
+    n = create(
+        client,
+        busybox_flist,
+        hostname="boxy",
+        env={"GREETING": "hi"},
+        mount={str(shared): "/shared"},
+    )
+    code, out, err = run_inside(
+        client, n, "hostname; echo $GREETING; cat /etc/motd /shared/from-host; echo $$; touch /new"
+    )
+    assert code == 0, err
+    lines = out.split("\n")
+    assert lines[:4] == ["boxy", "hi", "hello from the flist", "host file"]
+    assert lines[4] != "1"
+    assert int(lines[4]) < 100
+    # the writable layer took /new; the flist under it did not change
+    assert (node.data / "containers" / str(n) / "rw" / "upper" / "new").exists()
+    listed = client.container.list()
+    assert listed[str(n)]["container"]["arguments"]["hostname"] == "boxy"
+    # streamed output, as 0-core streams a job's
+    seen: list[str] = []
+    job = client.container.client(n).system("sh -c 'echo one; echo two'", stream=True)
+    job.stream(lambda level, line, flags: seen.append(line))
+    assert seen[:2] == ["one", "two"]
+    client.container.terminate(n)
+    assert client.container.list() == {}
+    assert leftovers(node.data) == []
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the host\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def host_http() -> Iterator[Callable[[str], int]]:
+    """An HTTP server on the host, started on the address asked (the bridge's)."""
+    servers: list[http.server.HTTPServer] = []
+
+    def start(address: str) -> int:
+        server = http.server.HTTPServer((address, 0), _Hello)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return int(server.server_address[1])
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _get(port: int, deadline: float) -> bytes:
+    """One line from 127.0.0.1:port, trying until ``deadline`` (the listener inside starts)."""
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"ping\n")
+                got = sock.recv(100)
+                if got:
+                    return got
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing answered on port {port}")
+        time.sleep(0.1)
+
+
+def test_port_forward_bridge_and_readoption(
+    start_node: Callable[..., Node],
+    busybox_flist: Path,
+    network_flags: list[str],
+    host_http: Callable[[str], int],
+) -> None:
+    node = start_node("--dev", *network_flags)
+    client = node.client()
+    port = free_port()
+    n = create(client, busybox_flist, port={str(port): 7000})
+    client.container.client(n).system("sh -c 'while :; do echo pong | nc -l -p 7000; done'")
+    assert _get(port, time.monotonic() + 30) == b"pong\n"
+    # a second forward of that port is refused with one line, the node keeps serving
+    again = client.raw("corex.create", {"root": str(busybox_flist), "port": {str(port): 1}})
+    bad = again.get(WAIT)
+    assert bad.state == "ERROR"
+    assert f"host port {port} is forwarded already" in bad.data
+    # the container reaches the host on its bridge
+    gateway = network_flags[-1].split("/")[0]
+    web = host_http(gateway)
+    code, out, err = run_inside(client, n, f"wget -q -O- http://{gateway}:{web}/")
+    assert (code, out) == (0, "hello from the host\n"), err
+    # portforward-add/remove
+    extra = free_port()
+    ok = client.raw(
+        "corex.portforward-add", {"container": n, "host_port": str(extra), "container_port": 7000}
+    ).get(WAIT)
+    assert ok.state == "SUCCESS", ok.data
+    assert _get(extra, time.monotonic() + 30) == b"pong\n"
+    gone = client.raw(
+        "corex.portforward-remove", {"container": n, "host_port": extra, "container_port": 7000}
+    ).get(WAIT)
+    assert gone.state == "SUCCESS", gone.data
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", extra), timeout=5).close()
+
+    # kill -9 of the node core: the container keeps running; a new node adopts it
+    node.child.kill()
+    state = json.loads((node.data / "containers" / str(n) / "state.json").read_text())
+    runtime = ["crun", "--root", str(node.data / "runtime" / "crun")]
+    assert (
+        b"running"
+        in subprocess.run(
+            [*runtime, "state", state["cid"]], capture_output=True, check=True, timeout=30
+        ).stdout
+    )
+    node.child.start(timeout=60)
+    client = node.client()
+    listed = client.container.list()
+    assert str(n) in listed
+    assert listed[str(n)]["container"]["status"] == "running"
+    assert _get(port, time.monotonic() + 30) == b"pong\n"  # its forward opened again
+    fuse = [m for m in Path("/proc/mounts").read_text().splitlines() if f"/containers/{n}/" in m]
+    assert len(fuse) == 2, fuse  # the flist and its overlay: mounted once, not twice
+    client.container.terminate(n)
+    assert leftovers(node.data) == []
+
+
+def test_bad_containers_are_one_error_each(
+    start_node: Callable[..., Node], busybox_flist: Path, network_flags: list[str], tmp_path: Path
+) -> None:
+    node = start_node("--dev", *network_flags)
+    client = node.client()
+    corrupt = tmp_path / "corrupt.fl"
+    corrupt.write_bytes(b"this is no flist" * 100)
+    cases = {
+        "no such file": {"root": str(tmp_path / "missing.fl")},
+        "is not a usable flist": {"root": str(corrupt)},
+        "exited at once": {"root": str(busybox_flist), "init": ["/bin/sh", "-c", "exit 3"]},
+        "argument 'root'": {"root": 42},
+        "argument 'port": {"root": str(busybox_flist), "port": {"x": "y"}},
+        "no such folder on the host": {"root": str(busybox_flist), "mount": {"/nope/x": "/x"}},
+        "not supported here": {"root": str(busybox_flist), "nics": [{"type": "zerotier"}]},
+    }
+    for said, args in cases.items():
+        result = client.raw("corex.create", args).get(WAIT)
+        assert result.state == "ERROR", (said, result.data)
+        assert said in result.data, (said, result.data)
+        assert "\n" not in result.data.strip()
+    bad = client.raw("corex.terminate", {"container": 999}).get(WAIT)
+    assert bad.state == "ERROR"
+    assert "no container 999" in bad.data
+    assert client.ping() == "PONG"
+    assert client.container.list() == {}
+    assert leftovers(node.data) == []
+
+
+def test_bridges_with_nat(start_node: Callable[..., Node]) -> None:
+    node = start_node("--dev")
+    client = node.client()
+    name = f"zb{secrets.token_hex(3)}"
+    client.bridge.create(name, network="static", nat=True, settings={"cidr": "10.251.7.1/24"})
+    try:
+        assert name in client.bridge.list()
+        said = subprocess.run(
+            ["ip", "-br", "addr", "show", name], capture_output=True, check=True, timeout=30
+        ).stdout.decode()
+        assert "10.251.7.1/24" in said
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=30)
+        assert f"zos_nat_{name}" in tables.stdout.decode()
+        again = client.raw(
+            "bridge.create",
+            {"name": name, "hwaddr": None, "network": {"mode": None, "nat": False, "settings": {}}},
+        ).get(WAIT)
+        assert again.state == "ERROR"
+        assert "exists already" in again.data
+    finally:
+        client.bridge.delete(name)
+    assert name not in client.bridge.list()
+    assert not Path(f"/sys/class/net/{name}").exists()
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=30)
+    assert f"zos_nat_{name}" not in tables.stdout.decode()
