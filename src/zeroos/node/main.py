@@ -10,7 +10,7 @@ from pathlib import Path
 from ..common.log import event
 from ..common.service import ReadyFile, bind_tcp, stop_on_signals
 from .auth import Gate, OpenGate, TokenGate
-from .containers import Containers, open_runtime
+from .containers import Containers, RuntimeFailure, open_runtime
 from .errors import NodeError
 from .jobs import Runner
 from .lists import Lists
@@ -42,6 +42,20 @@ async def _sweep(lists: Lists) -> None:
         lists.sweep()
 
 
+async def _containers(settings: NodeSettings) -> Containers | None:
+    """The node's containers, the ones a previous node left adopted; None without a runtime."""
+    try:
+        runtime = open_runtime(settings.runtime, Path(settings.data))
+    except RuntimeFailure as exc:
+        event(log, "no_containers", level=logging.WARNING, reason=str(exc), hint=exc.hint)
+        return None
+    containers = Containers(
+        Path(settings.data), runtime, bridge=settings.bridge, cidr=settings.bridge_cidr
+    )
+    await containers.adopt()
+    return containers
+
+
 async def serve(settings: NodeSettings) -> None:
     """Serve until SIGINT or SIGTERM."""
     tls = server_context(Path(settings.data) / "tls", settings.listen)
@@ -55,13 +69,7 @@ async def serve(settings: NodeSettings) -> None:
     gate = _gate(settings)
     lists = Lists()
     runner = Runner(lists)
-    containers = Containers(
-        Path(settings.data),
-        open_runtime(settings.runtime, Path(settings.data)),
-        bridge=settings.bridge,
-        cidr=settings.bridge_cidr,
-    )
-    await containers.adopt()
+    containers = await _containers(settings)
     runner.node.containers = containers
     server = NodeServer(lists, gate, tls)
     stop = stop_on_signals()
@@ -88,7 +96,8 @@ async def serve(settings: NodeSettings) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await runner.stop()
-        await containers.close()
+        if containers is not None:
+            await containers.close()
         await gate.aclose()
         listener.close()
         event(log, "stopped")
