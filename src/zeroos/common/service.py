@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from .._version import __version__
-from .address import parse_address
+from .address import format_hostport, parse_address
 from .errors import ZosError
 
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
@@ -155,6 +155,18 @@ def bind_tcp(host: str, port: int, *, backlog: int = 1024) -> socket.socket:
     return sock
 
 
+def listen_tcp(host: str, port: int, error: type[ZosError] = ZosError) -> socket.socket:
+    """:func:`bind_tcp`, or the calling part's ``error`` naming the address and the reason."""
+    try:
+        return bind_tcp(host, port)
+    except OSError as exc:
+        where = format_hostport(host, port)
+        raise error(
+            f"cannot listen on {where}: {exc.strerror or exc}",
+            hint="another server may hold that port: give another --port (0: any free one)",
+        ) from exc
+
+
 __all__ = [
     "STOP_SIGNALS",
     "Ready",
@@ -162,6 +174,7 @@ __all__ = [
     "ReadyFileError",
     "bind_tcp",
     "call_on_signals",
+    "listen_tcp",
     "read_ready_file",
     "ready_file",
     "stop_on_signals",

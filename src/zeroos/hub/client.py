@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..common.http import HttpApi, JsonClient, bearer_header, by_status
 from .errors import (
     BadRequest,
     Conflict,
@@ -21,9 +22,10 @@ from .errors import (
     Unauthorized,
 )
 
-_BY_STATUS: dict[int, type[HubError]] = {
-    cls.status: cls
-    for cls in (
+API = HttpApi(
+    "zero-hub",
+    HubError,
+    by_status(
         BadRequest,
         Unauthorized,
         Forbidden,
@@ -32,8 +34,9 @@ _BY_STATUS: dict[int, type[HubError]] = {
         LengthRequired,
         TooLarge,
         StoreError,
-    )
-}
+    ),
+    envelope="payload",
+)
 
 
 Sent = Callable[[int], None]
@@ -60,7 +63,7 @@ class _Counting:
         return self._stream.fileno()
 
 
-class HubClient:
+class HubClient(JsonClient):
     """A zero-hub at ``url``; ``token`` (a zero-id JWT) for the caller's repository,
     ``active_user`` to act in an organisation's. Every call has ``timeout``; uploads and
     downloads wait ``transfer_timeout`` between two reads."""
@@ -74,66 +77,39 @@ class HubClient:
         timeout: float = 30.0,
         transfer_timeout: float = 600.0,
     ) -> None:
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"bearer {token}"} if token else {}
+        headers = bearer_header(token)
         if active_user:
             headers["active-user"] = active_user
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        super().__init__(url, API, headers=headers, timeout=timeout)
         self._transfer = httpx.Timeout(timeout, read=transfer_timeout, write=transfer_timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> HubClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise HubError(f"cannot reach zero-hub at {self.url}: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400 or not isinstance(body, dict):
-            message = body.get("message") if isinstance(body, dict) else None
-            cls = _BY_STATUS.get(response.status_code, HubError)
-            raise cls(f"{message or response.text[:200]} (HTTP {response.status_code})")
-        return body.get("payload")
 
     # -- public ----------------------------------------------------------------------------
     def flists(self, search: str | None = None) -> list[str]:
-        return list(self._call("GET", "/api/flist", params={"q": search} if search else None))
+        return list(self.call("GET", "/api/flist", params={"q": search} if search else None))
 
     def repositories(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/api/repositories"))
+        return list(self.call("GET", "/api/repositories"))
 
     def repository(self, user: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/api/flist/{_q(user)}"))
+        return list(self.call("GET", f"/api/flist/{_q(user)}"))
 
     def contents(self, user: str, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/{_q(user)}/{_q(name)}"))
+        return dict(self.call("GET", f"/api/flist/{_q(user)}/{_q(name)}"))
 
     def light(self, user: str, name: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/{_q(user)}/{_q(name)}/light"))
+        return dict(self.call("GET", f"/api/flist/{_q(user)}/{_q(name)}/light"))
 
     def download(self, user: str, name: str, dest: str | Path) -> int:
         """Write ``user/name`` to ``dest``; how many bytes."""
         dest = Path(dest)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
-            with self._http.stream(
+            with self.http.stream(
                 "GET", f"/{_q(user)}/{_q(name)}", timeout=self._transfer
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    self._call(
-                        "GET", f"/api/flist/{_q(user)}/{_q(name)}/light"
-                    )  # raises the reason
+                    self.call("GET", f"/api/flist/{_q(user)}/{_q(name)}/light")  # raises the reason
                     raise NotFound(f"{user}/{name} not found")
                 size = 0
                 with tmp.open("wb") as out:
@@ -149,7 +125,7 @@ class HubClient:
 
     # -- the caller's repository -----------------------------------------------------------
     def me(self) -> dict[str, Any]:
-        return dict(self._call("GET", "/api/flist/me"))
+        return dict(self.call("GET", "/api/flist/me"))
 
     def _send(self, route: str, path: str | Path, sent: Sent | None) -> dict[str, Any]:
         path = Path(path)
@@ -160,7 +136,7 @@ class HubClient:
         with stream:
             body = _Counting(stream, sent) if sent is not None else stream
             files = {"file": (path.name, body, "application/octet-stream")}
-            return dict(self._call("POST", route, files=files, timeout=self._transfer))
+            return dict(self.call("POST", route, files=files, timeout=self._transfer))
 
     def upload(self, archive: str | Path, sent: Sent | None = None) -> dict[str, Any]:
         """Upload a .tar.gz; the hub makes ``name.fl`` of it. ``sent`` is told of every chunk."""
@@ -176,38 +152,38 @@ class HubClient:
 
     def progress(self, job: str) -> dict[str, Any]:
         """Where the upload sent with ``?progress=job`` stands."""
-        return dict(self._call("GET", f"/api/flist/me/progress/{_q(job)}"))
+        return dict(self.call("GET", f"/api/flist/me/progress/{_q(job)}"))
 
     def tag(self, tag: str, name: str, repo: str, source: str) -> dict[str, str]:
         return dict(
-            self._call("GET", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag/{_q(repo)}/{_q(source)}")
+            self.call("GET", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag/{_q(repo)}/{_q(source)}")
         )
 
     def untag(self, tag: str, name: str) -> None:
-        self._call("DELETE", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag")
+        self.call("DELETE", f"/api/flist/me/{_q(tag)}/{_q(name)}/tag")
 
     def tags(self, user: str) -> dict[str, dict[str, str]]:
-        return dict(self._call("GET", f"/api/tags/{_q(user)}"))
+        return dict(self.call("GET", f"/api/tags/{_q(user)}"))
 
     def merge(self, target: str, sources: list[str]) -> dict[str, Any]:
-        return dict(self._call("POST", f"/api/flist/me/merge/{_q(target)}", json=sources))
+        return dict(self.call("POST", f"/api/flist/me/merge/{_q(target)}", json=sources))
 
     def link(self, source: str, linkname: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/me/{_q(source)}/link/{_q(linkname)}"))
+        return dict(self.call("GET", f"/api/flist/me/{_q(source)}/link/{_q(linkname)}"))
 
     def rename(self, source: str, dest: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/flist/me/{_q(source)}/rename/{_q(dest)}"))
+        return dict(self.call("GET", f"/api/flist/me/{_q(source)}/rename/{_q(dest)}"))
 
     def promote(self, repo: str, name: str, localname: str) -> dict[str, Any]:
         return dict(
-            self._call("GET", f"/api/flist/me/promote/{_q(repo)}/{_q(name)}/{_q(localname)}")
+            self.call("GET", f"/api/flist/me/promote/{_q(repo)}/{_q(name)}/{_q(localname)}")
         )
 
     def delete(self, name: str) -> None:
-        self._call("DELETE", f"/api/flist/me/{_q(name)}")
+        self.call("DELETE", f"/api/flist/me/{_q(name)}")
 
     def set_readme(self, name: str, text: str) -> None:
         headers = {"Content-Type": "text/markdown"}
-        self._call(
+        self.call(
             "POST", f"/api/flist/me/{_q(name)}/readme", content=text.encode(), headers=headers
         )

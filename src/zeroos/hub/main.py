@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import uvicorn
-
-from ..common.address import format_hostport
+from ..common.asgi import AsgiServer
 from ..common.harness import Child, HarnessError, zos_serve
-from ..common.service import ReadyFile, bind_tcp, call_on_signals
+from ..common.service import listen_tcp
 from ..identity import AsyncVerifier
 from .app import create_app
 from .errors import HubError, StoreError
@@ -66,12 +63,7 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
     """Serve until SIGINT or SIGTERM; ``announce`` is told where everything is."""
     root = Path(settings.data).absolute()
     root.mkdir(parents=True, exist_ok=True)
-    try:
-        sock = bind_tcp(settings.listen, settings.port)
-    except OSError as exc:
-        raise HubError(f"cannot listen on {settings.listen}:{settings.port}: {exc}") from exc
-    ready = ReadyFile(settings.ready_file, "hub")
-    where = format_hostport(settings.listen, sock.getsockname()[1])
+    sock = listen_tcp(settings.listen, settings.port, HubError)
     try:
         with embedded(settings, root) as (store, ident):
             hub = Hub(
@@ -85,38 +77,19 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
                 for name in seed(hub):
                     announce(f"  built {name} from the installed zeroos")
             verifier = AsyncVerifier(ident, audience=settings.audience)
-            config = uvicorn.Config(
+            server = AsgiServer(
                 create_app(hub, verifier),
-                log_config=None,
-                log_level="info" if settings.verbose else "warning",
-                access_log=False,  # tokens may travel in query strings of old clients
-                timeout_graceful_shutdown=5,
+                sock,
+                part="hub",
+                ready_file=settings.ready_file,
+                verbose=settings.verbose,
+                on_stop=verifier.aclose,
             )
-            server = uvicorn.Server(config)
-
-            def stop_early() -> None:
-                server.should_exit = True
-
-            call_on_signals(stop_early)
+            where = server.where
             announce(f"zero-hub: http://{where} (OpenAPI: http://{where}/docs)")
             announce(f"  flists in {root / 'hub'}, blocks in {store}, zero-id at {ident}")
             log.info("event=listening addresses=%s id=%s", where, ident)
-            asyncio.run(_serve(server, sock, lambda: ready.write([where]), verifier))
+            server.run()
             log.info("event=stopped")
     finally:
-        ready.remove()
         sock.close()
-
-
-async def _serve(
-    server: uvicorn.Server, sock: object, on_ready: Callable[[], None], verifier: AsyncVerifier
-) -> None:
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))  # type: ignore[list-item]
-    try:
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            on_ready()
-        await serving
-    finally:
-        await verifier.aclose()

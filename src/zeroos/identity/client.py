@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
-
+from ..common.http import HttpApi, JsonClient, bearer_header
 from .errors import IdentityError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -27,43 +26,27 @@ class Unreachable(IdentityError):
     """zero-id could not be reached (refused, timed out, not HTTP)."""
 
 
-class IdentityClient:
-    """zero-id at ``url``; ``token`` (a JWT of its own) is sent as ``Authorization: bearer``."""
+API = HttpApi(
+    "zero-id",
+    IdentityError,
+    unreachable=Unreachable,
+    refused=RemoteError,
+    reason="error_description",  # OAuth's (RFC 6749) and zero-id's own refusals alike
+)
+
+
+class IdentityClient(JsonClient):
+    """zero-id at ``url``; ``token`` (a JWT of its own) is sent as ``Authorization: bearer``.
+
+    :meth:`call` makes one request: the JSON answer, the text of a text answer, None for an
+    empty one.
+    """
 
     def __init__(
         self, url: str = DEFAULT_URL, token: str | None = None, *, timeout: float = 10.0
     ) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, API, headers=bearer_header(token), timeout=timeout)
         self.token = token
-        headers = {"Authorization": f"bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> IdentityClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request: the JSON answer, the text of a text answer, None for an empty one."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"cannot reach zero-id at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error_description") or response.text
-            except (ValueError, AttributeError):
-                message = response.text
-            raise RemoteError(message, response.status_code)
-        if response.status_code == 204 or not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
 
     # -- tokens ----------------------------------------------------------------------------
     def password_grant(self, username: str, password: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from ..common.address import format_hostport
 from ..common.errors import ZosError
-from ..common.service import ReadyFile, bind_tcp, call_on_signals
+from ..common.service import listen_tcp
 from ..zdb.client import Client
+from .errors import IdentityError
 from .lease import Lease
 from .passwords import HashCost
 from .sealed import Sealer, load_key
@@ -69,11 +70,7 @@ def run(settings: IdSettings) -> None:
         raise ZosError("--admin needs a password", hint="set $ZOS_ID_ADMIN_PASSWORD")
     embedded: EmbeddedZdb | None = None
     lease: Lease | None = None
-    ready = ReadyFile(settings.ready_file, "id")
-    try:
-        sock = bind_tcp(settings.listen, settings.port)
-    except OSError as exc:
-        raise ZosError(f"cannot listen on {settings.listen}:{settings.port}: {exc}") from exc
+    sock = listen_tcp(settings.listen, settings.port, IdentityError)
     try:
         key_file = Path(settings.key_file or Path(settings.data) / "keyring.key")
         sealer = Sealer(load_key(key_file))
@@ -102,9 +99,10 @@ def run(settings: IdSettings) -> None:
         server = IdentityServer(
             ident,
             sock,
-            log_level="info" if settings.verbose else "warning",
+            verbose=settings.verbose,
             lease=lease,
             trusted_proxies=settings.trusted_proxy,
+            ready_file=settings.ready_file,
         )
         # a zdb:// address may carry the namespace password: never log it
         zdb = settings.zdb
@@ -113,19 +111,11 @@ def run(settings: IdSettings) -> None:
         log.info(
             "event=listening addresses=%s issuer=%s zdb=%s", where, service_settings.issuer, zdb_at
         )
-
-        # uvicorn re-raises the signal that stopped it once it is done: a clean stop exits 0;
-        # a signal that comes before uvicorn listens for them stops it as soon as it runs
-        def stop_early() -> None:
-            server.server.should_exit = True
-
-        call_on_signals(stop_early)
-        server.run(on_ready=lambda: ready.write([where]))
+        server.run()
         log.info("event=stopped")
         if server.lease_lost:
             raise SystemExit(1)  # the reason is logged already
     finally:
-        ready.remove()
         if lease is not None:
             lease.release()  # deletes it only if it is still ours
         sock.close()

@@ -13,7 +13,6 @@ if zero-id dies first (PR_SET_PDEATHSIG). It is started by the shared harness
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import logging
@@ -23,14 +22,10 @@ import secrets
 import shutil
 import socket
 import tempfile
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-import uvicorn
-
+from ..common.asgi import AsgiServer
 from ..common.harness import Child, HarnessError, zos_serve
 from ..common.service import bind_tcp
 from ..zdb.client import Client, parse_url
@@ -153,87 +148,54 @@ def connect(spec: str, password: str | None = None, admin: str | None = None) ->
     return client
 
 
-class IdentityServer:
-    """zero-id on a bound socket; ``run()`` in the foreground or ``start()`` in a thread."""
+class IdentityServer(AsgiServer):
+    """zero-id on a bound socket (:class:`zeroos.common.asgi.AsgiServer`); it stops on its own
+    when ``lease`` is lost."""
 
     def __init__(
         self,
         identity: Identity,
         sock: socket.socket,
         *,
-        log_level: str = "warning",
+        verbose: bool = False,
         lease: Lease | None = None,
         trusted_proxies: str = "",
+        ready_file: str | Path | None = None,
     ) -> None:
-        """``trusted_proxies``: comma-separated addresses whose X-Forwarded-For is believed.
-
-        None by default: uvicorn would otherwise believe it from 127.0.0.1, and any local
-        client could then pick the address its failed logins are throttled under.
-        """
-        self.identity = identity
-        self.sock = sock
-        self.lease = lease
-        config = uvicorn.Config(
+        """``trusted_proxies``: comma-separated addresses whose X-Forwarded-For is believed
+        (none by default: a local client could pick the address its failed logins are
+        throttled under)."""
+        super().__init__(
             create_app(identity),
-            log_config=None,
-            log_level=log_level,
-            access_log=False,  # query strings may carry secrets (ItsYou.Online style)
-            timeout_graceful_shutdown=5,
-            proxy_headers=bool(trusted_proxies),
-            forwarded_allow_ips=trusted_proxies or None,
+            sock,
+            part="id",
+            ready_file=ready_file,
+            verbose=verbose,
+            trusted_proxies=trusted_proxies,
         )
-        self.server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self.identity = identity
+        self.lease = lease
         if lease is not None:
             # another zero-id took the namespace: this one's record cache may be stale, stop
-            lease.on_lost(self._lease_lost)
-
-    def _lease_lost(self) -> None:
-        self.server.should_exit = True
+            lease.on_lost(self.shutdown)
 
     @property
     def lease_lost(self) -> bool:
         return self.lease is not None and self.lease.lost
 
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    def run(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Serve until stopped; ``on_ready`` is called once uvicorn accepts requests."""
+    def run(self) -> None:
+        """Serve until stopped (see :meth:`AsgiServer.run`)."""
         # what exists now (FastAPI's routes and models) lives as long as the server: keep the
         # collector from walking it again on every full collection under load
         gc.freeze()
-        if on_ready is None:
-            self.server.run(sockets=[self.sock])
-            return
-        factory = self.server.config.get_loop_factory()
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(self._serve(on_ready))
+        super().run()
 
-    async def _serve(self, on_ready: Callable[[], None]) -> None:
-        serving = asyncio.ensure_future(self.server.serve(sockets=[self.sock]))
-        while not self.server.started and not serving.done():
-            await asyncio.sleep(0.01)
-        if self.server.started:
-            on_ready()
-        await serving
-
-    def start(self, timeout: float = 20.0) -> IdentityServer:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("zero-id did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=20)
-        self.sock.close()
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the thread :meth:`start` began, and close the socket."""
+        try:
+            super().stop(timeout)
+        finally:
+            self.sock.close()
 
 
 def make_identity(client: Client, settings: Settings, sealer: Sealer) -> Identity:

@@ -19,14 +19,22 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 from jwt.algorithms import ECAlgorithm
 
+from ..common.http import AsyncJsonClient, HttpApi, JsonClient
 from .errors import Forbidden, InvalidToken
 from .tokens import PublicKey, decode
 
 _DISCOVERY = "/.well-known/openid-configuration"
 _JWKS = "/.well-known/jwks.json"
+
+
+def _refused(reason: str, status: int) -> InvalidToken:
+    return InvalidToken(f"zero-id did not give its keys: {reason} (HTTP {status})")
+
+
+# a token cannot be checked while zero-id's keys cannot be read: every failure is InvalidToken
+_KEYS_API = HttpApi("zero-id", InvalidToken, refused=_refused)
 
 
 class MissingScope(Forbidden):
@@ -79,8 +87,11 @@ class _Keys:
         """Make the HTTP client and the lock around fetches."""
         raise NotImplementedError
 
-    def _error(self, path: str, exc: Exception) -> InvalidToken:
-        return InvalidToken(f"cannot read zero-id's keys at {self.url}{path}: {exc}")
+    def _issuer(self, discovery: Any) -> str:
+        issuer = discovery.get("issuer") if isinstance(discovery, dict) else None
+        if not isinstance(issuer, str):
+            raise InvalidToken(f"zero-id at {self.url} names no issuer in {_DISCOVERY}")
+        return issuer
 
     def _install(self, jwks: Any) -> None:
         keys: dict[str, PublicKey] = {}
@@ -116,7 +127,7 @@ class Verifier(_Keys):
     """Verify zero-id JWTs against its published keys; thread-safe."""
 
     def _open(self, timeout: float) -> None:
-        self._http = httpx.Client(timeout=timeout)
+        self._http = JsonClient(self.url, _KEYS_API, timeout=timeout)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -128,20 +139,12 @@ class Verifier(_Keys):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, path: str) -> Any:
-        try:
-            response = self._http.get(self.url + path)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise self._error(path, exc) from exc
-
     def refresh(self) -> None:
         """Fetch the JWKS (and the issuer, from the discovery document, when not given)."""
         with self._lock:
             if self.issuer is None:
-                self.issuer = str(self._get(_DISCOVERY)["issuer"])
-            self._install(self._get(_JWKS))
+                self.issuer = self._issuer(self._http.call("GET", _DISCOVERY))
+            self._install(self._http.call("GET", _JWKS))
 
     def verify(self, token: str, *, scope: str | Iterable[str] | None = None) -> dict[str, Any]:
         """The token's claims, after checking signature, issuer, expiry, audience and scope."""
@@ -163,7 +166,7 @@ class AsyncVerifier(_Keys):
     blocking the event loop, one fetch at a time."""
 
     def _open(self, timeout: float) -> None:
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = AsyncJsonClient(self.url, _KEYS_API, timeout=timeout)
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -175,20 +178,12 @@ class AsyncVerifier(_Keys):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _get(self, path: str) -> Any:
-        try:
-            response = await self._http.get(self.url + path)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise self._error(path, exc) from exc
-
     async def refresh(self) -> None:
         """Fetch the JWKS (and the issuer, from the discovery document, when not given)."""
         async with self._lock:
             if self.issuer is None:
-                self.issuer = str((await self._get(_DISCOVERY))["issuer"])
-            self._install(await self._get(_JWKS))
+                self.issuer = self._issuer(await self._http.call("GET", _DISCOVERY))
+            self._install(await self._http.call("GET", _JWKS))
 
     async def verify(
         self, token: str, *, scope: str | Iterable[str] | None = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from pydantic import TypeAdapter
 
+from ..common.http import HttpApi, JsonClient, bearer_header, by_status
 from .errors import (
     BadRequest,
     Conflict,
@@ -18,79 +18,55 @@ from .errors import (
 )
 from .models import BlueprintResult, Service, Task, TaskState, TemplateInfo
 
-_BY_STATUS: dict[int, type[RobotError]] = {
-    cls.status: cls
-    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, RepositoryError)
-}
+API = HttpApi(
+    "zero-robot",
+    RobotError,
+    by_status(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, RepositoryError),
+)
 _SERVICES = TypeAdapter(list[Service])
 _TASKS = TypeAdapter(list[Task])
 _TEMPLATES = TypeAdapter(list[TemplateInfo])
 
 
-class RobotClient:
+class RobotClient(JsonClient):
     """A zero-robot at ``url``; every call waits at most ``timeout`` seconds."""
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
-        self.url = url
-
-    def close(self) -> None:
-        """Close the connections."""
-        self._http.close()
-
-    def __enter__(self) -> RobotClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            answer = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RobotError(f"zero-robot at {self.url} cannot be reached: {exc}") from exc
-        if answer.status_code >= 400:
-            try:
-                message = str(answer.json().get("message"))
-            except ValueError:
-                message = answer.text[:200]
-            raise _BY_STATUS.get(answer.status_code, RobotError)(message)
-        return answer.json() if answer.content else None
+        super().__init__(url, API, headers=bearer_header(token), timeout=timeout)
 
     def templates(self) -> list[TemplateInfo]:
         """The templates the robot can instantiate."""
-        return _TEMPLATES.validate_python(self._call("GET", "/templates"))
+        return _TEMPLATES.validate_python(self.call("GET", "/templates"))
 
     def services(self, **filters: str) -> list[Service]:
         """The services matching ``filters`` (name, template_uid, template_name, ...)."""
-        return _SERVICES.validate_python(self._call("GET", "/services", params=filters))
+        return _SERVICES.validate_python(self.call("GET", "/services", params=filters))
 
     def service(self, name_or_guid: str) -> Service:
         """One service, by guid or by name."""
         found = self.services(name=name_or_guid)
         if found:
             return found[0]
-        return Service.model_validate(self._call("GET", f"/services/{name_or_guid}"))
+        return Service.model_validate(self.call("GET", f"/services/{name_or_guid}"))
 
     def tasks(self, guid: str, state: TaskState | None = None) -> list[Task]:
         """A service's task list."""
         params = {"state": state.value} if state else {}
         return _TASKS.validate_python(
-            self._call("GET", f"/services/{guid}/task_list", params=params)
+            self.call("GET", f"/services/{guid}/task_list", params=params)
         )
 
     def task(self, guid: str, task_guid: str) -> Task:
         """One task."""
-        return Task.model_validate(self._call("GET", f"/services/{guid}/task_list/{task_guid}"))
+        return Task.model_validate(self.call("GET", f"/services/{guid}/task_list/{task_guid}"))
 
     def schedule(self, guid: str, action: str, args: dict[str, Any] | None = None) -> Task:
         """Schedule an action on a service."""
         body = {"action_name": action, "args": args or {}}
-        return Task.model_validate(self._call("POST", f"/services/{guid}/task_list", json=body))
+        return Task.model_validate(self.call("POST", f"/services/{guid}/task_list", json=body))
 
     def blueprint(self, text: str) -> BlueprintResult:
         """Apply a YAML blueprint."""
         headers = {"Content-Type": "application/yaml"}
-        answer = self._call("POST", "/blueprints", content=text.encode(), headers=headers)
+        answer = self.call("POST", "/blueprints", content=text.encode(), headers=headers)
         return BlueprintResult.model_validate(answer)

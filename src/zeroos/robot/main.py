@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
-import uvicorn
-
-from ..common.address import format_hostport
+from ..common.asgi import AsgiServer
 from ..common.log import event
-from ..common.service import ReadyFile, bind_tcp, call_on_signals
+from ..common.service import listen_tcp
 from ..identity import AsyncVerifier
 from .app import create_app
 from .deps import Auth
@@ -60,48 +56,25 @@ def run(settings: RobotSettings, announce: Callable[[str], None] = print) -> Non
     auth = authentication(settings)
     robot = build(settings)
     try:
-        sock = bind_tcp(settings.listen, settings.port)
-    except OSError as exc:
+        sock = listen_tcp(settings.listen, settings.port, RobotError)
+    except RobotError:
         robot.close()
-        raise RobotError(f"cannot listen on {settings.listen}:{settings.port}: {exc}") from exc
-    ready = ReadyFile(settings.ready_file, "robot")
-    where = format_hostport(settings.listen, sock.getsockname()[1])
+        raise
     try:
         robot.start()
-        config = uvicorn.Config(
+        server = AsgiServer(
             create_app(robot, auth),
-            log_config=None,
-            log_level="info" if settings.verbose else "warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
+            sock,
+            part="robot",
+            ready_file=settings.ready_file,
+            verbose=settings.verbose,
+            on_stop=auth.verifier.aclose if auth is not None else None,
         )
-        server = uvicorn.Server(config)
-
-        def stop_early() -> None:
-            server.should_exit = True
-
-        call_on_signals(stop_early)
-        announce(f"zero-robot: http://{where} (OpenAPI: http://{where}/docs)")
+        announce(f"zero-robot: http://{server.where} (OpenAPI: http://{server.where}/docs)")
         for line in robot.problems:
             announce(f"  problem: {line}")
-        event(log, "listening", addresses=where)
-        asyncio.run(_serve(server, sock, lambda: ready.write([where]), auth))
+        event(log, "listening", addresses=server.where)
+        server.run()
     finally:
-        ready.remove()
         sock.close()
         robot.close()
-
-
-async def _serve(
-    server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None], auth: Auth | None
-) -> None:
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            on_ready()
-        await serving
-    finally:
-        if auth is not None:
-            await auth.verifier.aclose()

@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from ...common.http import AsyncJsonClient
+from ...identity.client import API as ZERO_ID
+from ...identity.client import Unreachable
+from ...identity.errors import IdentityError
 from ..deps import TOKEN_COOKIE, Caller, HubDep, Visitor, bounded, get_verifier
 from ..errors import HubError, NotFound
 from ..models import Me
@@ -63,22 +66,18 @@ async def login(request: Request) -> Response:
     org = str(form.get("org", "")).strip()
     scope = "user:admin" + (f",user:memberof:{org}" if org else "")
     id_url = get_verifier(request).url
+    grant = {"grant_type": "password", "username": username, "password": password, "scope": scope}
+    zero_id = AsyncJsonClient(id_url, ZERO_ID, timeout=_LOGIN_TIMEOUT)
     try:
-        async with httpx.AsyncClient(timeout=_LOGIN_TIMEOUT) as http:
-            answer = await http.post(
-                f"{id_url}/v1/oauth/access_token",
-                data={
-                    "grant_type": "password",
-                    "username": username,
-                    "password": password,
-                    "scope": scope,
-                },
-            )
-    except httpx.HTTPError as exc:
-        return page(request, "login.html", None, 503, error=f"zero-id cannot be reached: {exc}")
-    if answer.status_code != 200:
+        body = await zero_id.call("POST", "/v1/oauth/access_token", data=grant)
+    except Unreachable as exc:
+        return page(request, "login.html", None, 503, error=str(exc))
+    except IdentityError:
         return page(request, "login.html", None, 401, error="wrong user name or password")
-    body = answer.json()
+    finally:
+        await zero_id.aclose()
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        return page(request, "login.html", None, 502, error="zero-id answered without a token")
     response = RedirectResponse("/", status_code=303)
     age = int(body.get("expires_in", 3600))
     response.set_cookie(TOKEN_COOKIE, body["access_token"], max_age=age, httponly=True,
