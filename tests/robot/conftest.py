@@ -21,11 +21,12 @@ class RobotServer:
     root: Path
     repo: Path
     child: Child | None = None
+    extra: tuple[str, ...] = ()
 
     def start(self) -> RobotServer:
         argv = zos_serve(
             "robot", "--port", "0", "--dev", "--data", str(self.root / "data"),
-            "--template-repo", f"file://{self.repo}", "--task-timeout", "30",
+            "--template-repo", f"file://{self.repo}", "--task-timeout", "30", *self.extra,
         )  # fmt: skip
         child = Child(argv, self.root / "robot.ready", log=self.root / "robot.log", name="robot")
         self.child = child.start(60.0)

@@ -21,6 +21,7 @@ class Counter(TemplateBase):
         label: str = "c"
 
     def install(self) -> str:
+        self.logger.info("installing %s", self.data.label)
         self.state.set("actions", "install", "ok")
         return "installed " + self.data.label
 
@@ -83,3 +84,12 @@ def git_repository(root: Path) -> Path:
     ):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, timeout=60)
     return root
+
+
+def commit(root: Path, message: str) -> None:
+    """Commit everything in the repository ``root``."""
+    for args in (
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", message],
+    ):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, timeout=60)

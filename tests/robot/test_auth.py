@@ -128,6 +128,9 @@ def test_every_route_by_every_kind_of_caller(world: World) -> None:
         ("GET", f"/services/{guid}", None),
         ("GET", f"/services/{guid}/task_list", None),
         ("POST", f"/services/{guid}/task_list", {"action_name": "add"}),
+        ("GET", f"/services/{guid}/logs", None),
+        ("POST", "/templates/update", {}),
+        ("POST", "/templates/checkout", {"url": "x", "ref": "main"}),
     ]
     with _http(world) as anonymous:
         for method, path, body in routes:
@@ -145,12 +148,18 @@ def test_every_route_by_every_kind_of_caller(world: World) -> None:
         assert [s["name"] for s in other.get("/services").json()] == []
         assert other.delete(f"/services/{guid}").status_code == 404
         assert other.post("/templates", json={"url": "/tmp"}).status_code == 403
+        assert other.get(f"/services/{guid}/logs").status_code == 404
+        assert other.post("/templates/update", json={}).status_code == 403
+        assert other.post("/templates/checkout", json={"url": "x", "ref": "m"}).status_code == 403
         clash = other.post("/services", json={"template": "counter", "name": "mine"})
         assert clash.status_code == 409
     with _http(world, secret=secret) as holder:
         assert holder.get(f"/services/{guid}").json()["name"] == "mine"
         task = holder.post(f"/services/{guid}/task_list", json={"action_name": "add"})
         assert task.status_code == 201
+        assert holder.get(f"/services/{guid}/logs").status_code == 200
+        assert holder.get(f"/services/{theirs['guid']}/logs").status_code == 404
+        assert holder.post("/templates/update", json={}).status_code == 403
         assert holder.get(f"/services/{theirs['guid']}").status_code == 404
         assert [s["name"] for s in holder.get("/services").json()] == ["mine"]
         assert (
@@ -165,6 +174,11 @@ def test_every_route_by_every_kind_of_caller(world: World) -> None:
         assert admin.get(f"/services/{guid}/task_list/{task.json()['guid']}").status_code == 200
         added = admin.post("/templates", json={"url": "/nonexistent/folder"})
         assert added.status_code == 400
+        assert admin.post("/templates/update", json={}).status_code == 200
+        assert admin.post("/templates/checkout", json={"url": "x", "ref": "m"}).status_code == 404
+        assert admin.get(f"/services/{guid}/logs").status_code == 200
+        # webhooks answer to their signature only: this robot has no webhook secret
+        assert admin.post("/webhooks/github", json={}).status_code == 403
         assert admin.delete(f"/services/{guid}").status_code == 204
     with _http(world, secret=secret) as holder:
         assert holder.get(f"/services/{guid}").status_code == 404

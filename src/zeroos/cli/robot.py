@@ -47,6 +47,8 @@ def robot() -> None:
 @click.option("--user-org", metavar="ORG", help="Members of ORG may run services of their own.")
 @click.option("--audience", help="Accept only tokens for this audience (and those without).")
 @click.option("--dev", is_flag=True, help="No authentication: anyone reaching the port may act.")
+@click.option("--webhook-secret", metavar="SECRET",
+              help="Take GitHub push webhooks signed with SECRET (or env).")  # fmt: skip
 @READY_FILE
 @CONFIG_FILE
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")

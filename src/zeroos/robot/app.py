@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from .deps import Auth
 from .engine import Robot
 from .errors import RobotError
-from .routes import blueprints, robot, services, tasks, templates
+from .routes import blueprints, logs, robot, services, tasks, templates, webhooks
 
 
 async def _robot_error(request: Request, exc: Exception) -> JSONResponse:
@@ -31,8 +31,9 @@ async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": f"{where}: {first.get('msg', 'bad request')}"}, 400)
 
 
-def create_app(bot: Robot, auth: Auth | None) -> FastAPI:
-    """The robot's application over ``bot``; ``auth`` None lets every caller do everything."""
+def create_app(bot: Robot, auth: Auth | None, webhook_secret: str | None = None) -> FastAPI:
+    """The robot's application over ``bot``; ``auth`` None lets every caller do everything;
+    webhooks are taken when signed with ``webhook_secret`` (refused without one)."""
     app = FastAPI(
         title="zero-robot",
         description="Templates from git, services with task lists, blueprints (0-robot's routes).",
@@ -40,9 +41,10 @@ def create_app(bot: Robot, auth: Auth | None) -> FastAPI:
     )
     app.state.robot = bot
     app.state.auth = auth
+    app.state.webhook_secret = webhook_secret
     app.add_exception_handler(RobotError, _robot_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_input)
-    for module in (robot, templates, services, tasks, blueprints):
+    for module in (robot, templates, services, tasks, logs, blueprints, webhooks):
         app.include_router(module.router)
     return app

@@ -22,6 +22,7 @@ from .journal import Record, remove_line, service_line, task_line
 from .loader import Loaded, load_folder
 from .models import (
     BlueprintResult,
+    LogLine,
     Priority,
     RobotInfo,
     Service,
@@ -110,10 +111,49 @@ class Robot:
         with self._lock:
             self.templates.update(loaded.templates)
             self.repositories[url if not branch else f"{location}#{branch}"] = str(where)
+            self.problems = [p for p in self.problems if not p.startswith(str(where))]
             self.problems.extend(loaded.errors)
         for line in loaded.errors:
             event(log, "template_error", level=logging.WARNING, error=line)
         return loaded
+
+    def update_repository(self, url: str | None = None) -> Loaded:
+        """Pull again the repository added as ``url`` (every one when None) and reload its
+        templates; services of a template whose UID is unchanged run their next tasks with
+        the new code."""
+        with self._lock:
+            names = list(self.repositories) if url is None else [url]
+        unknown = [n for n in names if n not in self.repositories]
+        if unknown:
+            raise NotFound(f"no repository {unknown[0]!r} (GET /robot lists them)")
+        loaded = Loaded()
+        for name in names:
+            more = self.add_repository(name)  # a fresh clone replaces the old one
+            loaded.templates.update(more.templates)
+            loaded.errors.extend(more.errors)
+        self._replace_classes(loaded)
+        return loaded
+
+    def checkout_repository(self, url: str, ref: str) -> Loaded:
+        """Load repository ``url`` (as added) at ``ref`` instead: a branch, tag or commit."""
+        with self._lock:
+            if url not in self.repositories:
+                raise NotFound(f"no repository {url!r} (GET /robot lists them)")
+        location, _ = split_ref(url)
+        loaded = self.add_repository(location, ref)
+        with self._lock:
+            if url != f"{location}#{ref}":
+                self.repositories.pop(url, None)
+        self._replace_classes(loaded)
+        return loaded
+
+    def _replace_classes(self, loaded: Loaded) -> None:
+        with self._lock:
+            runtimes = list(self._services.values())
+        for runtime in runtimes:
+            cls = loaded.templates.get(runtime.service.template)
+            if cls is not None:
+                runtime.replace_class(cls)
 
     def template(self, ref: str) -> type[TemplateBase]:
         """The template ``ref`` names: a full UID, ``name``, ``name/version`` or a UID's tail;
@@ -362,6 +402,11 @@ class Robot:
             if task is None:
                 raise NotFound(f"service {runtime.service.name} has no task {task_guid}")
             return task.model_copy()
+
+    def logs(self, guid: str, task: str | None = None) -> list[LogLine]:
+        """The last lines service ``guid``'s actions logged (only task ``task``'s when given)."""
+        lines = list(self.runtime(guid).log.lines)
+        return [line for line in lines if task is None or line.task == task]
 
     def wait(self, guid: str, task_guid: str, timeout: float = 60.0) -> Task:
         """The task once it finished; RobotError if it did not in ``timeout`` seconds."""

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from .errors import RepositoryError
 
 GIT_TIMEOUT = 120.0
-_SCP = re.compile(r"^(?:[^@/]+@)?([^:/]+):(.+)$")  # git@github.com:account/repo.git
+SCP = re.compile(r"^(?:[^@/]+@)?([^:/]+):(.+)$")  # git@github.com:account/repo.git
 
 
 def is_url(text: str) -> bool:
     """Whether ``text`` names a remote (or file://) git repository rather than a local folder."""
-    return "://" in text or (bool(_SCP.match(text)) and not Path(text).exists())
+    return "://" in text or (bool(SCP.match(text)) and not Path(text).exists())
 
 
 def split_ref(text: str) -> tuple[str, str | None]:
@@ -33,7 +33,7 @@ def uid_prefix(url: str) -> str:
         path = parts.path.strip("/").removesuffix(".git").split("/")
         if parts.hostname and len(path) >= 2:
             return "/".join([parts.hostname, path[-2], path[-1]])
-    match = _SCP.match(url) if "://" not in url else None
+    match = SCP.match(url) if "://" not in url else None
     if match and not Path(url).exists():
         path = match.group(2).strip("/").removesuffix(".git").split("/")
         if len(path) >= 2:
@@ -81,3 +81,12 @@ def checkout_dir(root: Path, url: str, ref: str | None) -> Path:
     """Where the clone of ``url#ref`` lives under ``root``."""
     key = hashlib.sha256(f"{url}#{ref or ''}".encode()).hexdigest()[:16]
     return root / key
+
+
+def current_branch(where: Path) -> str | None:
+    """The branch checked out in ``where`` (None: a detached head, or not a git checkout)."""
+    try:
+        name = _git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=where).strip()
+    except RepositoryError:
+        return None
+    return name or None

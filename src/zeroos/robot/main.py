@@ -63,7 +63,11 @@ def run(settings: RobotSettings, announce: Callable[[str], None] = print) -> Non
     try:
         robot.start()
         server = AsgiServer(
-            create_app(robot, auth),
+            create_app(
+                robot,
+                auth,
+                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            ),
             sock,
             part="robot",
             ready_file=settings.ready_file,

@@ -136,6 +136,19 @@ class RepositoryAdd(BaseModel):
     branch: str | None = None
 
 
+class RepositoryUpdate(BaseModel):
+    """A repository to pull again (``url`` as ``GET /robot`` lists it; None: every one)."""
+
+    url: str | None = None
+
+
+class RepositoryCheckout(BaseModel):
+    """A repository (``url`` as ``GET /robot`` lists it) to load at another ``ref``."""
+
+    url: str = Field(min_length=1)
+    ref: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._/-]+$")
+
+
 class TemplateLoad(BaseModel):
     """What adding a repository gave: the templates loaded and those that failed."""
 

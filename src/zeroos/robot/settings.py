@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from ..common.settings import PartSettings
@@ -28,5 +28,6 @@ class RobotSettings(PartSettings):
     user_org: str | None = None  # its members may create services and act on their own
     audience: str | None = None  # accept only tokens for this audience (and those without)
     dev: bool = False  # no authentication: anyone reaching the port may do anything
+    webhook_secret: SecretStr | None = None  # signs /webhooks/github (none: webhooks refused)
     ready_file: str | None = None
     verbose: bool = False

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from ..deps import AccessDep, RobotDep
 from ..engine import template_info
-from ..models import RepositoryAdd, TemplateInfo, TemplateLoad
+from ..loader import Loaded
+from ..models import RepositoryAdd, RepositoryCheckout, RepositoryUpdate, TemplateInfo, TemplateLoad
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 
@@ -23,6 +24,30 @@ def add_repository(robot: RobotDep, caller: AccessDep, repo: RepositoryAdd) -> T
     caller.require_admin()
     loaded = robot.add_repository(repo.url, repo.branch)
     robot.save_repositories()
+    return _answer(loaded)
+
+
+@router.post("/update")
+def update_repositories(robot: RobotDep, caller: AccessDep, ask: RepositoryUpdate) -> TemplateLoad:
+    """Pull a repository again (every one without ``url``) and reload its templates; admins
+    only. Services run their next tasks with the new code."""
+    caller.require_admin()
+    return _answer(robot.update_repository(ask.url))
+
+
+@router.post("/checkout")
+def checkout_repository(
+    robot: RobotDep, caller: AccessDep, ask: RepositoryCheckout
+) -> TemplateLoad:
+    """Load a repository (``url`` as listed by ``GET /robot``) at another branch, tag or
+    commit; admins only."""
+    caller.require_admin()
+    loaded = robot.checkout_repository(ask.url, ask.ref)
+    robot.save_repositories()
+    return _answer(loaded)
+
+
+def _answer(loaded: Loaded) -> TemplateLoad:
     return TemplateLoad(
         templates=[template_info(c) for c in loaded.templates.values()], errors=loaded.errors
     )
