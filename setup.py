@@ -14,6 +14,15 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
-        )
+        ),
+        # pyfuse3 given the inode in read/readdir, so that warm opens skip the process
+        # (flist/mount/_noopen.c says why); without it mounts open files the slower way
+        Extension(
+            "zeroos.flist.mount._noopen",
+            ["src/zeroos/flist/mount/_noopen.c"],
+            include_dirs=["/usr/include/fuse3"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        ),
     ]
 )

@@ -68,6 +68,12 @@ def _default_cache() -> Path:
     type=click.Path(dir_okay=False),
     help="with --daemon: append the server's log to this file [default: discard it]",
 )
+@click.option(
+    "--open-requests",
+    is_flag=True,
+    help="answer every open in this process (slower warm reads; the kernel otherwise opens "
+    "files of the read-only flist without asking)",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def mount_cmd(
     flist_path: str,
@@ -79,6 +85,7 @@ def mount_cmd(
     timeout: float,
     daemon: bool,
     log_path: str | None,
+    open_requests: bool,
     verbose: bool,
 ) -> None:
     """Mount NAME.fl at MOUNTPOINT and serve it until unmounted, SIGTERM or Ctrl-C.
@@ -97,6 +104,7 @@ def mount_cmd(
             rw=rw,
             rw_dir=Path(rw_dir) if rw_dir else None,
             timeout=timeout,
+            open_requests=open_requests,
             on_ready=on_ready,
         )
 

@@ -7,7 +7,12 @@ top, so a container may change its root while the flist and the shared cache sta
 
 from __future__ import annotations
 
+# first: the no-open shim must be loaded before pyfuse3, which binds libfuse on import
+from . import noopen
+
+# isort: split
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -23,13 +28,24 @@ from ..stores import Router
 from .cache import BlockCache
 from .fs import FlistOperations
 from .reader import BlockReader
-from .system import SUBTYPE, MountError, mount_overlay, mounted_at, unmount, unmount_quietly
+from .system import (
+    SUBTYPE,
+    MountError,
+    mount_overlay,
+    mounted_at,
+    set_read_ahead,
+    unmount,
+    unmount_quietly,
+)
 
 __all__ = ["DEFAULT_CACHE_BYTES", "BlockCache", "MountError", "mount", "unmount"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 4 * 1024**3
+# The kernel's read-ahead on a mount (FUSE's default is 128 KiB): reads of up to a MiB, so a
+# cold sequential read is a few requests per block rather than one per 128 KiB.
+_READ_AHEAD_KIB = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,7 @@ def mount(
     rw_dir: Path | None = None,
     timeout: float = 10.0,
     workers: int = 4,
+    open_requests: bool = False,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Mount an flist at `mountpoint` and serve it until it is unmounted or signalled.
@@ -70,6 +87,10 @@ def mount(
     `timeout` seconds fails its read with EIO. With `rw`, the FUSE mount goes to
     `rw_dir/lower` and an overlay with `rw_dir/upper` (the changes) goes on `mountpoint`;
     `rw_dir` defaults to `MOUNTPOINT.rw` beside it.
+
+    The kernel opens files and directories without asking the process (FUSE's no-open mode,
+    see noopen.py), so a file whose pages it holds is read at page-cache speed; with
+    `open_requests`, or where the C shim for that is not built, every open is a request.
     """
     mountpoint = mountpoint.resolve()
     if not mountpoint.is_dir():
@@ -110,13 +131,25 @@ def mount(
             "fsname=" + str(flist_path.resolve()).replace("\\", "\\\\").replace(",", "\\,"),
             f"subtype={SUBTYPE}",
         }
+        operations = FlistOperations(flist, reader)
         try:
+            armed = not open_requests and noopen.arm()
             try:
-                pyfuse3.init(FlistOperations(flist, reader), str(fuse_at), options)
+                pyfuse3.init(operations, str(fuse_at), options)
             except RuntimeError as exc:  # libfuse said why on stderr already
                 raise MountError(f"cannot mount {flist_path} at {fuse_at}: {exc}") from exc
+            # the kernel sends nothing before the loop runs: the mode is set before any request
+            operations.no_open = armed and noopen.engaged()
+            if armed and not operations.no_open:
+                log.warning("event=no_open_unavailable reason=shim_not_reached")
+            read_ahead = max(_READ_AHEAD_KIB, flist.block_size // 1024)
+
+            def settle() -> None:
+                os.stat(fuse_at)  # returns once the kernel's INIT is answered: it sets read-ahead
+                set_read_ahead(fuse_at, read_ahead)
+
             try:
-                trio.run(_serve, overlay, on_ready)
+                trio.run(_serve, settle, overlay, on_ready)
             finally:
                 if overlay is not None:
                     unmount_quietly(overlay.target)
@@ -135,8 +168,13 @@ def _open_stores(store: Router) -> None:
             log.warning("event=store_unusable error=%s", exc)
 
 
-async def _serve(overlay: _Overlay | None, on_ready: Callable[[], None] | None) -> None:
-    """Run the FUSE loop until the mount goes away or SIGTERM/SIGINT arrives."""
+async def _serve(
+    settle: Callable[[], None], overlay: _Overlay | None, on_ready: Callable[[], None] | None
+) -> None:
+    """Run the FUSE loop until the mount goes away or SIGTERM/SIGINT arrives.
+
+    `settle` runs in a thread once the loop serves, before the overlay and `on_ready`.
+    """
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -145,6 +183,7 @@ async def _serve(overlay: _Overlay | None, on_ready: Callable[[], None] | None) 
                 nursery.cancel_scope.cancel()  # unmounted from outside: stop waiting for signals
 
             nursery.start_soon(fuse_loop)
+            await trio.to_thread.run_sync(settle)
             if overlay is not None:
                 # overlayfs looks at the FUSE mount's root while mounting: the loop must run
                 await trio.to_thread.run_sync(overlay.mount)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import logging
 import os
 import stat
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import pyfuse3
@@ -28,6 +29,10 @@ _MAX_AHEAD = 16
 # order (tar, cp -r, a scan): small files are one block each, and one fetch at a time is slow.
 _FILES_AHEAD = 8
 _DIRS_REMEMBERED = 16
+# Files whose read state (blocks, prefetch window) is kept without open requests to hold it.
+_FILES_REMEMBERED = 1024
+# The extended attribute of the root that holds the requests served so far, as JSON.
+STATS_XATTR = b"user.zos.requests"
 
 
 @dataclass
@@ -60,10 +65,19 @@ class _Walk:
 
 
 class FlistOperations(pyfuse3.Operations):
-    """Answers the kernel for one mounted flist; every call is read-only."""
+    """Answers the kernel for one mounted flist; every call is read-only.
 
-    def __init__(self, flist: Flist, reader: BlockReader) -> None:
+    With ``no_open`` (FUSE's no-open mode, see noopen.py) open and opendir answer ENOSYS, so
+    the kernel stops sending them (and release, releasedir) and keeps pages and listings
+    across opens; read and readdir then get the inode where a handle would be.
+    """
+
+    def __init__(self, flist: Flist, reader: BlockReader, *, no_open: bool = False) -> None:
         super().__init__()
+        self.no_open = no_open
+        # requests served, by operation: the root's user.zos.requests attribute shows them
+        self.requests: Counter[str] = Counter()
+        self._files: OrderedDict[int, _Open] = OrderedDict()  # read state by inode (no-open)
         self.flist = flist
         self.reader = reader
         self.block_size = flist.block_size
@@ -118,6 +132,7 @@ class FlistOperations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
+        self.requests["lookup"] += 1
         if name == b".":
             return self._attributes(self._inode(parent_inode))
         if name == b"..":
@@ -129,15 +144,17 @@ class FlistOperations(pyfuse3.Operations):
         return self._attributes(node)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        self.requests["getattr"] += 1
         return self._attributes(self._inode(inode))
 
     async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        self.requests["readlink"] += 1
         node = self._inode(inode)
         if not stat.S_ISLNK(node.mode):
             raise pyfuse3.FUSEError(errno.EINVAL)
         return self.flist.link_target(inode)
 
-    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+    def _listing(self, inode: int) -> _Listing:
         listing = self._recent.get(inode)
         if listing is None:
             node = self._inode(inode)
@@ -149,21 +166,36 @@ class FlistOperations(pyfuse3.Operations):
             if len(self._recent) > _LISTINGS_REMEMBERED:
                 self._recent.popitem(last=False)
         self._recent.move_to_end(inode)
+        return listing
+
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        self.requests["opendir"] += 1
+        if self.no_open:
+            raise pyfuse3.FUSEError(errno.ENOSYS)  # the kernel keeps the listing itself
+        listing = self._listing(inode)
         fh = next(self._next_fh)
         self._listings[fh] = listing
         return fh
 
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
-        listing = self._listings[fh]
+        self.requests["readdir"] += 1
+        # without opendir, the handle is the directory's inode
+        listing = self._listing(fh) if self.no_open else self._listings[fh]
         for index in range(start_id, len(listing)):
             name, attr = listing[index]
             if not pyfuse3.readdir_reply(token, name, attr, index + 1):
                 break
 
     async def releasedir(self, fh: int) -> None:
+        self.requests["releasedir"] += 1
         self._listings.pop(fh, None)
 
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        self.requests["open"] += 1
+        if self.no_open:
+            # the kernel opens without us from now on; the mount is read-only (EROFS) and
+            # nodev, and fifos never reach a FUSE open
+            raise pyfuse3.FUSEError(errno.ENOSYS)
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
             raise pyfuse3.FUSEError(errno.EROFS)
         node = self._inode(inode)
@@ -176,8 +208,22 @@ class FlistOperations(pyfuse3.Operations):
         # the flist is immutable: pages read once stay valid for every later open
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
+    def _file(self, inode: int) -> _Open:
+        """The read state of a file read without open requests (the handle is its inode)."""
+        handle = self._files.get(inode)
+        if handle is None:
+            node = self._inode(inode)
+            if not stat.S_ISREG(node.mode):
+                raise pyfuse3.FUSEError(errno.EIO)
+            handle = self._files[inode] = _Open(node, self._next_in_walk(node))
+            if len(self._files) > _FILES_REMEMBERED:
+                self._files.popitem(last=False)
+        self._files.move_to_end(inode)
+        return handle
+
     async def read(self, fh: int, off: int, size: int) -> bytes:
-        handle = self._handles[fh]
+        self.requests["read"] += 1
+        handle = self._file(fh) if self.no_open else self._handles[fh]
         end = min(off + size, handle.inode.size)
         if off >= end:
             return b""
@@ -260,7 +306,14 @@ class FlistOperations(pyfuse3.Operations):
         self.reader.prefetch(heads)
 
     async def release(self, fh: int) -> None:
+        self.requests["release"] += 1
         self._handles.pop(fh, None)
+
+    async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
+        self.requests["getxattr"] += 1
+        if inode == pyfuse3.ROOT_INODE and name == STATS_XATTR:
+            return json.dumps(self.requests, sort_keys=True).encode()
+        raise pyfuse3.FUSEError(errno.ENODATA)
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         data = pyfuse3.StatvfsData()

@@ -67,6 +67,24 @@ def _check(result: int, what: str) -> None:
         raise MountError(f"{what}: {os.strerror(code)}")
 
 
+def set_read_ahead(mountpoint: Path, kib: int) -> None:
+    """Set the kernel's read-ahead of the mount at `mountpoint` (its own bdi, as root).
+
+    Best effort: without the right to (not root) the kernel's default stays. `mountpoint` is
+    taken as it is (resolved already): resolving it would ask a mount that is not serving yet.
+    """
+    target = mountpoint
+    device = None
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        if Path(_unescape(fields[4])) == target:
+            device = fields[2]  # major:minor, the name of the mount's bdi (the last: topmost)
+    if device is None:
+        return
+    with contextlib.suppress(OSError):
+        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(str(kib))
+
+
 def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     """Put a writable overlayfs on a read-only tree: changes land in `upper`, never in `lower`.
 
