@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
-setup_env "redis-server redis-tools tarantool strace curl jq chromium crun runc busybox-static nftables" "test"
+setup_env "redis-server redis-tools tarantool strace curl jq chromium crun runc busybox-static nftables openssh-server" "test"
 echo "==> running the test suite"
 . scripts/_test_env.sh  # CI=1 and the require guards: the suite cannot pass by running less
 exec .venv/bin/python -m pytest "$@"

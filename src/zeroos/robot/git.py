@@ -56,8 +56,9 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RepositoryError(f"git {args[0]} failed: {exc}") from exc
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise RepositoryError(f"git {args[0]} failed: {last}")
+        said = [x.strip() for x in done.stderr.splitlines() if x.strip()]
+        said = [x for x in said if not x.startswith("Cloning into")] or ["(no message)"]
+        raise RepositoryError(f"git {args[0]} failed: {'; '.join(said)[:500]}")
     return done.stdout
 
 
