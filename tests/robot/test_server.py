@@ -180,3 +180,30 @@ def test_the_command_line(robot_server: RobotServer, tmp_path: Path) -> None:
     failed = _zos("task", "run", "web", "boom", *url, check=False)
     assert failed.returncode == 1
     assert "error: boom failed: ValueError: the boom action always fails" in failed.stderr
+
+
+def test_the_command_line_shows_progress_and_logs(robot_server: RobotServer) -> None:
+    from zeroos.cli.robot import progress_line
+    from zeroos.robot.client import RobotClient
+
+    url = ("--url", robot_server.url)
+    with robot_server.http() as http:
+        made = http.post("/services", json={"template": "counter", "name": "p"}).json()
+        guid = made["guid"]
+    with RobotClient(robot_server.url) as client:
+        slow = client.schedule(guid, "slow", {"seconds": 3})
+        after = client.schedule(guid, "install")
+        end = time.monotonic() + 60
+        while client.task(guid, slow.guid).state.value != "running":
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        waiting = progress_line(client, guid, client.task(guid, after.guid), "install on p")
+        assert waiting == "install on p: waiting, 0 task(s) ahead, slow running"
+        running = progress_line(client, guid, client.task(guid, slow.guid), "slow on p")
+        assert running.startswith("slow on p: running for ")
+    watched = _zos("task", "ls", "p", "--watch", *url).stdout  # returns once none waits
+    assert "install" in watched
+    assert "slow" in watched
+    logs = _zos("logs", "p", *url).stdout
+    assert "installing c" in logs
+    assert "info" in logs

@@ -17,6 +17,7 @@ from .util import CONFIG_FILE, READY_FILE
 
 if TYPE_CHECKING:
     from ..robot.client import RobotClient
+    from ..robot.models import Task
 
 URL = click.option(
     "--url", envvar="ZOS_ROBOT_URL", default="http://127.0.0.1:6600", show_default=True,
@@ -149,24 +150,65 @@ def task() -> None:
     """A service's task list."""
 
 
+def _task_table(tasks: list[Task]) -> Table:
+    table = Table("action", "state", "guid", "duration", "result / error")
+    now = time.time()
+    for t in tasks:
+        outcome = t.error.message if t.error else json.dumps(t.result)
+        if t.duration is not None:
+            took = f"{t.duration:.3f}s"
+        elif t.started is not None:
+            took = f"{now - t.started:.1f}s..."
+        else:
+            took = ""
+        table.add_row(t.action_name, t.state.value, t.guid, took, outcome)
+    return table
+
+
 @task.command("ls")
 @URL
 @TOKEN
 @click.argument("service")
 @click.option("--state", type=click.Choice(["new", "running", "ok", "error"]))
-def task_ls(url: str, token: str | None, service: str, state: str | None) -> None:
-    """List a service's tasks."""
+@click.option("--watch", is_flag=True, help="Keep the table up to date until no task waits.")
+def task_ls(url: str, token: str | None, service: str, state: str | None, watch: bool) -> None:
+    """List a service's tasks (live with --watch)."""
+    from rich.live import Live
+
     from ..robot.models import TaskState
 
+    wanted = TaskState(state) if state else None
     with _client(url, token) as client:
         guid = client.service(service).guid
-        tasks = client.tasks(guid, TaskState(state) if state else None)
-    table = Table("action", "state", "guid", "duration", "result / error")
-    for t in tasks:
-        outcome = t.error.message if t.error else json.dumps(t.result)
-        took = f"{t.duration:.3f}s" if t.duration is not None else ""
-        table.add_row(t.action_name, t.state.value, t.guid, took, outcome)
-    console.print(table)
+        tasks = client.tasks(guid, wanted)
+        if not watch:
+            console.print(_task_table(tasks))
+            return
+        with Live(_task_table(tasks), console=console, refresh_per_second=4) as live:
+            while any(t.state in (TaskState.new, TaskState.running) for t in tasks):
+                time.sleep(0.25)
+                tasks = client.tasks(guid, wanted)
+                live.update(_task_table(tasks))
+
+
+def progress_line(client: RobotClient, guid: str, t: Task, label: str) -> str:
+    """One line on a task as it goes: its state, for how long, what waits before it, and the
+    last line it logged."""
+    from ..robot.models import TaskState
+
+    if t.state is TaskState.new:
+        ahead = sum(
+            1
+            for other in client.tasks(guid, TaskState.new)
+            if (other.priority, other.created) < (t.priority, t.created)
+        )
+        running = client.tasks(guid, TaskState.running)
+        busy = f", {running[0].action_name} running" if running else ""
+        return f"{label}: waiting, {ahead} task(s) ahead{busy}"
+    since = time.time() - (t.started or t.created)
+    lines = client.logs(guid, t.guid)
+    said = f" | {lines[-1].message}" if lines else ""
+    return f"{label}: {t.state.value} for {since:.1f}s{said}"
 
 
 @task.command("run")
@@ -192,13 +234,39 @@ def task_run(
         guid = client.service(service).guid
         t = client.schedule(guid, action, parsed)
         deadline = time.monotonic() + timeout
-        with console.status(f"{action} on {service}: {t.state.value}") as status:
+        label = f"{action} on {service}"
+        with console.status(f"{label}: {t.state.value}") as status:
             while wait and t.state in (TaskState.new, TaskState.running):
                 if time.monotonic() > deadline:
                     raise RobotError(f"task {t.guid} did not finish in {timeout:g} s")
                 time.sleep(0.1)
                 t = client.task(guid, t.guid)
-                status.update(f"{action} on {service}: {t.state.value}")
+                status.update(progress_line(client, guid, t, label))
     click.echo(t.model_dump_json(indent=2))
     if t.state is TaskState.error:
         raise RobotError(f"{action} failed: {t.error.message if t.error else '?'}")
+
+
+@robot.command("logs")
+@URL
+@TOKEN
+@click.argument("service")
+@click.option("--task", "task_guid", metavar="GUID", help="Only the lines of this task.")
+@click.option("--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+def logs(url: str, token: str | None, service: str, task_guid: str | None, follow: bool) -> None:
+    """What a service's actions logged (the last 1,000 lines)."""
+    with _client(url, token) as client:
+        guid = client.service(service).guid
+        seen = 0.0
+        while True:
+            table = Table("time", "level", "task", "message")
+            for line in client.logs(guid, task_guid):
+                if line.time > seen:
+                    stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
+                    table.add_row(stamp, line.level, (line.task or "")[:8], line.message)
+                    seen = line.time
+            if table.row_count or not follow:
+                console.print(table)
+            if not follow:
+                return
+            time.sleep(1.0)

@@ -16,7 +16,7 @@ from .errors import (
     RobotError,
     Unauthorized,
 )
-from .models import BlueprintResult, Service, Task, TaskState, TemplateInfo
+from .models import BlueprintResult, LogLine, Service, Task, TaskState, TemplateInfo
 
 API = HttpApi(
     "zero-robot",
@@ -26,6 +26,7 @@ API = HttpApi(
 _SERVICES = TypeAdapter(list[Service])
 _TASKS = TypeAdapter(list[Task])
 _TEMPLATES = TypeAdapter(list[TemplateInfo])
+_LOGS = TypeAdapter(list[LogLine])
 
 
 class RobotClient(JsonClient):
@@ -70,3 +71,8 @@ class RobotClient(JsonClient):
         headers = {"Content-Type": "application/yaml"}
         answer = self.call("POST", "/blueprints", content=text.encode(), headers=headers)
         return BlueprintResult.model_validate(answer)
+
+    def logs(self, guid: str, task: str | None = None) -> list[LogLine]:
+        """The last lines a service's actions logged (only task ``task``'s when given)."""
+        params = {"task": task} if task else {}
+        return _LOGS.validate_python(self.call("GET", f"/services/{guid}/logs", params=params))
