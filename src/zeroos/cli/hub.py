@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..common.errors import ZosError
-from ..common.log import setup_logging
-from ..common.settings import given_flags, load
+from ..hub.settings import HubSettings
 from .identity import config_dir, load_login
-from .util import CONFIG_FILE, READY_FILE, SIZE, write_private_json
+from .util import SIZE, listen_options, serve_options, serve_settings, write_private_json
 
 if TYPE_CHECKING:
     from ..hub import HubClient
@@ -25,8 +24,7 @@ def hub() -> None:
 
 
 @hub.command()
-@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=5555, show_default=True)
+@listen_options(HubSettings)
 @click.option("--data", default="zerohub-data", show_default=True,
               help="Folder of the flists (and of the embedded servers).")  # fmt: skip
 @click.option("--store", metavar="URL",
@@ -38,9 +36,7 @@ def hub() -> None:
 @click.option("--max-expand", type=SIZE, help="Largest unpacked archive (default 16G).")
 @click.option("--seed/--no-seed", default=True, show_default=True,
               help="Build zeroos/zero-db.fl from the installed zeroos at start.")  # fmt: skip
-@READY_FILE
-@CONFIG_FILE
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@serve_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: object) -> None:
     """Start zero-hub (stops cleanly on Ctrl-C or SIGTERM).
@@ -48,11 +44,8 @@ def serve(ctx: click.Context, /, **_: object) -> None:
     Every flag may also come from $ZOS_HUB_<FLAG> or a --config file.
     """
     from ..hub.main import run
-    from ..hub.settings import HubSettings
 
-    settings = load(HubSettings, given_flags(ctx))
-    setup_logging(settings.verbose)
-    run(settings, announce=click.echo)
+    run(serve_settings(ctx, HubSettings), announce=click.echo)
 
 
 def _login_file() -> Path:

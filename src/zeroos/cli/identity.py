@@ -12,10 +12,9 @@ from typing import Any
 import click
 
 from ..common.errors import ZosError
-from ..common.log import setup_logging
-from ..common.settings import given_flags, load
 from ..identity.client import DEFAULT_URL, IdentityClient, KeyOwner
-from .util import CONFIG_FILE, READY_FILE, write_private_json
+from ..identity.settings import IdSettings
+from .util import listen_options, serve_options, serve_settings, write_private_json
 
 log = logging.getLogger("zeroos.identity")
 TIMEOUT = 10.0
@@ -77,15 +76,11 @@ def identity() -> None:
 
 def _default(name: str) -> Any:
     """The default of a serve setting (IdSettings holds them; the help shows them)."""
-    from ..identity.settings import IdSettings
-
     return IdSettings.model_fields[name].default
 
 
 @identity.command()
-@click.option("--listen", default=_default("listen"), show_default=True,
-              help="Address to listen on.")  # fmt: skip
-@click.option("--port", type=click.IntRange(0, 65535), default=_default("port"), show_default=True)
+@listen_options(IdSettings)
 @click.option("--data", default=_default("data"), show_default=True,
               help="Private folder: embedded zero-db, its secrets, the key file.")  # fmt: skip
 @click.option("--key-file", type=click.Path(dir_okay=False),
@@ -112,9 +107,7 @@ def _default(name: str) -> Any:
               show_default=True)  # fmt: skip
 @click.option("--trusted-proxy", metavar="ADDR[,ADDR...]", default="",
               help="Believe X-Forwarded-For from these proxies (default: nobody).")  # fmt: skip
-@READY_FILE
-@CONFIG_FILE
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@serve_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: object) -> None:
     """Start zero-id (stops cleanly on Ctrl-C or SIGTERM).
@@ -122,14 +115,8 @@ def serve(ctx: click.Context, /, **_: object) -> None:
     Every flag may also come from $ZOS_ID_<FLAG> (ZOS_ID_TOKEN_TTL) or a --config file.
     """
     from ..identity.main import run
-    from ..identity.settings import IdSettings
 
-    flags = given_flags(ctx)
-    if "no_registration" in flags:
-        flags["registration"] = not flags.pop("no_registration")
-    settings = load(IdSettings, flags)
-    setup_logging(settings.verbose)
-    run(settings)
+    run(serve_settings(ctx, IdSettings, negate={"no_registration": "registration"}))
 
 
 @identity.command()

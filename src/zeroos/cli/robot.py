@@ -11,9 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Column, Table
 
-from ..common.log import setup_logging
-from ..common.settings import given_flags, load
-from .util import CONFIG_FILE, READY_FILE
+from ..robot.settings import RobotSettings
+from .util import listen_options, serve_options, serve_settings
 
 if TYPE_CHECKING:
     from ..robot.client import RobotClient
@@ -33,8 +32,7 @@ def robot() -> None:
 
 
 @robot.command()
-@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=6600, show_default=True)
+@listen_options(RobotSettings)
 @click.option("--template-repo", multiple=True, metavar="URL[#REF]|PATH",
               help="A repository of templates: git URL or local folder (repeatable).")  # fmt: skip
 @click.option("--data", default="zerorobot-data", show_default=True, metavar="DIR|zdb://...",
@@ -50,9 +48,7 @@ def robot() -> None:
 @click.option("--dev", is_flag=True, help="No authentication: anyone reaching the port may act.")
 @click.option("--webhook-secret", metavar="SECRET",
               help="Take GitHub push webhooks signed with SECRET (or env).")  # fmt: skip
-@READY_FILE
-@CONFIG_FILE
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@serve_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: object) -> None:
     """Start zero-robot (stops cleanly on Ctrl-C or SIGTERM).
@@ -60,14 +56,8 @@ def serve(ctx: click.Context, /, **_: object) -> None:
     Every flag may also come from $ZOS_ROBOT_<FLAG> or a --config file.
     """
     from ..robot.main import run
-    from ..robot.settings import RobotSettings
 
-    flags = given_flags(ctx)
-    if "template_repo" in flags:
-        flags["template_repo"] = list(flags["template_repo"])
-    settings = load(RobotSettings, flags)
-    setup_logging(settings.verbose)
-    run(settings, announce=click.echo)
+    run(serve_settings(ctx, RobotSettings), announce=click.echo)
 
 
 def _client(url: str, token: str | None) -> RobotClient:

@@ -1,15 +1,21 @@
-"""Helpers shared by the sub-commands: sizes, the options every server takes."""
+"""Helpers shared by the sub-commands: sizes, the options every server takes, and the one way
+a ``serve`` command turns its flags into the part's settings."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from ..common.settings import parse_size
+from ..common.log import setup_logging
+from ..common.settings import PartSettings, given_flags, load, parse_size
+
+F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=PartSettings)
 
 
 class SizeParam(click.ParamType):  # type: ignore[type-arg]
@@ -40,6 +46,50 @@ CONFIG_FILE = click.option(
     metavar="PATH",
     help="A YAML or TOML file of settings (flags and $ZOS_<PART>_* variables win over it).",
 )
+
+
+PORT_HELP = "TCP port (0 picks a free one: see --ready-file)."
+
+
+def listen_options(settings: type[PartSettings], port_help: str = PORT_HELP) -> Callable[[F], F]:
+    """``--listen`` and ``--port``, first of a serve command; their defaults the settings'."""
+    fields = settings.model_fields
+
+    def decorate(command: F) -> F:
+        command = click.option("--port", type=click.IntRange(0, 65535), show_default=True,
+                               default=fields["port"].default, help=port_help)(command)  # fmt: skip
+        return click.option("--listen", default=fields["listen"].default, show_default=True,
+                            help="Address to listen on.")(command)  # fmt: skip
+
+    return decorate
+
+
+def serve_options(command: F) -> F:
+    """``--ready-file``, ``--config`` and ``-v``, last of every serve command."""
+    command = click.option("-v", "--verbose", is_flag=True, help="Log more.")(command)
+    return READY_FILE(CONFIG_FILE(command))
+
+
+def serve_settings(
+    ctx: click.Context,
+    settings: type[S],
+    *,
+    rename: Mapping[str, str] | None = None,
+    negate: Mapping[str, str] | None = None,
+) -> S:
+    """The settings a serve command's flags give (then ``$ZOS_<PART>_*``, then --config), with
+    logging set up as they say. ``rename`` maps a parameter to the setting it gives,
+    ``negate`` a ``--no-x`` flag to the setting it turns off; repeated flags become lists."""
+    flags: dict[str, Any] = {}
+    for name, value in given_flags(ctx).items():
+        if negate and name in negate:
+            flags[negate[name]] = not value
+        else:
+            named = (rename or {}).get(name, name)
+            flags[named] = list(value) if isinstance(value, tuple) else value
+    loaded = load(settings, flags)
+    setup_logging(bool(getattr(loaded, "verbose", False)))
+    return loaded
 
 
 def write_private_json(path: Path, data: Any) -> None:

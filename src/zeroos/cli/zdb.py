@@ -13,14 +13,13 @@ import click
 
 from ..common.address import parse_address
 from ..common.log import setup_logging
-from ..common.settings import given_flags, load
 from ..zdb.embedded import EmbeddedEngine
 from ..zdb.embedded.compact import compact_namespace
 from ..zdb.embedded.engine import list_namespaces
 from ..zdb.errors import NamespaceNotFound, ZdbError, ZdbResponseError
 from ..zdb.main import run
 from ..zdb.settings import ZdbSettings
-from .util import CONFIG_FILE, READY_FILE, SIZE
+from .util import SIZE, listen_options, serve_options, serve_settings
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -47,16 +46,7 @@ _SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
 
 
 @zdb.command()
-@click.option(
-    "--listen", default=_default("listen"), show_default=True, help="Address to listen on."
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=_default("port"),
-    show_default=True,
-    help="TCP port (0 picks a free one; it is logged).",
-)
+@listen_options(ZdbSettings)
 @click.option(
     "--socket",
     "socket_path",
@@ -121,21 +111,14 @@ _SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
     show_default=True,
     help="Seconds any Tarantool call may take before the client gets an error.",
 )
-@READY_FILE
-@CONFIG_FILE
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@serve_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: object) -> None:
     """Start a zero-db server (stops cleanly on Ctrl-C or SIGTERM).
 
     Every flag may also come from $ZOS_ZDB_<FLAG> (ZOS_ZDB_DATASIZE) or a --config file.
     """
-    flags = {_SETTING_OF.get(name, name): value for name, value in given_flags(ctx).items()}
-    if "no_chain" in flags:
-        flags["chain"] = not flags.pop("no_chain")
-    settings = load(ZdbSettings, flags)
-    setup_logging(settings.verbose)
-    run(settings)
+    run(serve_settings(ctx, ZdbSettings, rename=_SETTING_OF, negate={"no_chain": "chain"}))
 
 
 @zdb.command()
