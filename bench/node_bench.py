@@ -1,7 +1,9 @@
 """zero-os node speed: core.ping round trips through PyPI's 0-core-client, beside a plain
-RPUSH/BLPOP round trip between two redis-py clients on redis-server, same run.
+RPUSH/BLPOP round trip between two redis-py clients on redis-server, same run; as root, a
+container started from a cached flist to its first command answered, beside `crun run` of the
+same tree on local disk, and N containers started at once.
 
-    python bench/node_bench.py [--seconds 10] [--rounds 10]
+    python bench/node_bench.py [--seconds 10] [--rounds 10] [--containers 5] [--concurrent 20]
 
 Starts `zos node serve --dev` and redis-server (no persistence) on free ports, as children;
 never part of the test suite. Target: node pings/s >= 0.3x the redis round trips/s.
@@ -35,6 +37,7 @@ from zeroos.common.harness import Child, zos_serve
 from zeroos.testing import free_port
 
 TARGET = 0.3
+CONTAINER_TARGET = 2.0  # container start: at most this many times `crun run`'s time
 
 
 def rate(fn: Callable[[], object], seconds: float) -> tuple[float, int]:
@@ -103,17 +106,99 @@ def start_redis(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("redis-server did not start in 60 s")
 
 
+def _crun_run(bundle: Path, state: Path) -> float:
+    """Seconds of one `crun run` of ``bundle`` (its process prints and exits)."""
+    from zeroos.node.containers import OciCli
+
+    argv = [*OciCli("crun", state).prefix, "run", "--bundle", str(bundle), f"ref{os.getpid()}"]
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, timeout=120, check=False)
+    took = time.perf_counter() - start
+    if done.stdout.strip() != b"hi":
+        raise RuntimeError(f"crun run: {done.stderr.decode(errors='replace')[-300:]}")
+    return took
+
+
+def _node_start(client: Client, flist: Path) -> tuple[float, int]:
+    """Seconds from corex.create to the first command's answer inside; the container's id."""
+    start = time.perf_counter()
+    created = client.raw("corex.create", {"root": str(flist)}).get(120)
+    if created.state != "SUCCESS":
+        raise RuntimeError(f"corex.create: {created.data}")
+    n = int(json.loads(created.data))
+    answer = client.container.client(n).system("echo hi").get(120)
+    took = time.perf_counter() - start
+    if answer.stdout != "hi\n":
+        raise RuntimeError(f"dispatch: {answer.stderr}")
+    return took, n
+
+
+def bench_containers(client: Client, root: Path, rounds: int, concurrent: int) -> dict[str, object]:
+    """Container start through the node beside `crun run` of the same tree on local disk."""
+    from zeroos.flist.create import create
+    from zeroos.node.containers.spec import Spec
+    from zeroos.testing.runtime import busybox_rootfs
+
+    tree = busybox_rootfs(root / "tree")
+    flist = root / "busybox.fl"
+    create(tree, flist, [f"dir://{root / 'blocks'}"])
+    bundle = root / "bundle"
+    Spec(rootfs=tree, args=["/bin/sh", "-c", "echo hi"], hostname="ref").write(bundle)
+    state = root / "crun-state"
+    n = _node_start(client, flist)[1]  # warm-up: the flist fetched, its blocks cached
+    client.container.terminate(n)
+    _crun_run(bundle, state)
+    node_s, crun_s = [], []
+    for _ in range(rounds):
+        took, n = _node_start(client, flist)
+        node_s.append(took)
+        client.container.terminate(n)
+        crun_s.append(_crun_run(bundle, state))
+    ratio = statistics.median(node_s) / statistics.median(crun_s)
+    start = time.perf_counter()
+    jobs = [client.raw("corex.create", {"root": str(flist)}) for _ in range(concurrent)]
+    results = [job.get(300) for job in jobs]
+    together = time.perf_counter() - start
+    made = [int(json.loads(r.data)) for r in results if r.state == "SUCCESS"]
+    for n in made:
+        client.container.terminate(n)
+    return {
+        "container_start_to_first_command_s_median": round(statistics.median(node_s), 3),
+        "crun_run_same_tree_on_disk_s_median": round(statistics.median(crun_s), 3),
+        "container_ratio": round(ratio, 2),
+        "container_target": CONTAINER_TARGET,
+        "container_rounds": rounds,
+        f"{concurrent}_started_at_once_s": round(together, 2),
+        f"{concurrent}_started_ok": len(made),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="Time of each measurement.")
     parser.add_argument("--rounds", type=int, default=10, help="Turns the measurements take.")
+    parser.add_argument(
+        "--containers", type=int, default=5, help="Container starts timed (0: none; root only)."
+    )
+    parser.add_argument("--concurrent", type=int, default=20, help="Containers started at once.")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         raise SystemExit("error: redis-server is not installed (apt-get install redis-server)")
     root = Path(tempfile.mkdtemp(prefix="node-bench-"))
     data = root / "data"
     node = Child(
-        zos_serve("node", "--dev", "--port", "0", "--data", str(data)),
+        zos_serve(
+            "node",
+            "--dev",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            "--bridge",
+            "zbench",
+            "--bridge-cidr",
+            "10.214.0.1/16",
+        ),
         root / "node.ready",
         log=root / "node.log",
         name="zos node",
@@ -137,6 +222,9 @@ def main() -> None:
                     measured[name].append(rate(fn, args.seconds / args.rounds))
         finally:
             trip.close()
+        containers = None
+        if args.containers and os.geteuid() == 0:
+            containers = bench_containers(plain, root, args.containers, args.concurrent)
         ratios = [p[0] / r[0] for p, r in zip(measured["plain"], measured["redis"], strict=True)]
         ratio = statistics.median(ratios)
 
@@ -153,12 +241,20 @@ def main() -> None:
             "rounds": args.rounds,
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
+            **(containers or {}),
         }
         print(json.dumps(report, indent=2))
         verdict = "meets" if ratio >= TARGET else "MISSES"
         print(
             f"core.ping through 0-core-client: {ratio:.2f}x redis round trips ({verdict} {TARGET}x)"
         )
+        if containers is not None:
+            c_ratio = float(str(containers["container_ratio"]))
+            c_verdict = "meets" if c_ratio <= CONTAINER_TARGET else "MISSES"
+            print(
+                f"container start to first command: {c_ratio:.2f}x `crun run` of the same tree"
+                f" ({c_verdict} <= {CONTAINER_TARGET}x)"
+            )
     finally:
         node.stop()
         if redis_proc is not None:

@@ -55,6 +55,26 @@ def network_flags() -> list[str]:
     ]
 
 
+@pytest.fixture
+def container_node(
+    start_node: Callable[..., Node], network_flags: list[str]
+) -> Iterator[Callable[[], Node]]:
+    """Start --dev nodes on a bridge of their own; containers a failed test left are terminated."""
+    nodes: list[Node] = []
+
+    def start() -> Node:
+        nodes.append(start_node("--dev", *network_flags))
+        return nodes[-1]
+
+    yield start
+    for node in nodes:
+        if node.child.proc is None:
+            continue
+        client = node.client()
+        for n in client.container.list():
+            client.raw("corex.terminate", {"container": int(n)}).get(WAIT)
+
+
 def leftovers(data: Path) -> list[str]:
     """What of the node's containers is still on the machine: mounts, veths, netns, processes."""
     found = [line for line in Path("/proc/mounts").read_text().splitlines() if str(data) in line]
@@ -95,9 +115,9 @@ def run_inside(client: Client, container: int, script: str) -> tuple[int, str, s
 
 
 def test_container_from_an_flist_runs_commands_inside(
-    start_node: Callable[..., Node], busybox_flist: Path, network_flags: list[str], tmp_path: Path
+    container_node: Callable[[], Node], busybox_flist: Path, tmp_path: Path
 ) -> None:
-    node = start_node("--dev", *network_flags)
+    node = container_node()
     client = node.client()
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -177,12 +197,12 @@ def _get(port: int, deadline: float) -> bytes:
 
 
 def test_port_forward_bridge_and_readoption(
-    start_node: Callable[..., Node],
+    container_node: Callable[[], Node],
     busybox_flist: Path,
     network_flags: list[str],
     host_http: Callable[[str], int],
 ) -> None:
-    node = start_node("--dev", *network_flags)
+    node = container_node()
     client = node.client()
     port = free_port()
     n = create(client, busybox_flist, port={str(port): 7000})
@@ -235,9 +255,9 @@ def test_port_forward_bridge_and_readoption(
 
 
 def test_bad_containers_are_one_error_each(
-    start_node: Callable[..., Node], busybox_flist: Path, network_flags: list[str], tmp_path: Path
+    container_node: Callable[[], Node], busybox_flist: Path, tmp_path: Path
 ) -> None:
-    node = start_node("--dev", *network_flags)
+    node = container_node()
     client = node.client()
     corrupt = tmp_path / "corrupt.fl"
     corrupt.write_bytes(b"this is no flist" * 100)
