@@ -308,3 +308,26 @@ def test_bridges_with_nat(start_node: Callable[..., Node]) -> None:
     assert not Path(f"/sys/class/net/{name}").exists()
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=30)
     assert f"zos_nat_{name}" not in tables.stdout.decode()
+
+
+def test_cpu_and_memory_limits_where_the_machine_has_cgroups(
+    container_node: Callable[[], Node], busybox_flist: Path
+) -> None:
+    node = container_node()
+    client = node.client()
+    n = create(client, busybox_flist, memory=64, cpu=0.5, nics=[])
+    info = client.json("corex.get", {"container": n})["container"]
+    cid = json.loads((node.data / "containers" / str(n) / "state.json").read_text())["cid"]
+    v1 = Path("/sys/fs/cgroup/memory") / "zos" / cid
+    if info["limits"] != "applied":  # a machine without the controllers says why
+        assert "cgroup" in info["limits"]
+        pytest.skip(f"no cgroup limits here: {info['limits']}")
+    assert v1.is_dir(), "limits said applied, but no cgroup of the container"
+    assert int((v1 / "memory.limit_in_bytes").read_text()) == 64 * 1024 * 1024
+    cpu = Path("/sys/fs/cgroup/cpu") / "zos" / cid
+    assert int((cpu / "cpu.cfs_quota_us").read_text()) == 50_000
+    code, out, _ = run_inside(client, n, "ls /sys/class/net")
+    assert (code, out.split()) == (0, ["lo"])  # nics none: a network namespace with lo only
+    client.container.terminate(n)
+    assert not v1.exists()
+    assert leftovers(node.data) == []
