@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -75,25 +76,33 @@ def container_node(
             client.raw("corex.terminate", {"container": int(n)}).get(WAIT)
 
 
-def leftovers(data: Path) -> list[str]:
-    """What of the node's containers is still on the machine: mounts, veths, netns, processes."""
+def leftovers(node: Node) -> list[str]:
+    """What of the node's containers is still on the machine: mounts, state, veths, netns,
+    processes (of their cgroups, or naming the node's folder); the containers are those its log
+    says it created (other tests' containers may run beside)."""
+    data = node.data
     found = [line for line in Path("/proc/mounts").read_text().splitlines() if str(data) in line]
-    links = os.listdir("/sys/class/net")
     state = data / "containers"
     found += [f"state {p}" for p in state.iterdir()] if state.exists() else []
-    found += [f"link {name}" for name in links if name.startswith("zv")]
-    netns = Path("/var/run/netns")
-    found += [
-        f"netns {n}" for n in (os.listdir(netns) if netns.exists() else []) if n.startswith("zos-")
-    ]
+    cids = re.findall(
+        r"event=container_created id=\d+ cid=(\w+)", (node.root / "node.log").read_text()
+    )
+    assert cids, "the node's log names no container it created"
+    for cid in cids:
+        if Path(f"/sys/class/net/zv{cid[-10:]}").exists():
+            found.append(f"link zv{cid[-10:]}")
+        if Path(f"/var/run/netns/zos-{cid}").exists():
+            found.append(f"netns zos-{cid}")
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            groups = Path(f"/proc/{pid}/cgroup").read_text()
         except OSError:
             continue
-        if str(data).encode() in cmd and b"zeroos.cli\0node" not in cmd:
+        ours = any(f"/zos/{cid}" in groups for cid in cids)
+        if ours or (str(data).encode() in cmd and b"zeroos.cli\0node" not in cmd):
             found.append(f"process {pid} {cmd[:120]!r}")
     return found
 
@@ -148,7 +157,7 @@ def test_container_from_an_flist_runs_commands_inside(
     assert seen[:2] == ["one", "two"]
     client.container.terminate(n)
     assert client.container.list() == {}
-    assert leftovers(node.data) == []
+    assert leftovers(node) == []
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -248,10 +257,11 @@ def test_port_forward_bridge_and_readoption(
     assert str(n) in listed
     assert listed[str(n)]["container"]["status"] == "running"
     assert _get(port, time.monotonic() + 30) == b"pong\n"  # its forward opened again
-    fuse = [m for m in Path("/proc/mounts").read_text().splitlines() if f"/containers/{n}/" in m]
+    mine = f"{node.data}/containers/{n}/"
+    fuse = [m for m in Path("/proc/mounts").read_text().splitlines() if mine in m]
     assert len(fuse) == 2, fuse  # the flist and its overlay: mounted once, not twice
     client.container.terminate(n)
-    assert leftovers(node.data) == []
+    assert leftovers(node) == []
 
 
 def test_bad_containers_are_one_error_each(
@@ -275,12 +285,24 @@ def test_bad_containers_are_one_error_each(
         assert result.state == "ERROR", (said, result.data)
         assert said in result.data, (said, result.data)
         assert "\n" not in result.data.strip()
+    # a process that exits later: dispatch says the container stopped, terminate still cleans
+    n = create(client, busybox_flist, init=["/bin/sh", "-c", "sleep 2; echo bye; exit 0"])
+    inner = {"command": "core.system", "arguments": {"name": "true", "args": []}}
+    deadline = time.monotonic() + WAIT
+    while True:
+        said = client.raw("corex.dispatch", {"container": n, "command": inner}).get(WAIT)
+        if said.state == "ERROR":
+            break
+        assert time.monotonic() < deadline, "the container's process never stopped"
+        time.sleep(0.2)
+    assert said.data == f"container {n} is not running (its process exited): bye"
+    client.container.terminate(n)
     bad = client.raw("corex.terminate", {"container": 999}).get(WAIT)
     assert bad.state == "ERROR"
     assert "no container 999" in bad.data
     assert client.ping() == "PONG"
     assert client.container.list() == {}
-    assert leftovers(node.data) == []
+    assert leftovers(node) == []
 
 
 def test_bridges_with_nat(start_node: Callable[..., Node]) -> None:
@@ -330,4 +352,4 @@ def test_cpu_and_memory_limits_where_the_machine_has_cgroups(
     assert (code, out.split()) == (0, ["lo"])  # nics none: a network namespace with lo only
     client.container.terminate(n)
     assert not v1.exists()
-    assert leftovers(node.data) == []
+    assert leftovers(node) == []

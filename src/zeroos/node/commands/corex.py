@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -151,7 +152,7 @@ class DispatchArgs(Args):
 
 async def dispatch(ctx: Context, args: DispatchArgs) -> str:
     """Start a command inside a container as a job of its own; its job id (the client waits)."""
-    _containers(ctx).get(args.container)
+    await asyncio.to_thread(_containers(ctx).running, args.container)
     inner = args.command
     if inner.command not in INSIDE:
         raise CommandError(

@@ -32,7 +32,9 @@ from .spec import Limits, Spec, limits_refused
 log = logging.getLogger("zeroos.node")
 
 DEFAULT_INIT = ["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 2147483647 & wait"]
-EXITS_AT_ONCE = 0.3  # seconds a new container's init must stay up to count as started
+# seconds a new container's init must stay up to count as started (a loaded machine may take
+# longer than this to run a process that exits: corex.dispatch then says the container stopped)
+EXITS_AT_ONCE = 1.0
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on terminate
 
 
@@ -246,12 +248,20 @@ class Containers:
         while time.monotonic() < deadline:
             state = self.runtime.state(record.cid)
             if state is None or state.status != "running":
-                said = (folder / "init.log").read_text(errors="replace").strip().splitlines()
-                tail = f": {said[-1]}" if said else ""
                 raise CommandError(
-                    f"container {record.id}: its process {init[0]!r} exited at once{tail}"
+                    f"container {record.id}: its process {init[0]!r} exited at once"
+                    + self._said(record)
                 )
             time.sleep(0.05)
+
+    def _said(self, record: Record) -> str:
+        """The last line the container's init wrote, as ': LINE' (or nothing)."""
+        try:
+            said = (self._dir(record.id) / "init.log").read_text(errors="replace").split("\n")
+        except OSError:
+            return ""
+        lines = [line for line in said if line.strip()]
+        return f": {lines[-1].strip()}" if lines else ""
 
     async def _open_forward(self, record: Record, host_port: int, port: int) -> None:
         if host_port in self.forwards:
@@ -337,8 +347,19 @@ class Containers:
         self._save(record)
 
     def exec_argv(self, n: int, argv: list[str], env: dict[str, str], cwd: str) -> list[str]:
-        record = self.get(n)
+        record = self.running(n)
         return self.runtime.exec_argv(record.cid, argv, env=env, cwd=cwd)
+
+    def running(self, n: int) -> Record:
+        """Container ``n``, when its process still runs (one line saying why not otherwise)."""
+        record = self.get(n)
+        state = self.runtime.state(record.cid)
+        if state is None or state.status != "running":
+            raise CommandError(
+                f"container {n} is not running (its process exited){self._said(record)}",
+                hint="corex.terminate it",
+            )
+        return record
 
 
 __all__ = ["DEFAULT_INIT", "Containers", "Record"]
