@@ -209,3 +209,10 @@ def test_node_example(tmp_path: Path) -> None:
         "['cru', 'hru', 'mru', 'sru']",
     ]
     assert (tmp_path / "demo" / "greeting").read_bytes() == b"hi there"
+
+
+def test_robot_blueprint_is_the_one_tested() -> None:
+    """The README's blueprint is docs/robot-zero-db.yaml, which tests/robot/test_builtin.py
+    applies with `zos robot blueprint` against a real node."""
+    (block,) = _blocks("zero-robot", "yaml")
+    assert block == (Path(__file__).parents[1] / "docs" / "robot-zero-db.yaml").read_text()

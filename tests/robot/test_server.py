@@ -54,8 +54,14 @@ def _zos(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def test_templates_from_git_and_their_load_errors(robot_server: RobotServer) -> None:
     with robot_server.http() as http:
         info = http.get("/robot").json()
-        names = sorted(t["name"] for t in http.get("/templates").json())
+        uids = [t["uid"] for t in http.get("/templates").json()]
+    names = sorted(u.split("/")[-2] for u in uids if not u.startswith("zeroos/builtin/"))
     assert names == ["counter", "ticker"]
+    builtin = sorted(u for u in uids if u.startswith("zeroos/builtin/"))
+    assert builtin == [
+        "zeroos/builtin/templates/zero_db/0.1.0",
+        "zeroos/builtin/templates/zero_db_namespace/0.1.0",
+    ]
     assert len(info["template_errors"]) == 2
     assert info["repositories"] == [f"file://{robot_server.repo}"]
     with robot_server.http() as http:

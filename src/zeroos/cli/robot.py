@@ -35,6 +35,8 @@ def robot() -> None:
 @listen_options(RobotSettings)
 @click.option("--template-repo", multiple=True, metavar="URL[#REF]|PATH",
               help="A repository of templates: git URL or local folder (repeatable).")  # fmt: skip
+@click.option("--builtin/--no-builtin", default=None,
+              help="Load the built-in templates (default: yes).")  # fmt: skip
 @click.option("--data", default="zerorobot-data", show_default=True, metavar="DIR|zdb://...",
               help="Folder of the services, task lists and clones, or "
                    "zdb://[:password@]host:port/namespace to keep them in zero-db.")  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._version import __version__
 from ..common.log import event
+from . import builtin
 from .blueprint import ActionStep, parse_actions, parse_services
 from .errors import BadRequest, Conflict, NotFound, RepositoryError, RobotError
 from .git import checkout_dir, clone, is_url, split_ref, uid_prefix
@@ -115,6 +116,15 @@ class Robot:
             self.problems.extend(loaded.errors)
         for line in loaded.errors:
             event(log, "template_error", level=logging.WARNING, error=line)
+        return loaded
+
+    def add_builtin(self) -> Loaded:
+        """Load the built-in templates (zero-db server and namespace), UIDs under
+        ``zeroos/builtin/templates``; not listed among the repositories."""
+        loaded = load_folder(builtin.ROOT, builtin.PREFIX)
+        with self._lock:
+            self.templates.update(loaded.templates)
+            self.problems.extend(loaded.errors)
         return loaded
 
     def update_repository(self, url: str | None = None) -> Loaded:

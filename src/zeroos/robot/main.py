@@ -28,6 +28,8 @@ def build(settings: RobotSettings) -> Robot:
         store=settings.data if in_zdb else None,
         workers=settings.workers,
     )
+    if settings.builtin:
+        robot.add_builtin()
     for url in dict.fromkeys([*settings.template_repo, *robot.saved_repositories()]):
         try:
             robot.add_repository(url)

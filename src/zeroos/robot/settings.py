@@ -21,6 +21,7 @@ class RobotSettings(PartSettings):
     data: str = "zerorobot-data"  # a folder, or zdb://[:password@]host:port/namespace
     work: str = "zerorobot-work"  # template clones when --data is zdb://
     workers: int = Field(32, ge=1, le=1024)  # threads running the services' tasks
+    builtin: bool = True  # load the built-in templates (zero_db, zero_db_namespace)
     template_repo: list[str] = Field(default_factory=list)  # git URLs (#ref) or local folders
     task_timeout: float = Field(300.0, gt=0)  # seconds an action may run, unless its template says
     id: str | None = None  # zero-id's URL: callers show its JWTs

@@ -1,0 +1,108 @@
+"""The built-in templates against the real parts: docs/robot-zero-db.yaml deploys a zero-db
+server on a real `zos node serve --dev` (started through its core.system) and a namespace on
+it; redis-py then uses the namespace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+import yaml
+
+from zeroos.common.harness import Child, zos_serve
+from zeroos.testing import free_port
+
+from .conftest import RobotServer
+
+BLUEPRINT = Path(__file__).parents[2] / "docs" / "robot-zero-db.yaml"
+
+
+def _wait_all(http: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    done = []
+    for task in tasks:
+        end = time.monotonic() + 120
+        while True:
+            got = http.get(f"/services/{task['service_guid']}/task_list/{task['guid']}").json()
+            if got["state"] in ("ok", "error"):
+                done.append(got)
+                break
+            assert time.monotonic() < end, f"{task['action_name']} still {got['state']}"
+            time.sleep(0.1)
+    return done
+
+
+def test_the_zero_db_blueprint_deploys_a_working_namespace(
+    robot_server: RobotServer, tmp_path: Path
+) -> None:
+    node = Child(
+        zos_serve("node", "--port", "0", "--dev", "--data", str(tmp_path / "node")),
+        tmp_path / "node.ready",
+        log=tmp_path / "node.log",
+        name="node",
+    ).start(60)
+    zdb_port = free_port()
+    content = yaml.safe_load(BLUEPRINT.read_text())
+    server = content["services"][0]["zero_db__db1"]
+    server.update(
+        node=f"127.0.0.1:{node.port}",
+        port=zdb_port,
+        data=str(tmp_path / "zdb"),
+        command=f"{sys.executable} -m zeroos.cli.main",
+    )
+    try:
+        with robot_server.http() as http:
+            mine = tmp_path / "zero-db.yaml"
+            mine.write_text(yaml.safe_dump(content))
+            applied = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "zeroos.cli",
+                    "robot",
+                    "blueprint",
+                    str(mine),
+                    "--url",
+                    robot_server.url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert applied.returncode == 0, applied.stderr
+            assert "2 task(s) scheduled" in applied.stdout
+            services = {s["name"]: s for s in http.get("/services").json()}
+            tasks = [
+                http.get(f"/services/{services[n]['guid']}/task_list").json()[0]
+                for n in ("db1", "files")
+            ]
+            results = _wait_all(http, tasks)
+            assert [t["state"] for t in results] == ["ok", "ok"], results
+            assert results[0]["result"] == f"127.0.0.1:{zdb_port}"
+            assert results[1]["result"] == f"zdb://127.0.0.1:{zdb_port}/files"
+
+            client = redis.Redis(port=zdb_port, socket_timeout=10)
+            client.execute_command("SELECT", "files", "files-password")
+            client.execute_command("SET", "hello", "world")
+            assert client.execute_command("GET", "hello") == b"world"
+            info = client.execute_command("NSINFO", "files").decode()
+            assert "data_limits_bytes: 1073741824" in info
+            client.close()
+
+            db1 = services["db1"]
+            stop = http.post(f"/services/{db1['guid']}/task_list", json={"action_name": "stop"})
+            assert _wait_all(http, [stop.json()])[0]["state"] == "ok"
+            gone = redis.Redis(port=zdb_port, socket_timeout=2)
+            end = time.monotonic() + 30
+            while True:  # the node killed the zero-db's job
+                try:
+                    gone.ping()
+                except redis.ConnectionError:
+                    break
+                assert time.monotonic() < end, "the zero-db still answers after stop"
+                time.sleep(0.1)
+    finally:
+        node.stop()
