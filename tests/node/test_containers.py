@@ -59,12 +59,12 @@ def network_flags() -> list[str]:
 @pytest.fixture
 def container_node(
     start_node: Callable[..., Node], network_flags: list[str]
-) -> Iterator[Callable[[], Node]]:
+) -> Iterator[Callable[..., Node]]:
     """Start --dev nodes on a bridge of their own; containers a failed test left are terminated."""
     nodes: list[Node] = []
 
-    def start() -> Node:
-        nodes.append(start_node("--dev", *network_flags))
+    def start(*flags: str) -> Node:
+        nodes.append(start_node("--dev", *network_flags, *flags))
         return nodes[-1]
 
     yield start
@@ -123,10 +123,11 @@ def run_inside(client: Client, container: int, script: str) -> tuple[int, str, s
     return result.code, result.stdout, result.stderr
 
 
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
 def test_container_from_an_flist_runs_commands_inside(
-    container_node: Callable[[], Node], busybox_flist: Path, tmp_path: Path
+    container_node: Callable[..., Node], busybox_flist: Path, tmp_path: Path, runtime: str
 ) -> None:
-    node = container_node()
+    node = container_node("--runtime", runtime)
     client = node.client()
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -206,7 +207,7 @@ def _get(port: int, deadline: float) -> bytes:
 
 
 def test_port_forward_bridge_and_readoption(
-    container_node: Callable[[], Node],
+    container_node: Callable[..., Node],
     busybox_flist: Path,
     network_flags: list[str],
     host_http: Callable[[str], int],
@@ -265,7 +266,7 @@ def test_port_forward_bridge_and_readoption(
 
 
 def test_bad_containers_are_one_error_each(
-    container_node: Callable[[], Node], busybox_flist: Path, tmp_path: Path
+    container_node: Callable[..., Node], busybox_flist: Path, tmp_path: Path
 ) -> None:
     node = container_node()
     client = node.client()
@@ -333,7 +334,7 @@ def test_bridges_with_nat(start_node: Callable[..., Node]) -> None:
 
 
 def test_cpu_and_memory_limits_where_the_machine_has_cgroups(
-    container_node: Callable[[], Node], busybox_flist: Path
+    container_node: Callable[..., Node], busybox_flist: Path
 ) -> None:
     node = container_node()
     client = node.client()
