@@ -10,7 +10,7 @@ import pytest
 
 from zeroos.robot import BadRequest, Conflict, NotFound
 from zeroos.robot.engine import Robot
-from zeroos.robot.models import ServiceCreate, TaskState
+from zeroos.robot.models import Priority, ServiceCreate, TaskState
 from zeroos.robot.scaffold import new_template
 
 from .templates import write_templates
@@ -191,3 +191,21 @@ def test_template_new_writes_a_template_that_loads_and_runs(robot: Robot, tmp_pa
         new_template(tmp_path / "mine", "web_site")
     with pytest.raises(BadRequest, match="is not a template name"):
         new_template(tmp_path / "mine", "Web Site")
+
+
+def test_priorities_order_the_task_list(robot: Robot) -> None:
+    """system < recurring < normal, then the order they were scheduled in."""
+    guid = _counter(robot)
+    first = robot.schedule(guid, "slow", {"seconds": 1.0})  # holds the list while we queue
+    deadline = time.monotonic() + 30
+    while robot.task(guid, first.guid).state is TaskState.new:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    normal = robot.schedule(guid, "add", {"n": 1})
+    recurring = robot.schedule(guid, "add", {"n": 10}, Priority.recurring)
+    system = robot.schedule(guid, "add", {"n": 100}, Priority.system)
+    later_system = robot.schedule(guid, "add", {"n": 1000}, Priority.system)
+    done = [robot.wait(guid, t.guid) for t in (normal, recurring, system, later_system)]
+    order = sorted(done, key=lambda t: t.started or 0.0)
+    assert [t.guid for t in order] == [system.guid, later_system.guid, recurring.guid, normal.guid]
+    assert [t.result for t in order] == [100, 1100, 1110, 1111]
