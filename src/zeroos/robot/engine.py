@@ -281,8 +281,11 @@ class Robot:
             )
         return cls, existing
 
-    def create(self, ask: ServiceCreate, owner: str | None = None) -> ServiceCreated:
-        """Create the service for ``owner`` (or find the same one; then without its secret)."""
+    def create(
+        self, ask: ServiceCreate, owner: str | None = None, *, durable: bool = True
+    ) -> ServiceCreated:
+        """Create the service for ``owner`` (or find the same one; then without its secret);
+        on disk when it returns unless not ``durable`` (then ``store.sync()`` before saying so)."""
         with self._lock:
             cls, existing = self.check_create(ask, owner)
             if existing is not None:
@@ -301,7 +304,7 @@ class Robot:
             )
             secret = secrets.token_urlsafe(32)
             runtime = self._runtime(cls, Record(service=service, secret_hash=_hash(secret)))
-            self.store.write([service_line(service, runtime.secret_hash)])
+            self.store.write([service_line(service, runtime.secret_hash)], wait=durable)
             self._services[service.guid] = runtime
         event(log, "service_created", service=service.name, template=service.template)
         return ServiceCreated(**service.model_dump(), secret=secret)
@@ -437,7 +440,8 @@ class Robot:
         with self._lock:
             chosen = [(ask, self.check_create(ask, owner)[0]) for ask in asks]
             plan = [(step, self._targets(step, chosen)) for step in steps]
-            made = {ask.name: self.create(ask, owner) for ask in asks}
+            made = {ask.name: self.create(ask, owner, durable=False) for ask in asks}
+        self.store.sync()  # one group commit for all of them
         tasks = self.schedule_many(
             [
                 (made[name].guid, action, step.args)

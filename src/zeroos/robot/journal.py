@@ -199,6 +199,15 @@ class ServiceStore:
             if wait and self._failure is not None:
                 raise self._failure
 
+    def sync(self) -> None:
+        """Return once every write queued so far is durable (StoreError if the medium failed)."""
+        with self._cond:
+            mine = self._queued
+            while self._committed < mine and self._failure is None:
+                self._cond.wait()
+            if self._failure is not None:
+                raise self._failure
+
     def _write_batches(self) -> None:
         while True:
             with self._cond:
