@@ -1,8 +1,8 @@
 """Warm reads skip the mount's process: the kernel opens files and lists directories of the
 read-only flist itself (FUSE's no-open mode) and reads them from its caches.
 
-The requests a mount served are counted, by operation, in its root's user.zos.requests
-attribute; each test reads them before and after what it does."""
+A mount started with --stats counts the requests it served, by operation, in its root's
+user.zos.requests attribute; each test reads them before and after what it does."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_a_warm_file_and_listing_cost_the_process_no_request(tmp_path: Path, mou
     src = tmp_path / "src"
     files = _small_tree(src)
     flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
-    mnt = mounter(flist).mountpoint
+    mnt = mounter(flist, "--stats").mountpoint
 
     for name, data in files.items():  # cold: every file reaches the process
         assert (mnt / name).read_bytes() == data
@@ -77,7 +77,7 @@ def test_a_warm_file_and_listing_cost_the_process_no_request(tmp_path: Path, mou
 def test_with_open_requests_every_open_reaches_the_process(tmp_path: Path, mounter: Any) -> None:
     src = make_tree(tmp_path / "src")
     flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
-    mnt = mounter(flist, "--open-requests").mountpoint
+    mnt = mounter(flist, "--open-requests", "--stats").mountpoint
     assert _tree_facts(mnt) == _tree_facts(src)  # the slow path serves the same tree
     before = _requests(mnt)
     for _ in range(2):
@@ -91,7 +91,7 @@ def test_reads_are_right_after_the_kernel_drops_the_pages(tmp_path: Path, mounte
     src = tmp_path / "src"
     files = _small_tree(src)
     flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
-    mnt = mounter(flist).mountpoint
+    mnt = mounter(flist, "--stats").mountpoint
     a, b = "d/f2", "d/f5"  # multi-block files: each read names its file by inode alone
     for name in files:
         assert (mnt / name).read_bytes() == files[name]
@@ -147,3 +147,14 @@ def test_without_open_the_handle_is_the_inode(tmp_path: Path) -> None:
             reader.close()
             cache.close()
             store.close()
+
+
+def test_without_stats_the_mount_has_no_extended_attributes(tmp_path: Path, mounter: Any) -> None:
+    src = tmp_path / "src"
+    _small_tree(src)
+    flist = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
+    mnt = mounter(flist).mountpoint
+    for path in (mnt, mnt / "d" / "f1"):
+        with pytest.raises(OSError, match="not supported") as caught:
+            os.getxattr(path, STATS_XATTR)
+        assert caught.value.errno == errno.EOPNOTSUPP  # the kernel stopped asking the mount

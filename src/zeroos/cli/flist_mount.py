@@ -74,6 +74,11 @@ def _default_cache() -> Path:
     help="answer every open in this process (slower warm reads; the kernel otherwise opens "
     "files of the read-only flist without asking)",
 )
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="count the requests served, by operation, in the root's user.zos.requests attribute",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def mount_cmd(
     flist_path: str,
@@ -86,6 +91,7 @@ def mount_cmd(
     daemon: bool,
     log_path: str | None,
     open_requests: bool,
+    stats: bool,
     verbose: bool,
 ) -> None:
     """Mount NAME.fl at MOUNTPOINT and serve it until unmounted, SIGTERM or Ctrl-C.
@@ -105,6 +111,7 @@ def mount_cmd(
             rw_dir=Path(rw_dir) if rw_dir else None,
             timeout=timeout,
             open_requests=open_requests,
+            stats=stats,
             on_ready=on_ready,
         )
 

@@ -78,6 +78,7 @@ def mount(
     timeout: float = 10.0,
     workers: int = 4,
     open_requests: bool = False,
+    stats: bool = False,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Mount an flist at `mountpoint` and serve it until it is unmounted or signalled.
@@ -91,6 +92,7 @@ def mount(
     The kernel opens files and directories without asking the process (FUSE's no-open mode,
     see noopen.py), so a file whose pages it holds is read at page-cache speed; with
     `open_requests`, or where the C shim for that is not built, every open is a request.
+    With `stats`, the root's extended attribute user.zos.requests counts the requests served.
     """
     mountpoint = mountpoint.resolve()
     if not mountpoint.is_dir():
@@ -131,7 +133,7 @@ def mount(
             "fsname=" + str(flist_path.resolve()).replace("\\", "\\\\").replace(",", "\\,"),
             f"subtype={SUBTYPE}",
         }
-        operations = FlistOperations(flist, reader)
+        operations = FlistOperations(flist, reader, stats=stats)
         try:
             armed = not open_requests and noopen.arm()
             try:

@@ -72,10 +72,15 @@ class FlistOperations(pyfuse3.Operations):
     across opens; read and readdir then get the inode where a handle would be.
     """
 
-    def __init__(self, flist: Flist, reader: BlockReader, *, no_open: bool = False) -> None:
+    def __init__(
+        self, flist: Flist, reader: BlockReader, *, no_open: bool = False, stats: bool = False
+    ) -> None:
         super().__init__()
         self.no_open = no_open
-        # requests served, by operation: the root's user.zos.requests attribute shows them
+        # requests served, by operation: with `stats`, the root's user.zos.requests shows them
+        # (without, getxattr answers ENOSYS once and the kernel stops asking: `ls -l` asks for
+        # security.selinux of every file)
+        self.stats = stats
         self.requests: Counter[str] = Counter()
         self._files: OrderedDict[int, _Open] = OrderedDict()  # read state by inode (no-open)
         self.flist = flist
@@ -265,6 +270,9 @@ class FlistOperations(pyfuse3.Operations):
         handle.last_block = max(last, handle.last_block if sequential else last)
         if not sequential:
             handle.ahead = 1
+            # a later sequential run (a re-read once the kernel dropped the pages) is fetched
+            # ahead again from where it starts
+            handle.prefetched = last + 1
             return
         stop = min(last + 1 + handle.ahead, len(blocks))
         start = max(last + 1, handle.prefetched)
@@ -311,6 +319,8 @@ class FlistOperations(pyfuse3.Operations):
 
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
         self.requests["getxattr"] += 1
+        if not self.stats:
+            raise pyfuse3.FUSEError(errno.ENOSYS)
         if inode == pyfuse3.ROOT_INODE and name == STATS_XATTR:
             return json.dumps(self.requests, sort_keys=True).encode()
         raise pyfuse3.FUSEError(errno.ENODATA)
