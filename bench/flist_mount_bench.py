@@ -11,7 +11,9 @@ flist on a local zero-db, and reads it whole, file after file, in 1 MiB reads:
   files' pages are dropped first), is checked, decrypted and decompressed;
 * mount cache: a fresh mount over the now full block cache (no zero-db, no page cache);
 * local warm / mount warm: the same read again (the page cache; the mount keeps its pages
-  because flists never change).
+  because flists never change), three passes each, local and mount in turn, the fastest of each
+  kept: a page-cache pass takes a second or two, and on a shared machine another job's burst
+  can halve one of them.
 
 Targets: mount cold >= 0.3x local cold, mount warm >= 0.5x local warm (ratios of MB/s). It
 also times the first byte of a large file on a fresh mount (empty cache), and `find -ls` over a
@@ -46,6 +48,7 @@ from zeroos.testing import ZdbProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
 MiB = 1024 * 1024
+WARM_PASSES = 3
 
 
 def parse_size(text: str) -> int:
@@ -225,22 +228,29 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         reads: dict[str, dict[str, float]] = {}
         drop_pages(src)
         reads["local_cold"] = read_tree(src)
-        reads["local_warm"] = read_tree(src)
         drop_pages(zdb.root)
         mount = Mount(flist, mnt, cache)
         try:
             before = cpu_seconds(mount.proc.pid), cpu_seconds(zdb.proc.pid)
             reads["mount_cold"] = read_tree(mnt)
             after = cpu_seconds(mount.proc.pid), cpu_seconds(zdb.proc.pid)
-            reads["mount_warm"] = read_tree(mnt)
+            passes: dict[str, list[dict[str, float]]] = {"local_warm": [], "mount_warm": []}
+            for _ in range(WARM_PASSES):
+                passes["local_warm"].append(read_tree(src))
+                passes["mount_warm"].append(read_tree(mnt))
             warm = cpu_seconds(mount.proc.pid)
         finally:
             mount.stop()
+        for name, took in passes.items():
+            reads[name] = min(took, key=lambda t: t["seconds"])
+        report["warm_passes_s"] = {k: [t["seconds"] for t in v] for k, v in passes.items()}
         report["cold_cpu_ms_per_MiB"] = {
             "mount": 1000 * (after[0] - before[0]) / (size / MiB),
             "zdb": 1000 * (after[1] - before[1]) / (size / MiB),
         }
-        report["warm_cpu_ms_per_MiB"] = {"mount": 1000 * (warm - after[0]) / (size / MiB)}
+        report["warm_cpu_ms_per_MiB"] = {
+            "mount": 1000 * (warm - after[0]) / (size / MiB) / WARM_PASSES
+        }
         mount = Mount(flist, mnt, cache)
         try:
             drop_pages(cache)
@@ -298,6 +308,10 @@ def show(report: dict[str, Any]) -> None:
             **report["cold_cpu_ms_per_MiB"]
         )
         + f"warm read: mount {report['warm_cpu_ms_per_MiB']['mount']:.1f}",
+        "  warm passes (s): "
+        + "; ".join(
+            f"{k} " + ", ".join(f"{s:.2f}" for s in v) for k, v in report["warm_passes_s"].items()
+        ),
         f"  first byte of the largest file, fresh mount, empty cache: "
         f"{report['first_byte_ms']:.1f} ms",
         f"find -ls over {report['entries']} entries (flist made in "
