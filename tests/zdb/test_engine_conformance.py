@@ -18,7 +18,7 @@ from zeroos.testing.engine import check_engine
 from zeroos.zdb.embedded import EmbeddedEngine
 from zeroos.zdb.engine import Engine
 
-from .tarantool_util import needs_tarantool, shared_tarantool
+from .tarantool_util import needs_tarantool, session_secret, shared_tarantool
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,12 @@ def _tarantool(root: Path, datasize: int) -> Engine:
     from zeroos.zdb.tarantool import TarantoolEngine
 
     # one shared instance; the root names the database, so a reopen finds the same namespaces
-    return TarantoolEngine(shared_tarantool().address, str(root), keydir=str(root / "index"))
+    return TarantoolEngine(
+        shared_tarantool().address,
+        str(root),
+        keydir=str(root / "index"),
+        password_file=session_secret(),
+    )
 
 
 ENGINES = [

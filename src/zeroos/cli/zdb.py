@@ -13,11 +13,8 @@ import click
 
 from ..common.address import parse_address
 from ..common.log import setup_logging
-from ..zdb.embedded import EmbeddedEngine
-from ..zdb.embedded.compact import compact_namespace
-from ..zdb.embedded.engine import list_namespaces
+from ..zdb import native
 from ..zdb.errors import NamespaceNotFound, ZdbError, ZdbResponseError
-from ..zdb.main import run
 from ..zdb.settings import ZdbSettings
 from .util import SIZE, listen_options, serve_options, serve_settings
 
@@ -118,7 +115,12 @@ def serve(ctx: click.Context, /, **_: object) -> None:
 
     Every flag may also come from $ZOS_ZDB_<FLAG> (ZOS_ZDB_DATASIZE) or a --config file.
     """
-    run(serve_settings(ctx, ZdbSettings, rename=_SETTING_OF, negate={"no_chain": "chain"}))
+    settings = serve_settings(ctx, ZdbSettings, rename=_SETTING_OF, negate={"no_chain": "chain"})
+    # before the engine loads: it picks the C module or its Python twins once (zdb/native.py)
+    native.configure(enabled=not settings.no_native)
+    from ..zdb.main import run
+
+    run(settings)
 
 
 @zdb.command()
@@ -130,15 +132,20 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
 
     Current values are kept; their older versions (HISTORY) are dropped.
     """
+    # the engine (and rich) load here, not with the module: serve chooses the C module first
+    from ..zdb.embedded.engine import list_namespaces
+
     setup_logging()
     # a wrong path must not become a new, empty zero-db (folders, lock and key made there)
     _need_folders(datadir, indexdir)
     if not names and not list_namespaces(indexdir):
         raise ZdbError(f"no namespaces in {indexdir}: is it a zero-db index folder?")
-    # rich loads here, not with the module: `zos zdb serve` starts without it
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
+    from ..zdb.embedded import EmbeddedEngine
+    from ..zdb.embedded.compact import compact_namespace
 
     engine = EmbeddedEngine(datadir, indexdir)
     console = Console(stderr=True)
@@ -246,6 +253,7 @@ def _naming(namespace: str, where: str) -> Iterator[None]:
 def _chain_namespaces(indexdir: str) -> tuple[str, ...]:
     """The namespaces of an index folder that keep a chain (what offline verify checks)."""
     from ..zdb.chain.log import LEAVES_FILE
+    from ..zdb.embedded.engine import list_namespaces
 
     return tuple(
         n
@@ -439,12 +447,16 @@ def tarantool_stop(folder: str) -> None:
     help="Password of Tarantool's zdb user (or user:password@ in the URL, or "
     "$ZOS_TARANTOOL_PASSWORD).",
 )
+# the variable users set for every zos zdb command that reaches Tarantool; no flag, so that
+# the password stays out of the process list
+@click.option("--tarantool-password", envvar="ZOS_TARANTOOL_PASSWORD", hidden=True)
 def migrate(
     source: str,
     target: str,
     names: tuple[str, ...],
     key_dir: str | None,
     tarantool_password_file: str | None,
+    tarantool_password: str | None,
 ) -> None:
     """Copy namespaces (current values and chain) between engines; the server must be stopped."""
     from rich.console import Console
@@ -454,8 +466,8 @@ def migrate(
     from ..zdb.migrate import migrate as run_migrate
 
     setup_logging()
-    src = Location.parse(source, tarantool_password_file)
-    dst = Location.parse(target, tarantool_password_file)
+    src = Location.parse(source, tarantool_password_file, tarantool_password)
+    dst = Location.parse(target, tarantool_password_file, tarantool_password)
     done = run_migrate(src, dst, list(names) or None, key_dir)
     table = Table("namespace", "keys")
     for name, count in done:

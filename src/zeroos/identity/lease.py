@@ -8,7 +8,8 @@ the record ``lease`` in its namespace::
     {"owner": "<host>:<pid>:<random>:<pidns>", "pidns": "pid:[...]", "expires": <unix time>}
 
 (the owner as :class:`zeroos.common.lease.Owner` writes it, as zero-db's Tarantool lease does;
-``pidns`` stays for records written before the owner carried it)
+``pidns`` stays for records written before the owner carried it). :class:`Lease` is the shared
+:class:`zeroos.common.lease.Lease` over :class:`ZdbKeyLease`, the record in a zero-db key
 
 and renews it every few seconds. ``expires`` is on zero-db's clock (its TIME command), so the
 hosts' clocks do not matter. At start:
@@ -31,19 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ..common.lease import Owner
+from ..common import lease as common
+from ..common.lease import Holding, Owner
 from ..zdb.client import Client
 from ..zdb.errors import KeyNotFound, ZdbError
 from .errors import IdentityError, StorageUnavailable
-
-log = logging.getLogger("zeroos.identity")
 
 LEASE_KEY: Final = "lease"
 LEASE_SECONDS: Final = 15.0
@@ -89,14 +85,52 @@ class LeaseRecord:
         except (ValueError, TypeError, KeyError):
             return None
 
-    def describe(self, now: float) -> str:
-        left = max(0, round(self.expires - now))
-        return f"{self.holder.describe()}, lease ends in {left} s unless renewed"
+
+class ZdbKeyLease:
+    """A lease kept as a JSON record in one key of a zero-db namespace (a LeaseBackend).
+
+    zero-db has no compare-and-set: a claim reads, then writes; :class:`Lease` reads back
+    after a pause to catch a racing start.
+    """
+
+    errors: tuple[type[Exception], ...] = (ZdbError,)
+
+    def __init__(self, client: Client, key: str = LEASE_KEY) -> None:
+        self.client = client
+        self.key = key
+
+    def _now(self) -> float:
+        seconds, micros = self.client.time()  # zero-db's clock: the hosts' clocks do not matter
+        return seconds + micros / 1e6
+
+    def _record(self) -> LeaseRecord | None:
+        raw = self.client.get(self.key)
+        return None if raw is None else LeaseRecord.decode(raw)
+
+    def holder(self) -> Holding | None:
+        record = self._record()
+        if record is None:
+            return None
+        return Holding(record.holder, record.expires - self._now())
+
+    def claim(self, owner: str, seconds: float, steal: str | None = None) -> Holding | None:
+        now = self._now()
+        record = self._record()
+        if record is not None and record.owner not in (owner, steal) and record.expires > now:
+            return Holding(record.holder, record.expires - now)
+        mine = Owner.parse(owner)
+        self.client.set(self.key, LeaseRecord(owner, now + seconds, mine.pidns).encode())
+        return None
+
+    def drop(self, owner: str) -> None:
+        record = self._record()
+        if record is not None and record.owner == owner:
+            with contextlib.suppress(KeyNotFound):
+                self.client.delete(self.key)
 
 
-class Lease:
-    """This process's lease on the namespace of ``client``: :meth:`acquire`, :meth:`start`
-    (renewals in a thread), :meth:`release` (on a clean stop)."""
+class Lease(common.Lease):
+    """zero-id's lease on the namespace of ``client`` (see the module's docstring)."""
 
     def __init__(
         self,
@@ -109,168 +143,43 @@ class Lease:
     ) -> None:
         """``renew_every``: default a third of ``seconds``; ``confirm_after``: the wait before
         the lease just written is read back (default 0.5 s, at most a quarter of ``seconds``)."""
-        renew_every = seconds / 3 if renew_every is None else renew_every
         if confirm_after is None:
             confirm_after = min(CONFIRM_AFTER, seconds / 4)
-        if not 0 < renew_every < seconds:
-            raise IdentityError(
-                f"lease: renewals every {renew_every:g} s must be more often than the "
-                f"lease's {seconds:g} s"
-            )
-        if not 0 <= confirm_after < seconds:
-            raise IdentityError(f"lease: confirmation after {confirm_after:g} s is too late")
         self.client = client
-        self.seconds = seconds
-        self.renew_every = renew_every
-        self.confirm_after = confirm_after
-        self.key = key
-        owner = Owner.mine()
-        self.owner = str(owner)
-        self.pidns = owner.pidns
-        self.lost = False
-        self.held = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._on_lost: list[Callable[[], None]] = []
+        super().__init__(
+            ZdbKeyLease(client, key),
+            seconds=seconds,
+            renew_every=renew_every,
+            confirm_after=confirm_after,
+            where=f"zero-db namespace {client.namespace!r}",
+        )
 
     @property
     def namespace(self) -> str:
         return self.client.namespace
 
-    # -- zero-db ----------------------------------------------------------------------------
-    def _now(self) -> float:
-        seconds, micros = self.client.time()
-        return seconds + micros / 1e6
-
-    def _read(self) -> LeaseRecord | None:
-        raw = self.client.get(self.key)
-        return None if raw is None else LeaseRecord.decode(raw)
-
-    def _write(self, now: float) -> None:
-        record = LeaseRecord(self.owner, now + self.seconds, self.pidns)
-        self.client.set(self.key, record.encode())
-
-    def _takeable(self, record: LeaseRecord | None, now: float) -> bool:
-        if record is None or record.owner == self.owner or record.expires <= now:
-            return True
-        return record.holder.gone()
-
-    def _held_error(self, record: LeaseRecord, now: float) -> LeaseHeld:
-        return LeaseHeld(
-            f"zero-db namespace {self.namespace!r} is in use by another zero-id "
-            f"({record.describe(now)}): stop that one, or use another namespace"
-        )
-
-    # -- the lease --------------------------------------------------------------------------
     def acquire(self) -> Lease:
         """Take the lease or raise :class:`LeaseHeld`; zero-db errors: StorageUnavailable."""
         try:
-            now = self._now()
-            record = self._read()
-            if record is not None and not self._takeable(record, now):
-                raise self._held_error(record, now)
-            if record is not None:
-                log.warning(
-                    "event=lease_taken namespace=%s previous=%r reason=%s",
-                    self.namespace,
-                    record.owner,
-                    "expired" if record.expires <= now else "holder_dead",
-                )
-            self._write(now)
-            if self.confirm_after:
-                time.sleep(self.confirm_after)
-            record = self._read()
-            if record is None or record.owner != self.owner:
-                now = self._now()
-                if record is None:
-                    raise LeaseHeld(
-                        f"zero-db namespace {self.namespace!r}: the lease just written is "
-                        "gone; is another zero-id starting on it? stop that one, or use "
-                        "another namespace"
-                    )
-                raise self._held_error(record, now)
+            super().acquire()
+        except common.LeaseHeld as exc:
+            who = exc.holding.describe() if exc.holding is not None else None
+            if who is None:
+                raise LeaseHeld(
+                    f"zero-db namespace {self.namespace!r}: the lease just written is gone; is "
+                    "another zero-id starting on it? stop that one, or use another namespace"
+                ) from None
+            raise LeaseHeld(
+                f"zero-db namespace {self.namespace!r} is in use by another zero-id ({who}): "
+                "stop that one, or use another namespace"
+            ) from None
         except ZdbError as exc:
             raise StorageUnavailable(f"zero-db lease: {exc}") from exc
-        self.held = True
-        log.info(
-            "event=lease_acquired namespace=%s owner=%s seconds=%g",
-            self.namespace,
-            self.owner,
-            self.seconds,
-        )
         return self
 
-    def on_lost(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the renewal thread) when the lease is found lost."""
-        self._on_lost.append(callback)
-        if self.lost:
-            callback()
-
-    def start(self) -> Lease:
-        """Renew the lease every ``renew_every`` seconds in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._renewals, name="zeroid-lease", daemon=True)
-            self._thread.start()
-        return self
-
-    def _renewals(self) -> None:
-        failing = False
-        while not self._stop.wait(self.renew_every):
-            try:
-                renewed = self.renew()
-            except ZdbError as exc:
-                if not failing:
-                    log.warning(
-                        "event=lease_renewal_failed namespace=%s error=%r", self.namespace, exc
-                    )
-                failing = True
-                continue
-            if failing:
-                log.info("event=lease_renewed namespace=%s", self.namespace)
-                failing = False
-            if not renewed:
-                return
-
-    def renew(self) -> bool:
-        """Extend the lease when it is still ours (True); else mark it lost (False)."""
-        now = self._now()
-        record = self._read()
-        if record is None or record.owner != self.owner:
-            self._lose(record, now)
-            return False
-        self._write(now)
-        return True
-
-    def _lose(self, record: LeaseRecord | None, now: float) -> None:
-        self.lost = True
-        self.held = False
-        holder = "nobody (deleted)" if record is None else record.describe(now)
-        log.error(
-            "event=lease_lost namespace=%s holder=%r: another zero-id took this namespace; "
-            "stopping, since this one's memory of the records can no longer be trusted",
-            self.namespace,
-            holder,
-        )
-        for callback in self._on_lost:
-            callback()
-
-    def release(self) -> None:
+    def release(self, timeout: float | None = None) -> None:
         """Stop renewing and delete the lease if it is still ours (a clean stop)."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.client.timeout * 3)
-        if not self.held:
-            return
-        self.held = False
-        try:
-            record = self._read()
-            if record is not None and record.owner == self.owner:
-                with contextlib.suppress(KeyNotFound):
-                    self.client.delete(self.key)
-                log.info("event=lease_released namespace=%s", self.namespace)
-        except ZdbError as exc:
-            log.warning("event=lease_release_failed namespace=%s error=%r", self.namespace, exc)
+        super().release(self.client.timeout * 3 if timeout is None else timeout)
 
 
-__all__ = ["LEASE_KEY", "Lease", "LeaseHeld", "LeaseRecord"]
+__all__ = ["LEASE_KEY", "Lease", "LeaseHeld", "LeaseRecord", "ZdbKeyLease"]

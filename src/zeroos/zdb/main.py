@@ -6,10 +6,9 @@ import ipaddress
 import logging
 import os
 
+from . import native
 from .engine import Engine
 from .errors import ZdbError
-from .native import DISABLED as NATIVE_DISABLED
-from .native import NATIVE
 from .server.commands import Commands
 from .server.net import ServerConfig
 from .server.net import run as run_server
@@ -38,6 +37,11 @@ def open_engine(settings: ZdbSettings) -> tuple[Engine, str]:
             chain=settings.chain,
             timeout=settings.tarantool_timeout,
             password_file=settings.tarantool_password_file,
+            password=(
+                settings.tarantool_password.get_secret_value()
+                if settings.tarantool_password is not None
+                else None
+            ),
         )
         return tarantool, f"tarantool={tarantool.location}"
     from .embedded import EmbeddedEngine
@@ -66,10 +70,10 @@ def run(settings: ZdbSettings) -> None:
             "event=no_admin_password listen=%s hint='every client is admin; set --admin'",
             settings.listen,
         )
-    if not NATIVE:
+    if not native.NATIVE:
         why = (
-            "is turned off by ZOS_NO_NATIVE=1"
-            if NATIVE_DISABLED
+            "is turned off (no_native: ZOS_NO_NATIVE=1)"
+            if native.DISABLED
             else "is not built: install gcc libc6-dev python3-dev libssl-dev and reinstall"
         )
         log.warning("event=native_missing hint='zeroos.zdb._native %s; writes run slower'", why)

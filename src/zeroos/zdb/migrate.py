@@ -31,12 +31,20 @@ class Location:
     datadir: str = ""
     indexdir: str = ""
     password_file: str | None = None
+    password: str | None = field(default=None, repr=False)  # when neither of the above has it
 
     @classmethod
-    def parse(cls, text: str, password_file: str | None = None) -> Location:
+    def parse(
+        cls, text: str, password_file: str | None = None, password: str | None = None
+    ) -> Location:
         match = _URL.match(text)
         if match:
-            return cls(match.group(1), match.group(2) or "", password_file=password_file)
+            return cls(
+                match.group(1),
+                match.group(2) or "",
+                password_file=password_file,
+                password=password,
+            )
         if text.startswith("tarantool:"):
             # not the text itself: it may hold a password
             raise StorageError("invalid location: expected tarantool://[user:pw@]HOST:PORT[/db]")
@@ -50,6 +58,7 @@ class Location:
                 keydir=keydir,
                 chain=chain,
                 password_file=self.password_file,
+                password=self.password,
             )
         return EmbeddedEngine(self.datadir, self.indexdir, chain=chain)
 

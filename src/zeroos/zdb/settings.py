@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from ..common.settings import ByteSize, PartSettings
-from .embedded.engine import DEFAULT_DATASIZE
+from .defaults import DEFAULT_DATASIZE, DEFAULT_GRACE
 from .namespace import Mode
-from .server.commands import DEFAULT_GRACE
 
 DEFAULT_PORT = 9900
 
@@ -22,7 +21,9 @@ DEFAULT_PORT = 9900
 class ZdbSettings(PartSettings):
     """How a zero-db server listens, where its namespaces live, and how it keeps them."""
 
-    model_config = SettingsConfigDict(env_prefix="ZOS_ZDB_")
+    # populate_by_name: flags and the config file give the fields below by their names, the
+    # environment by their aliases (the variables users had before the settings existed)
+    model_config = SettingsConfigDict(env_prefix="ZOS_ZDB_", populate_by_name=True)
     part = "zdb"
 
     listen: str = "127.0.0.1"
@@ -42,10 +43,19 @@ class ZdbSettings(PartSettings):
     tarantool: str | None = None  # HOST:PORT[,...] of the replica set
     tarantool_db: str = ""
     tarantool_password_file: str | None = None
+    # the zdb user's password when neither the addresses nor a password file give it
+    tarantool_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ZOS_ZDB_TARANTOOL_PASSWORD", "ZOS_TARANTOOL_PASSWORD"),
+    )
     tarantool_timeout: float = Field(10.0, ge=0.1)
     ready_file: str | None = None
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     verbose: bool = False
+    # run the C module's Python twins (zeroos.zdb.native.configure): to test them
+    no_native: bool = Field(
+        False, validation_alias=AliasChoices("ZOS_ZDB_NO_NATIVE", "ZOS_NO_NATIVE")
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ZdbSettings:
@@ -53,7 +63,8 @@ class ZdbSettings(PartSettings):
             raise ValueError("--sync and --synctime exclude each other: choose one")
         if self.engine == "tarantool" and not self.tarantool:
             raise ValueError("--engine tarantool needs --tarantool HOST:PORT[,...]")
-        if self.engine != "tarantool" and (self.tarantool or self.tarantool_password_file):
+        tarantool_only = (self.tarantool, self.tarantool_password_file)
+        if self.engine != "tarantool" and any(tarantool_only):
             raise ValueError("--tarantool options need --engine tarantool")
         return self
 

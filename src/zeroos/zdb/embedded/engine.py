@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..chain.signing import Identity
+from ..defaults import DEFAULT_DATASIZE
 from ..engine import Engine, Store
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
 from .compact import finish_compactions
 from .store import EmbeddedStore, empty_trash, move_to_trash
 
-DEFAULT_DATASIZE = 256 * 1024 * 1024
 MAX_DATASIZE = 0xFFFFFFFF
 LOCK_FILE = ".zdb-lock"
 

@@ -3,8 +3,8 @@
 Each instance keeps its password in its DIR (``zdb-tarantool.secret``, mode 0600); the members
 of a replica set share one (a replica starts with ``--password-file`` naming its leader's), as
 they replicate as that user. zero-db finds the password in ``user:password@`` before an address,
-in a password file, or in ``ZOS_TARANTOOL_PASSWORD``. Passwords never appear in an error or a
-log line: addresses are shown without them.
+in a password file, or in its settings (``ZOS_TARANTOOL_PASSWORD``). Passwords never appear in an
+error or a log line: addresses are shown without them.
 """
 
 from __future__ import annotations
@@ -85,17 +85,18 @@ def split_credentials(addresses: str) -> tuple[str, Credentials | None]:
     if not found:
         return ",".join(plain), None
     user, given = found.pop()
-    # a user without a password: the password comes from the file or the environment
+    # a user without a password: the password comes from the file or the settings
     return ",".join(plain), Credentials(user, given or "")
 
 
 def resolve(
-    addresses: str, password_file: str | Path | None = None
+    addresses: str, password_file: str | Path | None = None, password: str | None = None
 ) -> tuple[str, Credentials | None]:
     """The addresses without credentials, and who to connect as.
 
-    The password comes from the addresses, else ``password_file``, else ``ZOS_TARANTOOL_PASSWORD``;
-    with none of them zero-db connects as guest (which instances we start refuse).
+    The password comes from the addresses, else ``password_file``, else ``password`` (the
+    settings' ``tarantool_password``, ``ZOS_TARANTOOL_PASSWORD``); with none of them zero-db
+    connects as guest (which instances we start refuse).
     """
     plain, given = split_credentials(addresses)
     if given is not None and given.password:
@@ -103,9 +104,8 @@ def resolve(
     user = given.user if given is not None else USER
     if password_file is not None:
         return plain, Credentials(user, read_secret(password_file))
-    password = os.environ.get(PASSWORD_ENV, "")
     if password or given is not None:
-        return plain, Credentials(user, password)
+        return plain, Credentials(user, password or "")
     return plain, None
 
 

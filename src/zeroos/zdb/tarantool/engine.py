@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crc32c import crc32c
 
-from ...common.lease import Owner
+from ...common.lease import Lease, LeaseHeld
 from ..chain.leaf import OP_COMPACT, OP_CREATE, OP_FLUSH
 from ..chain.log import CHAIN_FILES, ChainFile, ChainLog
 from ..chain.signing import Identity
@@ -38,6 +37,7 @@ from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
 from .auth import resolve
 from .cluster import Cluster
+from .lease import TarantoolLease
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -412,14 +412,18 @@ class TarantoolEngine(Engine):
         chain: bool = True,
         timeout: float = 10.0,
         password_file: str | Path | None = None,
+        password: str | None = None,
     ) -> None:
         if not isinstance(addresses, str):
             addresses = ",".join(f"{h}:{p}" for h, p in addresses)
-        plain, credentials = resolve(addresses, password_file)
+        plain, credentials = resolve(addresses, password_file, password)
         self.cluster = Cluster(plain, timeout=timeout, credentials=credentials)
         self.cluster.on_failover = self._failed_over
         self.db = db
-        self.owner = str(Owner.mine())
+        which = f"database '{db}'" if db else "the default database"
+        self._lease_row = TarantoolLease(self.cluster, db)
+        self.lease = Lease(self._lease_row, seconds=LEASE_SECONDS, where=f"tarantool {which}")
+        self.owner = self.lease.owner  # every write names it: init.lua refuses a lost lease
         self._stores: dict[str, TarantoolStore] = {}
         self._ops: list[tuple[Any, ...]] = []
         self._dirty: set[TarantoolStore] = set()
@@ -435,9 +439,6 @@ class TarantoolEngine(Engine):
         except BaseException:
             self.cluster.close()
             raise
-        self._stop_renewing = threading.Event()
-        self._renewer = threading.Thread(target=self._renew, name="zdb-lease", daemon=True)
-        self._renewer.start()
 
     @property
     def location(self) -> str:
@@ -448,33 +449,20 @@ class TarantoolEngine(Engine):
 
     # -- one zero-db per database -----------------------------------------------------------
     def _take_lease(self) -> None:
-        ok, *holder = self.cluster.call("zdb_lease", self.db, self.owner, LEASE_SECONDS, None)[0]
-        if not ok and Owner.parse(_text(holder[0])).gone():
-            # a zero-db of this host that died (kill -9) need not be waited for
-            ok, *holder = self.cluster.call(
-                "zdb_lease", self.db, self.owner, LEASE_SECONDS, holder[0]
-            )[0]
-        if not ok:
-            owner = Owner.parse(_text(holder[0]))
+        try:
+            self.lease.acquire()
+        except LeaseHeld as exc:
             which = f"database '{self.db}'" if self.db else "the default database"
+            held = exc.holding
+            who = "" if held is None else f" ({held.owner.describe()}, its lease ends in "
+            who += "" if held is None else f"{max(0.0, held.seconds_left):.0f}s unless renewed)"
             raise StorageError(
-                f"tarantool: {which} is in use by another zero-db ({owner.describe()}, its "
-                f"lease ends in {float(holder[1]):.0f}s unless renewed): stop it, "
+                f"tarantool: {which} is in use by another zero-db{who}: stop it, "
                 "or serve another --tarantool-db"
-            )
-
-    def _renew(self) -> None:
-        # failover=False: a failover reloads the mirrors, which only the serving thread may do
-        while not self._stop_renewing.wait(LEASE_SECONDS / 3):
-            try:
-                ok, *holder = self.cluster.call(
-                    "zdb_lease", self.db, self.owner, LEASE_SECONDS, None, failover=False
-                )[0]
-            except StorageError as exc:
-                log.warning("event=tarantool_lease_not_renewed error=%r", str(exc))
-                continue
-            if not ok:
-                log.error("event=tarantool_lease_lost holder=%s", _text(holder[0]))
+            ) from None
+        # renewals run in the lease's thread, which must not fail over (cluster.call)
+        self._lease_row.failover = False
+        self.lease.start()
 
     def call(self, func: str, *args: Any) -> list[Any]:
         result = self.cluster.call(func, *args)
@@ -601,16 +589,11 @@ class TarantoolEngine(Engine):
         self.flush()  # a synchronous commit is already on a quorum of copies
 
     def close(self) -> None:
-        self._stop_renewing.set()
-        self._renewer.join()
         try:
-            self.flush()
+            self.flush()  # while the lease is held: init.lua refuses writes without it
         finally:
             self._stores.clear()
-            try:
-                self.cluster.call("zdb_unlease", self.db, self.owner, failover=False)
-            except StorageError as exc:  # it expires by itself
-                log.warning("event=tarantool_lease_not_released error=%r", str(exc))
+            self.lease.release(timeout=LEASE_SECONDS)  # deletes it if still ours
             self.cluster.close()
 
 

@@ -240,6 +240,13 @@ function zdb_lease(db, owner, ttl, steal)
     return { true }
 end
 
+-- the lease as it is: its owner and the seconds it has left (negative: expired), or nothing
+function zdb_lease_holder(db)
+    local row = box.space.zdb_lease:get { db }
+    if row == nil then return nil end
+    return { row[2], row[3] - fiber.time() }
+end
+
 function zdb_unlease(db, owner)
     local row = box.space.zdb_lease:get { db }
     if row ~= nil and row[2] == owner then

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from ...chain.leaf import OP_EXPIRE, OP_RELEASE
+from ...defaults import DEFAULT_GRACE
 from ...engine import ACCESS_FROZEN, ACCESS_LOCKED, Engine, Store
 from ...errors import (
     EXPIRED,
@@ -29,7 +30,6 @@ from .args import NAMESPACE_MAX
 from .session import Handler, Session, Stats, Waiter
 from .table import MIRRORED, TABLE, guarded
 
-DEFAULT_GRACE = 7 * 86400.0
 _INTERNAL = INTERNAL_ERROR.encode() + b": "
 
 
