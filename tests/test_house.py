@@ -175,9 +175,6 @@ MAX_LINES = 500
 LONG_MODULES = {
     "zdb/client/sync.py": "the sync client, being rewritten over the async one's steps (issue 12)",
     "zdb/embedded/store.py": "one namespace's files and index; opening and walking not split yet",
-    "zdb/tarantool/engine.py": "engine, store and lease over one cluster; not split yet",
-    "zdb/chain/log.py": "the Merkle log's files, levels and proofs; not split yet",
-    "testing/engine.py": "check_engine's conformance cases, one suite; not split yet",
 }
 
 

@@ -22,8 +22,11 @@ class ZdbSettings(PartSettings):
     """How a zero-db server listens, where its namespaces live, and how it keeps them."""
 
     # populate_by_name: flags and the config file give the fields below by their names, the
-    # environment by their aliases (the variables users had before the settings existed)
-    model_config = SettingsConfigDict(env_prefix="ZOS_ZDB_", populate_by_name=True)
+    # environment by their aliases (the variables users had before the settings existed);
+    # loc_by_alias=False: an error names the setting, not one of its variables
+    model_config = SettingsConfigDict(
+        env_prefix="ZOS_ZDB_", populate_by_name=True, loc_by_alias=False
+    )
     part = "zdb"
 
     listen: str = "127.0.0.1"

@@ -29,17 +29,27 @@ import struct
 import time
 from array import array
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from crc32c import crc32c
 
 from ..errors import StorageError
-from ..files import AppendFile
 from . import merkle
+from .layout import (
+    BLOCKS_FILE,
+    CHAIN_FILES,
+    HASHES_FILE,
+    HEAD_RECORD,
+    HEADS_FILE,
+    LEAVES_FILE,
+    ChainFile,
+    ChainFiles,
+    leaf_key,
+    local_files,
+    read_leaf_records,
+)
 from .leaf import (
     DATA_OPS,
     EMPTY_HASH,
-    HEAD,
     OP_COMPACT,
     OP_DEL,
     OP_FLUSH,
@@ -51,7 +61,6 @@ from .native import (
     DELETED,
     HASHED,
     Pending,
-    iter_leaf_records,
     key_leaves_of,
     leaf_records,
     record_end,
@@ -59,65 +68,14 @@ from .native import (
 )
 from .signing import Identity, SignedHead
 
-LEAVES_FILE = "zdb-chain-leaves"
-HASHES_FILE = "zdb-chain-hashes"
-HEADS_FILE = "zdb-chain-heads"
-BLOCKS_FILE = "zdb-chain-blocks"  # a cache, rebuilt when missing: not one of CHAIN_FILES
-CHAIN_FILES = (LEAVES_FILE, HASHES_FILE, HEADS_FILE)
 BLOCK_BITS = 8
 BLOCK = 1 << BLOCK_BITS  # leaves under the smallest cached subtree
 MARK_BITS = 6
 MARK_MASK = (1 << MARK_BITS) - 1  # the offset of one leaf in 64 is kept in memory
 BLOCK_RECORD = 36
-HEAD_RECORD = struct.Struct(">QQ32s64s32s")
 TAIL_CHECK = 64  # leaf hashes re-checked against their leaves on open
 _REC = struct.Struct("<IH")
 _u16le = struct.Struct("<H").pack
-
-
-class ChainFile(Protocol):
-    """Where one of the log's three files lives: an append-only byte string.
-
-    The embedded engine uses :class:`~zeroos.zdb.files.AppendFile` (a local file);
-    the Tarantool engine keeps the bytes in a replicated space (tarantool/engine.py).
-    """
-
-    path: str
-
-    @property
-    def size(self) -> int: ...
-
-    def append(self, data: bytes) -> int: ...
-
-    def read(self, offset: int, length: int) -> bytes: ...
-
-    def truncate(self, size: int) -> None: ...
-
-    def sync(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-ChainFiles = Callable[[str], ChainFile]  # file name -> the file
-
-
-def read_leaf_records(buf: bytes) -> tuple[array[int], int]:
-    """Offsets of the valid leaf records of a leaves file, and where the valid part ends."""
-    offsets = array("Q", iter_leaf_records(buf))  # an array: no million int objects
-    return offsets, record_end(buf, offsets[-1]) if offsets else 0
-
-
-def leaf_key(raw: bytes) -> tuple[int, bytes]:
-    """(op, key) of an encoded leaf, without decoding the rest."""
-    pos = HEAD.size + 1 + raw[HEAD.size]
-    return raw[1], raw[pos + 1 : pos + 1 + raw[pos]]
-
-
-def _local_files(folder: str) -> ChainFiles:
-    def make(name: str) -> ChainFile:
-        return AppendFile(os.path.join(folder, name))
-
-    return make
 
 
 class ChainLog:
@@ -164,7 +122,7 @@ class ChainLog:
         try:
             if files is None:
                 os.makedirs(folder, exist_ok=True)
-                files = _local_files(folder)
+                files = local_files(folder)
                 self._blocks = files(BLOCKS_FILE)
             self._leaves = files(LEAVES_FILE)
             self._hashes = files(HASHES_FILE)
@@ -510,7 +468,12 @@ class ChainLog:
 ChainFactory = Callable[[str, str], ChainLog]
 
 __all__ = [
+    "BLOCKS_FILE",
     "CHAIN_FILES",
+    "HASHES_FILE",
+    "HEADS_FILE",
+    "HEAD_RECORD",
+    "LEAVES_FILE",
     "ChainFactory",
     "ChainFile",
     "ChainFiles",
