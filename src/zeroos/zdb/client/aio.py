@@ -12,7 +12,6 @@ driver.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Generator
-from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeAlias, TypeVar
 
 import redis.asyncio
@@ -63,9 +62,7 @@ class AsyncClient(Commands):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -132,14 +129,9 @@ class AsyncClient(Commands):
                 return
             request = run.advance(*await self._exchange(request))
 
-    @staticmethod
-    def _call_method(
-        build: Callable[..., Command], read: Callable[[Any], Any]
-    ) -> Callable[..., Any]:
-        async def call(self: AsyncClient, /, *args: Any, **kwargs: Any) -> Any:
-            return read(await self._execute(build(self, *args, **kwargs)))
-
-        return call
+    _call_source = (
+        "async def method({params}):\n    return read(await self._execute(build({args})))"
+    )
 
     @staticmethod
     def _dialog_method(steps: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:

@@ -381,6 +381,36 @@ def make_trust(address: Address, state: str | None, server_key: bytes | str | No
     return Trust(str(address), state, key)
 
 
+def _function(template: str, define: Callable[..., Any], **names: Any) -> Callable[..., Any]:
+    """The function ``template`` defines, with ``define``'s parameters (see ``_call_source``)."""
+    params: list[str] = []
+    args: list[str] = []
+    star = False
+    for p in inspect.signature(define).parameters.values():
+        text = p.name
+        if p.kind is p.VAR_POSITIONAL:
+            text, star = f"*{p.name}", True
+            args.append(text)
+        elif p.kind is p.VAR_KEYWORD:
+            text = f"**{p.name}"
+            args.append(text)
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                params.append("*")
+                star = True
+            args.append(f"{p.name}={p.name}")
+        else:
+            args.append(p.name)
+        if p.default is not p.empty:
+            names[f"_default_{p.name}"] = p.default
+            text += f"=_default_{p.name}"
+        params.append(text)
+    source = template.format(params=", ".join(params), args=", ".join(args))
+    # our own template over our own parameter names, as dataclasses makes __init__
+    exec(source, names)  # noqa: S102
+    return names["method"]  # type: ignore[no-any-return]
+
+
 def _scan(name: bytes, cursor: bytes | None) -> Exchange[tuple[bytes | None, list[ScanEntry]]]:
     command = (name,) if cursor is None else (name, cursor)
     try:
@@ -451,18 +481,17 @@ class Commands:
     def _make(cls, op: Declared) -> Callable[..., Any]:
         """The driver's function for one command's steps."""
         if isinstance(op, Call):
-            return cls._call_method(op.define, op.read)
+            return _function(cls._call_source, op.define, build=op.define, read=op.read)
         if isinstance(op, Dialog):
             return cls._dialog_method(op.define)
         return cls._stream_method(op.define)
 
     # what a driver class provides: how it runs each kind of steps
-    @staticmethod
-    def _call_method(
-        build: Callable[..., Command], read: Callable[[Any], Any]
-    ) -> Callable[..., Any]:
-        """A method that sends ``build(self, ...)``'s request and returns ``read(reply)``."""
-        raise NotImplementedError
+    _call_source: ClassVar[str]
+    """The source of a one-request method (the hot path, so made with the definition's own
+    parameters: no ``*args``/``**kwargs`` to pack and unpack on every call): ``{params}`` and
+    ``{args}`` stand for the parameters and the call passing them on to ``build``; ``read``
+    turns the reply into the result."""
 
     @staticmethod
     def _dialog_method(steps: Callable[..., Exchange[Any]]) -> Callable[..., Any]:

@@ -17,7 +17,6 @@ module is its blocking driver, :mod:`.aio` (:class:`AsyncClient`) the asyncio on
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeAlias, TypeVar
 
 import redis
@@ -95,9 +94,7 @@ class Client(Commands):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -157,14 +154,7 @@ class Client(Commands):
                 return
             request = run.advance(*self._exchange(request))
 
-    @staticmethod
-    def _call_method(
-        build: Callable[..., Command], read: Callable[[Any], Any]
-    ) -> Callable[..., Any]:
-        def call(self: Client, /, *args: Any, **kwargs: Any) -> Any:
-            return read(self._execute(build(self, *args, **kwargs)))
-
-        return call
+    _call_source = "def method({params}):\n    return read(self._execute(build({args})))"
 
     @staticmethod
     def _dialog_method(steps: Callable[..., Exchange[Any]]) -> Callable[..., Any]:
