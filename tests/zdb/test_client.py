@@ -44,20 +44,6 @@ def client(zdb) -> Iterator[Client]:
         yield c
 
 
-@pytest.fixture
-def admin_zdb(zdb_factory):
-    """A server with the admin password ADMIN."""
-    return zdb_factory("--admin", ADMIN)
-
-
-def make_namespace(admin: Client, name: str, password: str | None = None, **props) -> None:
-    admin.nsnew(name)
-    if password is not None:
-        admin.nsset(name, "password", password)
-    for prop, value in props.items():
-        admin.nsset(name, prop, value)
-
-
 # -- server commands ------------------------------------------------------------------------
 # -- keys -----------------------------------------------------------------------------------
 def test_key_encoding():
