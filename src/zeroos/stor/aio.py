@@ -9,19 +9,22 @@ blocks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import queue
 import threading
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import Any, BinaryIO, Concatenate, ParamSpec, Self, TypeVar
 
-from .client import CheckResult, Progress, RepairResult, Stor
+from .client import Progress, Stor
 from .config import StorConfig, load_config
 from .metadata import FileMeta
 
 _END = object()
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class _QueueReader:
@@ -43,6 +46,19 @@ class _QueueReader:
             n = len(self._buf)
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
+
+
+def _threaded(
+    method: Callable[Concatenate[Stor, P], T],
+) -> Callable[Concatenate[AsyncStor, P], Coroutine[Any, Any, T]]:
+    """``Stor``'s ``method`` as an :class:`AsyncStor` coroutine method run in a worker thread."""
+
+    async def run(self: AsyncStor, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(method, self.stor, *args, **kwargs)
+
+    functools.update_wrapper(run, method)
+    run.__qualname__ = f"AsyncStor.{method.__name__}"
+    return run
 
 
 class AsyncStor:
@@ -67,8 +83,7 @@ class AsyncStor:
     ) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.stor.close)
+    aclose = _threaded(Stor.close)
 
     async def put(
         self,
@@ -122,29 +137,15 @@ class AsyncStor:
 
         return iterate()
 
-    async def read(self, key: str) -> bytes:
-        return await asyncio.to_thread(self.stor.read, key)
-
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.stor.delete, key)
-
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.stor.exists, key)
-
-    async def metadata(self, key: str) -> FileMeta:
-        return await asyncio.to_thread(self.stor.metadata, key)
-
-    async def list(self) -> list[FileMeta]:
-        return await asyncio.to_thread(self.stor.list)
-
-    async def check(self, key: str, *, progress: Progress | None = None) -> CheckResult:
-        return await asyncio.to_thread(self.stor.check, key, progress=progress)
-
-    async def repair(self, key: str, *, progress: Progress | None = None) -> RepairResult:
-        return await asyncio.to_thread(self.stor.repair, key, progress=progress)
-
-    async def gc(self) -> int:
-        return await asyncio.to_thread(self.stor.gc)
+    # the rest is Stor's, in a worker thread: signatures and docstrings written once, there
+    read = _threaded(Stor.read)
+    delete = _threaded(Stor.delete)
+    exists = _threaded(Stor.exists)
+    metadata = _threaded(Stor.metadata)
+    list = _threaded(Stor.list)
+    check = _threaded(Stor.check)
+    repair = _threaded(Stor.repair)
+    gc = _threaded(Stor.gc)
 
 
 __all__ = ["AsyncStor"]
