@@ -13,8 +13,16 @@ class CommandError(NodeError):
     """A job the node cannot run as given (bad arguments, a failed call): an ERROR result."""
 
 
+class VmError(CommandError):
+    """A VM the node cannot create or drive (bad boot files, a port in use, too much memory)."""
+
+
+class VmNotFound(VmError):
+    """No VM of that uuid on this node."""
+
+
 class UnknownCommand(NodeError):
     """A job naming a command the node does not have: an UNKNOWN_CMD result."""
 
 
-__all__ = ["CommandError", "NodeError", "UnknownCommand"]
+__all__ = ["CommandError", "NodeError", "UnknownCommand", "VmError", "VmNotFound"]

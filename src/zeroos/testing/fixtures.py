@@ -6,12 +6,14 @@ one they started when the test ends, whatever it did.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from . import free_port
+from .guest import Guest, build_guest
 from .servers import ZdbProcess
 
 
@@ -36,4 +38,13 @@ def zdb_processes(tmp_path: Path) -> Iterator[Callable[..., ZdbProcess]]:
         server.stop()
 
 
-__all__ = ["free_tcp_port", "zdb_processes"]
+@pytest.fixture(scope="session")
+def vm_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
+    """The test guest (a Debian kernel, a busybox initramfs), built once for the whole run in
+    the run's temporary folder and removed at its end."""
+    cache = tmp_path_factory.mktemp("vm-guest")
+    yield build_guest(cache)
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+__all__ = ["free_tcp_port", "vm_guest", "zdb_processes"]
