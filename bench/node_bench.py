@@ -4,6 +4,13 @@ container started from a cached flist to its first command answered, beside `cru
 same tree on local disk, and N containers started at once.
 
     python bench/node_bench.py [--seconds 10] [--rounds 10] [--containers 5] [--concurrent 20]
+    python bench/node_bench.py --vm [--vm-rounds 2]
+
+With --vm: a VM under TCG (a Debian kernel and a busybox initramfs, zeroos.testing.guest),
+the seconds from kvm.create (0-core-client) to the guest's marker on its console and to its
+page on a forwarded port, beside the same kernel and initramfs booted by qemu-system-x86_64
+started directly (TCG, same memory), same run, rounds taking turns. The issue's earlier
+measurement here: 6-10 s to the forwarded port.
 
 Starts `zos node serve --dev` and redis-server (no persistence) on free ports, as children;
 never part of the test suite. Target: node pings/s >= 0.3x the redis round trips/s.
@@ -27,6 +34,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +43,7 @@ from zeroos.core0.client import Client
 
 from zeroos.common.harness import Child, zos_serve
 from zeroos.testing import free_port
+from zeroos.testing.guest import Guest, build_guest
 
 TARGET = 0.3
 CONTAINER_TARGET = 2.0  # container start: at most this many times `crun run`'s time
@@ -173,6 +182,138 @@ def bench_containers(client: Client, root: Path, rounds: int, concurrent: int) -
     }
 
 
+VM_MEMORY = 256  # MiB, both ways
+VM_DEADLINE = 300.0  # seconds a boot may take before the benchmark gives up
+
+
+def _until(what: str, check: Callable[[], bool]) -> float:
+    """Seconds until ``check()`` holds (polled every 20 ms)."""
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > VM_DEADLINE:
+            raise RuntimeError(f"{what}: not within {VM_DEADLINE:.0f} s")
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def _has(path: Path, marker: str) -> bool:
+    try:
+        return marker in path.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def node_vm(client: Client, guest: Guest) -> tuple[float, float]:
+    """Seconds from kvm.create to the console marker, and to the forwarded port's answer."""
+    port = free_port()
+    start = time.perf_counter()
+    uuid = client.json(
+        "kvm.create",
+        {
+            "name": "bench",
+            "kernel": str(guest.kernel),
+            "initrd": str(guest.initrd),
+            "cmdline": guest.cmdline,
+            "memory": VM_MEMORY,
+            "port": {str(port): guest.port},
+        },
+    )
+    try:
+        console = Path(client.kvm.info(uuid)["console"])
+        _until("the node's VM marker", lambda: _has(console, guest.marker))
+        marker = time.perf_counter() - start
+        _until("the node's VM port", lambda: _answers(port))
+        return marker, time.perf_counter() - start
+    finally:
+        client.kvm.destroy(uuid)
+
+
+def direct_vm(root: Path, guest: Guest) -> float:
+    """Seconds from starting qemu-system-x86_64 to the console marker."""
+    console = root / "direct-console.log"
+    console.unlink(missing_ok=True)
+    start = time.perf_counter()
+    qemu = subprocess.Popen(
+        [
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            f"{VM_MEMORY}M",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-serial",
+            f"file:{console}",
+            "-kernel",
+            str(guest.kernel),
+            "-initrd",
+            str(guest.initrd),
+            "-append",
+            guest.cmdline,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _until("the direct VM marker", lambda: _has(console, guest.marker))
+        return time.perf_counter() - start
+    finally:
+        qemu.kill()
+        qemu.wait(timeout=30)
+
+
+def vm_bench(root: Path, rounds: int) -> None:
+    print("building the guest (a Debian kernel, a busybox initramfs)...", flush=True)
+    guest = build_guest(root / "guest")
+    node = Child(
+        zos_serve(
+            "node", "--dev", "--port", "0", "--data", str(root / "data"), "--vm-accel", "tcg"
+        ),
+        root / "node.ready",
+        log=root / "node.log",
+        name="zos node",
+    )
+    node.start(60)
+    try:
+        client = Client("127.0.0.1", port=node.port, ssl=False, timeout=60)
+        rows = []
+        for n in range(rounds):
+            marker, port = node_vm(client, guest)
+            direct = direct_vm(root, guest)
+            rows.append((marker, port, direct))
+            print(
+                f"round {n + 1}: node {marker:.1f} s to marker, {port:.1f} s to port; "
+                f"qemu directly {direct:.1f} s to marker",
+                flush=True,
+            )
+        marker = statistics.median(r[0] for r in rows)
+        port = statistics.median(r[1] for r in rows)
+        direct = statistics.median(r[2] for r in rows)
+        report = {
+            "node_vm_create_to_marker_s": round(marker, 2),
+            "node_vm_create_to_forwarded_port_s": round(port, 2),
+            "qemu_direct_to_marker_s": round(direct, 2),
+            "ratio_node_over_direct": round(marker / direct, 3),
+            "rounds": rounds,
+            "accel": "tcg",
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        }
+        print(json.dumps(report, indent=2))
+        print(f"VM boot through the node: {marker / direct:.2f}x qemu started directly (TCG)")
+    finally:
+        node.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="Time of each measurement.")
@@ -181,7 +322,16 @@ def main() -> None:
         "--containers", type=int, default=5, help="Container starts timed (0: none; root only)."
     )
     parser.add_argument("--concurrent", type=int, default=20, help="Containers started at once.")
+    parser.add_argument("--vm", action="store_true", help="Measure VM boots instead (TCG).")
+    parser.add_argument("--vm-rounds", type=int, default=2, help="VM boots of each kind.")
     args = parser.parse_args()
+    if args.vm:
+        root = Path(tempfile.mkdtemp(prefix="node-bench-vm-"))
+        try:
+            vm_bench(root, args.vm_rounds)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     if shutil.which("redis-server") is None:
         raise SystemExit("error: redis-server is not installed (apt-get install redis-server)")
     root = Path(tempfile.mkdtemp(prefix="node-bench-"))

@@ -45,6 +45,20 @@ _PORT_HELP = "TCP port, TLS and plain RESP (0 picks a free one: see --ready-file
     show_default=True,
     help="The bridge's address on the host and the containers' network.",
 )
+@click.option(
+    "--vm-accel",
+    type=click.Choice(["auto", "kvm", "tcg"]),
+    default=_default("vm_accel"),
+    show_default=True,
+    help="How VMs run: KVM, QEMU's TCG, or KVM when /dev/kvm works.",
+)
+@click.option(
+    "--vm-shutdown-timeout",
+    type=float,
+    default=_default("vm_shutdown_timeout"),
+    show_default=True,
+    help="Seconds kvm.shutdown waits for the guest to power off before it stops it.",
+)
 @serve_options
 @click.pass_context
 def serve(ctx: click.Context, /, **_: object) -> None:

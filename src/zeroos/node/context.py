@@ -13,6 +13,7 @@ from .lists import Lists
 
 if TYPE_CHECKING:
     from .containers import Containers
+    from .vms.host import VmHost
 
 RESULT_TTL = 300.0  # seconds a result (and its flag and output) is kept: 0-core's 5 minutes
 
@@ -76,13 +77,14 @@ class JobTable(Protocol):
 
 @dataclass
 class NodeState:
-    """What every command shares: the keyspace, the jobs, the files opened by filesystem.open."""
+    """What every command shares: the keyspace, the jobs, the files filesystem.open opened, VMs."""
 
     lists: Lists
     jobs: JobTable
     files: dict[str, IO[bytes]] = field(default_factory=dict)
     containers: Containers | None = None
     started: float = field(default_factory=time.time)
+    vms: VmHost | None = None  # kvm.*: set by the node's main when it runs VMs
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .lists import Lists
 from .server import NodeServer
 from .settings import NodeSettings
 from .tls import server_context
+from .vms import QemuDriver, VmHost
 
 log = logging.getLogger("zeroos.node")
 
@@ -71,6 +72,15 @@ async def serve(settings: NodeSettings) -> None:
     runner = Runner(lists)
     containers = await _containers(settings)
     runner.node.containers = containers
+    data = Path(settings.data)
+    vms = VmHost(
+        QemuDriver(data / "vms", settings.vm_accel), data / "vm-boot", settings.vm_shutdown_timeout
+    )
+    runner.node.vms = vms
+    # VMs outlive the node: those still running are driven again, the stopped ones cleared
+    adopted = await vms.driver.list()
+    if adopted:
+        event(log, "vms_adopted", count=len(adopted), uuids=",".join(vm.uuid for vm in adopted))
     server = NodeServer(lists, gate, tls)
     stop = stop_on_signals()
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -36,6 +37,8 @@ class NodeSettings(PartSettings):
     runtime: str = "crun"  # the OCI runtime of containers: crun or runc
     bridge: str = "zos0"  # the bridge of containers with nics default
     bridge_cidr: str = "10.213.0.1/16"  # its address on the host (the gateway) and network
+    vm_accel: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM when /dev/kvm works, else TCG
+    vm_shutdown_timeout: float = Field(30.0, gt=0)  # seconds a guest has to power off
     verbose: bool = False
 
     @model_validator(mode="after")

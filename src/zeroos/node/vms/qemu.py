@@ -1,7 +1,7 @@
 """VMs run by QEMU (Debian's qemu-system-x86), driven over QMP with ``qemu.qmp``.
 
 Each VM has a folder ``<root>/<uuid>/``: ``vm.json`` (what it was made as), ``qemu.pid``,
-``qmp.sock`` and ``console.log`` (its serial port). QEMU daemonizes, so a VM outlives a restart
+``qmp.sock``, ``console.log`` (its serial port) and ``start.log`` (what QEMU said starting). QEMU daemonizes, so a VM outlives a restart
 of the node, and a new driver over the same root finds it by its pidfile and QMP socket
 (re-adoption). The uuid is given to QEMU (``-uuid``): a pid is taken for the VM's only while
 that process's command line still names it.
@@ -41,6 +41,7 @@ QMP_TIMEOUT = 10.0  # seconds a QMP connection or command may take
 STOP_TIMEOUT = 10.0  # seconds a VM process has to end after quit, before SIGKILL
 QCOW2_MAGIC = b"QFI\xfb"
 SPEC, PIDFILE, QMP_SOCKET, CONSOLE = "vm.json", "qemu.pid", "qmp.sock", "console.log"
+START_LOG = "start.log"  # what QEMU said while starting
 
 # query-status words to the driver's states
 _STATES = {
@@ -245,25 +246,29 @@ class QemuDriver:
         folder.mkdir(parents=True, mode=0o700)
         try:
             argv = self._argv(uuid, spec)
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=folder,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            # QEMU's own complaints go to a file, not a pipe: under uvloop a pipe's end is
+            # not seen once QEMU daemonizes, and the start would wait forever
+            with (folder / START_LOG).open("wb") as errors:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=folder,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=errors,
+                    start_new_session=True,
+                )
             try:
-                _, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+                code = await asyncio.wait_for(process.wait(), START_TIMEOUT)
             except TimeoutError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
                 raise VmError(
                     f"VM {spec.name!r}: QEMU did not start in {START_TIMEOUT:.0f} s"
                 ) from None
-            if process.returncode != 0:
-                lines = err.decode(errors="replace").strip().splitlines()
-                why = lines[-1] if lines else f"exit code {process.returncode}"
+            if code != 0:
+                lines = (folder / START_LOG).read_text(errors="replace").strip().splitlines()
+                why = lines[-1] if lines else f"exit code {code}"
                 why = why.removeprefix(f"{self.binary}: ")
                 raise VmError(f"VM {spec.name!r} did not start: {why}")
             saved = {
