@@ -1,10 +1,10 @@
 """VMs run by QEMU (Debian's qemu-system-x86), driven over QMP with ``qemu.qmp``.
 
 Each VM has a folder ``<root>/<uuid>/``: ``vm.json`` (what it was made as), ``qemu.pid``,
-``qmp.sock``, ``console.log`` (its serial port) and ``start.log`` (what QEMU said starting). QEMU daemonizes, so a VM outlives a restart
-of the node, and a new driver over the same root finds it by its pidfile and QMP socket
-(re-adoption). The uuid is given to QEMU (``-uuid``): a pid is taken for the VM's only while
-that process's command line still names it.
+``qmp.sock``, ``console.log`` (its serial port) and ``start.log`` (what QEMU said starting).
+QEMU daemonizes, so a VM outlives a restart of the node, and a new driver over the same
+root finds it by its pidfile and QMP socket (re-adoption). The uuid is given to QEMU
+(``-uuid``): a pid is taken for the VM's only while that process's command line names it.
 
 QEMU is started with the folder as its working directory and relative paths: a socket's
 path must fit 108 bytes, which a deep ``--data`` folder does not; the node connects through
