@@ -11,7 +11,7 @@ import sys
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from zeroos.common.asgi import AsgiServer
@@ -56,6 +56,17 @@ async def slow(request: Request) -> Response:
     return JSONResponse({"status": "success", "payload": "slept"})
 
 
+BLOB = bytes(range(256)) * 8192  # 2 MiB: more than one chunk of a download
+
+
+async def blob(_: Request) -> Response:
+    return Response(BLOB, media_type="application/octet-stream")
+
+
+async def moved(_: Request) -> Response:
+    return RedirectResponse("/blob", status_code=302)
+
+
 async def in_flight(_: Request) -> Response:
     return JSONResponse(IN_FLIGHT[0])
 
@@ -69,6 +80,8 @@ app = Starlette(
         Route("/refuse/{status:int}", refuse),
         Route("/slow", slow),
         Route("/in-flight", in_flight),
+        Route("/blob", blob),
+        Route("/moved", moved),
     ]
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +20,11 @@ from zeroos.common.http import (
     JsonClient,
     bearer_header,
     by_status,
+    download,
 )
 from zeroos.common.service import listen_tcp
 
-from .asgi_app import app
+from .asgi_app import BLOB, app
 
 
 class PartError(ZosError):
@@ -169,3 +171,20 @@ def test_by_status_needs_a_status() -> None:
     assert by_status(NotFound) == {404: NotFound}
     with pytest.raises(HttpSetupError, match="ZosError names no HTTP status"):
         by_status(ZosError)
+
+
+def test_a_download_lands_whole_or_not_at_all(url: str, tmp_path: Path) -> None:
+    dest = tmp_path / "got.bin"
+    assert download(f"{url}/moved", dest, PLAIN, timeout=5.0) == len(BLOB)  # redirect followed
+    assert dest.read_bytes() == BLOB
+    with JsonClient(url, ENVELOPED, timeout=5.0) as client:
+        assert client.save("/blob", tmp_path / "again.bin") == len(BLOB)
+        with pytest.raises(NotFound, match=r"refused with 404: .* \(HTTP 404\)"):
+            client.save("/refuse/404", tmp_path / "refused.bin")
+        with pytest.raises(Gone, match="cannot reach test-hub"):
+            client.save("/slow?seconds=3", tmp_path / "slow.bin", timeout=0.3)
+        with pytest.raises(PartError, match="cannot write"):
+            client.save("/blob", tmp_path / "no-such-folder" / "x.bin")
+    with pytest.raises(HttpSetupError):
+        download(f"{url}/blob", dest, PLAIN, timeout=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.bin", "got.bin"]  # no .part

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..common.errors import ZosError
 from ..hub.settings import HubSettings
 from .identity import config_dir, load_login
+from .output import echo_json
 from .util import SIZE, listen_options, serve_options, serve_settings, write_private_json
 
 if TYPE_CHECKING:
@@ -65,10 +66,6 @@ def _client() -> HubClient:
     return HubClient(saved["url"], token=saved.get("token"), active_user=saved.get("as"))
 
 
-def _echo(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
-
-
 @hub.command()
 @click.option("--url", envvar="ZOS_HUB_URL", required=True, help="The hub (or $ZOS_HUB_URL).")
 @click.option("--token", envvar="ZOS_HUB_TOKEN",
@@ -102,7 +99,7 @@ def push(file: str, kind: str | None) -> None:
         send = {"flist": client.upload_flist, "image": client.upload_image}.get(
             kind or "", client.upload
         )
-        _echo(send(file, bar.update))
+        echo_json(send(file, bar.update))
 
 
 @hub.command(name="ls")
@@ -153,7 +150,7 @@ def rm(name: str) -> None:
 def link(source: str, linkname: str) -> None:
     """Make LINKNAME a link to your SOURCE."""
     with _client() as client:
-        _echo(client.link(source, linkname))
+        echo_json(client.link(source, linkname))
 
 
 @hub.command()
@@ -162,7 +159,7 @@ def link(source: str, linkname: str) -> None:
 def merge(target: str, sources: tuple[str, ...]) -> None:
     """Make TARGET the merge of SOURCES (lowest first)."""
     with _client() as client:
-        _echo(client.merge(target, list(sources)))
+        echo_json(client.merge(target, list(sources)))
 
 
 @hub.command()
@@ -172,4 +169,4 @@ def promote(flist: str, localname: str) -> None:
     """Copy another repository's flist into yours as LOCALNAME."""
     user, name = _user_name(flist)
     with _client() as client:
-        _echo(client.promote(user, name, localname))
+        echo_json(client.promote(user, name, localname))

@@ -14,6 +14,7 @@ import click
 from ..common.errors import ZosError
 from ..identity.client import DEFAULT_URL, IdentityClient, KeyOwner
 from ..identity.settings import IdSettings
+from .output import echo_json
 from .util import listen_options, serve_options, serve_settings, write_private_json
 
 log = logging.getLogger("zeroos.identity")
@@ -58,12 +59,6 @@ def _me(username: str | None = None) -> str:
     if not name:
         raise ZosError("no user: give one or run `zos id login`")
     return str(name)
-
-
-def _out(value: Any) -> None:
-    if value is None:
-        return
-    click.echo(value if isinstance(value, str) else json.dumps(value, indent=2))
 
 
 _url = click.option("--url", envvar="ZOS_ID_URL", help="zero-id's address (or $ZOS_ID_URL).")
@@ -150,7 +145,7 @@ def logout() -> None:
 def whoami(url: str | None) -> None:
     """Who the stored token speaks for."""
     with _client(url) as api:
-        _out(api.user(_me()))
+        echo_json(api.user(_me()))
 
 
 @identity.group(invoke_without_command=True)
@@ -166,7 +161,7 @@ def token(
     if ctx.invoked_subcommand is not None:
         return
     with _client(url) as api:
-        _out(api.jwt(scope, aud, validity))
+        echo_json(api.jwt(scope, aud, validity))
 
 
 @token.command("inspect")
@@ -176,7 +171,7 @@ def token_inspect(url: str | None, jwt: str) -> None:
     """What zero-id says of a token (RFC 7662 introspection); exit 1 when it is not active."""
     with _client(url) as api:
         answer = api.introspect(jwt)
-    _out(answer)
+    echo_json(answer)
     if not isinstance(answer, dict) or not answer.get("active"):
         raise ZosError("the token is not active (expired, forged, or its user or key is gone)")
 
@@ -195,7 +190,7 @@ def user() -> None:
 def user_register(url: str | None, username: str, password: str, email: str | None) -> None:
     """Create a user."""
     with _client(url, login=False) as api:
-        _out(api.register(username, password, email))
+        echo_json(api.register(username, password, email))
 
 
 @user.command("show")
@@ -204,7 +199,7 @@ def user_register(url: str | None, username: str, password: str, email: str | No
 def user_show(url: str | None, username: str | None) -> None:
     """A user (yourself by default)."""
     with _client(url) as api:
-        _out(api.user(_me(username)))
+        echo_json(api.user(_me(username)))
 
 
 @user.command("delete")
@@ -228,7 +223,7 @@ def org() -> None:
 def org_create(url: str | None, globalid: str) -> None:
     """Create an organisation (or a sub-organisation: parent.child)."""
     with _client(url) as api:
-        _out(api.create_org(globalid))
+        echo_json(api.create_org(globalid))
 
 
 @org.command("show")
@@ -238,7 +233,7 @@ def org_create(url: str | None, globalid: str) -> None:
 def org_show(url: str | None, globalid: str, tree: bool) -> None:
     """Owners, members and sub-organisations."""
     with _client(url) as api:
-        _out(api.org(globalid, tree=tree))
+        echo_json(api.org(globalid, tree=tree))
 
 
 @org.command("delete")
@@ -258,7 +253,7 @@ def org_delete(url: str | None, globalid: str) -> None:
 def org_invite(url: str | None, globalid: str, username: str, owner: bool) -> None:
     """Invite a user (they accept with `zos id accept`)."""
     with _client(url) as api:
-        _out(api.invite(globalid, username, "owner" if owner else "member"))
+        echo_json(api.invite(globalid, username, "owner" if owner else "member"))
 
 
 @org.command("remove")
@@ -279,7 +274,7 @@ def org_remove(url: str | None, globalid: str, username: str, owner: bool) -> No
 def org_ismember(url: str | None, globalid: str, username: str) -> None:
     """Whether a user is in an organisation (sub-organisations included)."""
     with _client(url) as api:
-        _out(api.is_member(globalid, username))
+        echo_json(api.is_member(globalid, username))
 
 
 @identity.command()
@@ -287,7 +282,7 @@ def org_ismember(url: str | None, globalid: str, username: str) -> None:
 def invitations(url: str | None) -> None:
     """Your pending invitations."""
     with _client(url) as api:
-        _out(api.notifications(_me()))
+        echo_json(api.notifications(_me()))
 
 
 @identity.command()
@@ -298,7 +293,7 @@ def invitations(url: str | None) -> None:
 def accept(url: str | None, globalid: str, role: str, reject: bool) -> None:
     """Accept (or --reject) an invitation."""
     with _client(url) as api:
-        _out(api.answer_invitation(_me(), globalid, role, accept=not reject))
+        echo_json(api.answer_invitation(_me(), globalid, role, accept=not reject))
 
 
 @identity.command()
@@ -330,7 +325,9 @@ _org_opt = click.option("--org", "org_id", metavar="GLOBALID", help="An organisa
 def apikey_create(url: str | None, org_id: str | None, label: str, role: str) -> None:
     """Create a key; its secret is printed this once."""
     with _client(url) as api:
-        _out(api.create_apikey(_owner(org_id), label, "owner" if role == "owner" else "member"))
+        echo_json(
+            api.create_apikey(_owner(org_id), label, "owner" if role == "owner" else "member")
+        )
 
 
 @apikey.command("list")
@@ -339,7 +336,7 @@ def apikey_create(url: str | None, org_id: str | None, label: str, role: str) ->
 def apikey_list(url: str | None, org_id: str | None) -> None:
     """Labels of the keys (never their secrets)."""
     with _client(url) as api:
-        _out(api.apikeys(_owner(org_id)))
+        echo_json(api.apikeys(_owner(org_id)))
 
 
 @apikey.command("delete")
@@ -362,4 +359,4 @@ def keys() -> None:
 def keys_rotate(url: str | None) -> None:
     """Sign with a new key; tokens signed by the old ones stay valid until they expire."""
     with _client(url) as api:
-        _out(api.rotate_keys())
+        echo_json(api.rotate_keys())

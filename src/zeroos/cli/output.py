@@ -1,10 +1,13 @@
-"""What several sub-commands show the same way: progress bars and byte sizes."""
+"""What several sub-commands show the same way: progress bars, byte sizes, tables, JSON."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 err_console = Console(stderr=True)
 
@@ -40,7 +44,25 @@ def human_size(n: int) -> str:
     """A byte count for people: 512 B, 1.5 MiB, 2.0 GiB."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
+        if abs(value) < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, header: bool = True
+) -> None:
+    """A listing on stdout as a table (rich): one row a thing, ``headers`` its columns;
+    ``header=False``: a bare two-column list of facts (name, value)."""
+    table = Table(*headers) if header else Table(*headers, show_header=False, box=None)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def echo_json(value: Any) -> None:
+    """An answer on stdout: text as it is, anything else as indented JSON, None as nothing."""
+    if value is None:
+        return
+    click.echo(value if isinstance(value, str) else json.dumps(value, indent=2))

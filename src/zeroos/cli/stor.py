@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..common.errors import ZosError
-from .output import err_console, human_size, progress_bar
+from .output import err_console, human_size, print_table, progress_bar
 
 if TYPE_CHECKING:  # zeroos.stor (pydantic, codecs) loads only when a stor command runs
     from ..stor import CheckResult, Stor
@@ -132,16 +130,16 @@ def metadata(ctx: click.Context, key: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info.as_dict(), indent=2))
         return
-    table = Table(show_header=False, box=None)
-    table.add_row("key", info.key)
-    table.add_row("size", f"{info.size} ({_size(info.size)})")
-    table.add_row("blocks", str(info.chunks))
-    table.add_row("created", _when(info.created_ns))
-    table.add_row("modified", _when(info.modified_ns))
-    table.add_row("hash", info.file_hash.hex())
-    for name, value in sorted(info.user.items()):
-        table.add_row(f"user.{name}", value)
-    Console().print(table)
+    facts = [
+        ("key", info.key),
+        ("size", f"{info.size} ({_size(info.size)})"),
+        ("blocks", str(info.chunks)),
+        ("created", _when(info.created_ns)),
+        ("modified", _when(info.modified_ns)),
+        ("hash", info.file_hash.hex()),
+        *((f"user.{name}", value) for name, value in sorted(info.user.items())),
+    ]
+    print_table(("what", "value"), facts, header=False)
 
 
 @stor.command(name="list")
@@ -154,10 +152,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         for info in files:
             click.echo(json.dumps(info.as_dict()))
         return
-    table = Table("key", "size", "blocks", "modified (UTC)")
-    for info in files:
-        table.add_row(info.key, _size(info.size), str(info.chunks), _when(info.modified_ns))
-    Console().print(table)
+    rows = [(i.key, _size(i.size), str(i.chunks), _when(i.modified_ns)) for i in files]
+    print_table(("key", "size", "blocks", "modified (UTC)"), rows)
 
 
 def _targets(client: Stor, key: str | None, everything: bool) -> list[tuple[str, int]]:

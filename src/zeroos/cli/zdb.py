@@ -142,10 +142,10 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
         raise ZdbError(f"no namespaces in {indexdir}: is it a zero-db index folder?")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from ..zdb.embedded import EmbeddedEngine
     from ..zdb.embedded.compact import compact_namespace
+    from .output import human_size, print_table
 
     engine = EmbeddedEngine(datadir, indexdir)
     console = Console(stderr=True)
@@ -169,16 +169,14 @@ def compact(datadir: str, indexdir: str, names: tuple[str, ...]) -> None:
                 results.append(compact_namespace(engine, name, advance))
     finally:
         engine.close()
-    table = Table("namespace", "entries", "before", "after", "reclaimed")
-    for r in results:
-        table.add_row(
-            r.namespace,
-            str(r.entries),
-            _human(r.bytes_before),
-            _human(r.bytes_after),
-            _human(r.bytes_before - r.bytes_after),
-        )
-    Console().print(table)
+    print_table(
+        ("namespace", "entries", "before", "after", "reclaimed"),
+        [
+            (r.namespace, str(r.entries), human_size(r.bytes_before), human_size(r.bytes_after),
+             human_size(r.bytes_before - r.bytes_after))
+            for r in results
+        ],
+    )  # fmt: skip
 
 
 def _need_folders(datadir: str, indexdir: str) -> None:
@@ -186,15 +184,6 @@ def _need_folders(datadir: str, indexdir: str) -> None:
     for what, folder in (("data", datadir), ("index", indexdir)):
         if not os.path.isdir(folder):
             raise ZdbError(f"{what} folder {folder} not found")
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
 
 
 @zdb.command()
@@ -459,17 +448,12 @@ def migrate(
     tarantool_password: str | None,
 ) -> None:
     """Copy namespaces (current values and chain) between engines; the server must be stopped."""
-    from rich.console import Console
-    from rich.table import Table
-
     from ..zdb.migrate import Location
     from ..zdb.migrate import migrate as run_migrate
+    from .output import print_table
 
     setup_logging()
     src = Location.parse(source, tarantool_password_file, tarantool_password)
     dst = Location.parse(target, tarantool_password_file, tarantool_password)
     done = run_migrate(src, dst, list(names) or None, key_dir)
-    table = Table("namespace", "keys")
-    for name, count in done:
-        table.add_row(name, str(count))
-    Console().print(table)
+    print_table(("namespace", "keys"), [(name, str(count)) for name, count in done])

@@ -14,8 +14,10 @@ error is written once, in :class:`HttpApi`; the two clients only send and hand i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Generic, Self, TypeVar
 
 import httpx
@@ -27,6 +29,7 @@ Refused = Callable[[str, int], ZosError]
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 _TEXT_MAX: Final = 200  # of a body that is not JSON, quoted in an error
+_CHUNK: Final = 1 << 20
 
 
 class HttpSetupError(ZosError):
@@ -165,6 +168,11 @@ class JsonClient(_Http[httpx.Client]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def save(self, path: str, dest: str | Path, *, timeout: Timeout | None = None) -> int:
+        """Write what ``path`` answers to ``dest`` (see :func:`download`); how many bytes.
+        ``timeout``: this transfer's own (between two reads), else the client's."""
+        return _stream_to(self.http, path, Path(dest), self.api, timeout or self.http.timeout)
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; what it answered (:meth:`HttpApi.answer`)."""
         try:
@@ -198,6 +206,42 @@ class AsyncJsonClient(_Http[httpx.AsyncClient]):
         return self.api.answer(answer)
 
 
+def download(url: str, dest: str | Path, api: HttpApi, *, timeout: Timeout) -> int:
+    """Write what ``url`` answers (redirects followed) to ``dest``; how many bytes.
+
+    The body streams into a hidden ``.part`` file beside ``dest`` that replaces it once whole:
+    ``dest`` is never half-written, and nothing is left behind on failure. A refusal, no
+    answer, or a file that cannot be written is ``api``'s error, as for :meth:`JsonClient.call`
+    (:meth:`JsonClient.save` does the same with a client's own connection).
+    """
+    _check_timeout(timeout)
+    with httpx.Client(timeout=timeout, follow_redirects=True) as http:
+        return _stream_to(http, url, Path(dest), api, timeout)
+
+
+def _stream_to(http: httpx.Client, url: str, dest: Path, api: HttpApi, timeout: Timeout) -> int:
+    _check_timeout(timeout)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        with http.stream("GET", url, timeout=timeout) as response:
+            if response.is_error:
+                response.read()
+                raise api.refusal(response, _body(response))
+            size = 0
+            with tmp.open("wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+        tmp.replace(dest)
+        return size
+    except httpx.HTTPError as exc:
+        raise api.cannot_reach(str(http.base_url.join(url)), exc) from exc
+    except OSError as exc:
+        raise api.error(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 __all__ = [
     "AsyncJsonClient",
     "HttpApi",
@@ -206,4 +250,5 @@ __all__ = [
     "Timeout",
     "bearer_header",
     "by_status",
+    "download",
 ]

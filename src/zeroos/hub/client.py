@@ -101,27 +101,7 @@ class HubClient(JsonClient):
 
     def download(self, user: str, name: str, dest: str | Path) -> int:
         """Write ``user/name`` to ``dest``; how many bytes."""
-        dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.part")
-        try:
-            with self.http.stream(
-                "GET", f"/{_q(user)}/{_q(name)}", timeout=self._transfer
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self.call("GET", f"/api/flist/{_q(user)}/{_q(name)}/light")  # raises the reason
-                    raise NotFound(f"{user}/{name} not found")
-                size = 0
-                with tmp.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
-                        out.write(chunk)
-                        size += len(chunk)
-            tmp.replace(dest)
-            return size
-        except httpx.HTTPError as exc:
-            raise HubError(f"cannot download {user}/{name} from {self.url}: {exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        return self.save(f"/{_q(user)}/{_q(name)}", dest, timeout=self._transfer)
 
     # -- the caller's repository -----------------------------------------------------------
     def me(self) -> dict[str, Any]:

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
+from ...common.http import HttpApi, download
 from ...flist.errors import FlistError
 from ...flist.format import Flist
 from ...flist.mount.system import mounted_at, unmount
@@ -52,19 +51,11 @@ def fetch(url: str, cache: Path) -> Path:
 
 
 def _download(url: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with httpx.stream("GET", url, timeout=FETCH_TIMEOUT, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise CommandError(f"root flist {url}: HTTP {response.status_code}")
-            with tmp.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-        tmp.replace(path)
-    except httpx.HTTPError as exc:
-        raise CommandError(f"root flist {url}: cannot download it: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    def refused(reason: str, status: int) -> CommandError:
+        return CommandError(f"root flist {url}: {reason} (HTTP {status})")
+
+    download(url, path, HttpApi("the root flist's server", CommandError, refused=refused),
+             timeout=FETCH_TIMEOUT)  # fmt: skip
 
 
 def mount_root(flist: Path, folder: Path, cache: Path) -> Path:
