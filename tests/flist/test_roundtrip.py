@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from zeroos.flist.create import create
+from zeroos.flist.create import create, create_from_tar
+from zeroos.flist.errors import FlistError
 from zeroos.flist.extract import extract
 from zeroos.flist.format import Flist
 
@@ -134,3 +138,60 @@ def test_flist_written_inside_its_own_tree_is_left_out(tmp_path: Path) -> None:
         create(src, src / "self.fl", [_store(tmp_path)])
         with Flist.open(src / "self.fl") as fl:
             assert [p for p, _ in fl.walk()] == ["/", "/data"]
+
+
+def _piped(data: bytes) -> tuple[IO[bytes], threading.Thread]:
+    """A read end of a pipe that ``data`` is written into by a thread (a stream that cannot
+    seek, as an upload's body)."""
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with open(write_fd, "wb") as w:
+            with contextlib.suppress(BrokenPipeError):
+                w.write(data)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    return open(read_fd, "rb"), thread
+
+
+def test_create_from_a_tar_stream_that_cannot_seek(tree: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "tree.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname=".")
+    data = archive.read_bytes()
+    stream, feeder = _piped(data)
+    with stream:
+        assert not stream.seekable()
+        report = create_from_tar(stream, tmp_path / "s.fl", [_store(tmp_path)],
+                                 allow_devices=True, id_cache=tmp_path / "ids.sqlite")  # fmt: skip
+    feeder.join()
+    assert report.files > 0 and report.upload.stored_blocks > 0
+    extract(tmp_path / "s.fl", tmp_path / "out", devices=True)
+    assert snapshot(tmp_path / "out") == snapshot(tree)
+    # again: every block known, nothing sealed or stored
+    stream, feeder = _piped(data)
+    with stream:
+        again = create_from_tar(stream, tmp_path / "t.fl", [_store(tmp_path)],
+                                allow_devices=True, id_cache=tmp_path / "ids.sqlite")  # fmt: skip
+    feeder.join()
+    assert again.upload.sealed_blocks == again.upload.stored_blocks == 0
+    assert again.upload.unique_blocks == report.upload.unique_blocks
+
+
+@pytest.mark.parametrize("cut", ["junk", "truncated"])
+def test_a_bad_tar_stream_is_one_error_and_leaves_nothing(
+    tree: Path, tmp_path: Path, cut: str
+) -> None:
+    archive = tmp_path / "tree.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname=".")
+    data = b"no archive at all" * 100 if cut == "junk" else archive.read_bytes()[:-4000]
+    stream, feeder = _piped(data)
+    with stream, pytest.raises(FlistError, match="upload.tar.gz: |archive is damaged"):
+        create_from_tar(stream, tmp_path / "bad.fl", [_store(tmp_path)], name="upload.tar.gz",
+                        allow_devices=True)  # fmt: skip
+    feeder.join()
+    # neither the flist nor its temporary file stays behind
+    assert not (tmp_path / "bad.fl").exists()
+    assert not list(tmp_path.glob(".bad.fl*"))
