@@ -146,9 +146,8 @@ def _piped(data: bytes) -> tuple[IO[bytes], threading.Thread]:
     read_fd, write_fd = os.pipe()
 
     def feed() -> None:
-        with open(write_fd, "wb") as w:
-            with contextlib.suppress(BrokenPipeError):
-                w.write(data)
+        with open(write_fd, "wb") as w, contextlib.suppress(BrokenPipeError):
+            w.write(data)
 
     thread = threading.Thread(target=feed)
     thread.start()
@@ -166,7 +165,8 @@ def test_create_from_a_tar_stream_that_cannot_seek(tree: Path, tmp_path: Path) -
         report = create_from_tar(stream, tmp_path / "s.fl", [_store(tmp_path)],
                                  allow_devices=True, id_cache=tmp_path / "ids.sqlite")  # fmt: skip
     feeder.join()
-    assert report.files > 0 and report.upload.stored_blocks > 0
+    assert report.files > 0
+    assert report.upload.stored_blocks > 0
     extract(tmp_path / "s.fl", tmp_path / "out", devices=True)
     assert snapshot(tmp_path / "out") == snapshot(tree)
     # again: every block known, nothing sealed or stored
@@ -188,7 +188,7 @@ def test_a_bad_tar_stream_is_one_error_and_leaves_nothing(
         tar.add(tree, arcname=".")
     data = b"no archive at all" * 100 if cut == "junk" else archive.read_bytes()[:-4000]
     stream, feeder = _piped(data)
-    with stream, pytest.raises(FlistError, match="upload.tar.gz: |archive is damaged"):
+    with stream, pytest.raises(FlistError, match=r"upload\.tar\.gz: |archive is damaged"):
         create_from_tar(stream, tmp_path / "bad.fl", [_store(tmp_path)], name="upload.tar.gz",
                         allow_devices=True)  # fmt: skip
     feeder.join()

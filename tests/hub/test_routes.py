@@ -282,3 +282,35 @@ def test_listings_follow_changes_made_in_quick_succession(
             assert f"{alice.name}/l{i}.fl" in client.flists()
         client.delete("l0.fl")
         assert "l0.fl" not in {e["name"] for e in client.repository(alice.name)}
+
+
+def test_an_upload_cut_off_midway_leaves_nothing_and_the_hub_keeps_serving(
+    hub: Hub, new_user: Any, tmp_path: Path
+) -> None:
+    """The archive is converted as it arrives: a client that goes away half way through
+    stops the conversion, and neither a scratch file nor an flist stays behind."""
+    alice = new_user()
+    files = {f"f{i}": os.urandom(300_000) for i in range(12)}
+    archive = make_archive(tmp_path / "cut.tar.gz", files)
+    data = archive.read_bytes()
+    head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="cut.tar.gz"\r\n'
+            b"Content-Type: application/gzip\r\n\r\n")  # fmt: skip
+    body = head + data + b"\r\n--b--\r\n"
+    port = int(hub.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        lines = ["POST /api/flist/me/upload HTTP/1.1", "Host: hub",
+                 f"Content-Length: {len(body)}", "Content-Type: multipart/form-data; boundary=b",
+                 *(f"{k}: {v}" for k, v in alice.headers().items())]  # fmt: skip
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body[: len(body) // 2])
+    with hub.http() as http:
+        deadline = time.monotonic() + 30
+        while any((hub.data / "hub" / "tmp").iterdir()):  # the converter stops and cleans up
+            assert time.monotonic() < deadline, list((hub.data / "hub" / "tmp").iterdir())
+            time.sleep(0.05)
+        assert http.get(f"/api/flist/{alice.name}").status_code == 404  # no flist was made
+        # the whole archive, sent again, is converted
+        r = http.post("/api/flist/me/upload", headers=alice.headers(),
+                      files={"file": ("cut.tar.gz", data)})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["payload"]["files"] == 12
+    assert not any((hub.data / "hub" / "tmp").iterdir())

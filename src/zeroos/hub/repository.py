@@ -26,7 +26,8 @@ from .models import FlistEntry, FlistLight, RepositoryInfo
 from .names import check_flist, check_tag, check_user
 
 _CHUNK = 1 << 20
-_SETTLED_NS = 1_000_000_000
+_SETTLED_NS = 2_000_000_000  # whole-second timestamps (their file system's)
+_SETTLED_FINE_NS = 100_000_000  # nanosecond timestamps from a clock ticking every jiffy
 
 
 class Repositories:
@@ -43,26 +44,43 @@ class Repositories:
         # a repository's listing, kept while its folder's mtime stays: every change here is a
         # rename, link or unlink in that folder, which moves it
         self._listings: dict[str, tuple[int, list[FlistEntry]]] = {}
+        # every flist's name, and the listings (the same objects) it was made of
+        self._everything: tuple[list[tuple[str, list[FlistEntry]]], list[str]] | None = None
         self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
     def users(self) -> list[RepositoryInfo]:
         """Every repository holding at least one flist, by name."""
         found = []
-        for folder in sorted(self.flists.iterdir()):
-            count = sum(1 for p in folder.iterdir() if p.name.endswith(".fl"))
-            if count:
+        for folder in self._repo_folders():
+            if count := len(self.entries(folder.name)):
                 found.append(RepositoryInfo(name=folder.name, flists=count))
         return found
 
     def everything(self, search: str | None = None) -> list[str]:
-        """``user/name.fl`` of every flist, those whose name holds ``search`` when given."""
-        return [
-            f"{folder.name}/{entry.name}"
-            for folder in sorted(self.flists.iterdir())
-            for entry in self.entries(folder.name)
-            if not search or search in entry.name
-        ]
+        """``user/name.fl`` of every flist, those whose name holds ``search`` when given.
+
+        The whole list is kept while every repository's listing is (the same list objects).
+        """
+        listings = [(folder.name, self.entries(folder.name)) for folder in self._repo_folders()]
+        if search:
+            return [f"{user}/{e.name}" for user, entries in listings for e in entries
+                    if search in e.name]  # fmt: skip
+        with self._lock:
+            kept = self._everything
+        if (
+            kept is not None
+            and len(kept[0]) == len(listings)
+            and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(kept[0], listings, strict=True))
+        ):
+            return kept[1]
+        names = [f"{user}/{e.name}" for user, entries in listings for e in entries]
+        with self._lock:
+            self._everything = (listings, names)
+        return names
+
+    def _repo_folders(self) -> list[Path]:
+        return sorted(p for p in self.flists.iterdir() if not p.name.startswith("."))
 
     def recent(self, count: int = 20) -> list[tuple[str, FlistEntry]]:
         """The ``count`` flists updated last, as (repository, entry)."""
@@ -84,14 +102,18 @@ class Repositories:
             kept = self._listings.get(user)
         if kept is not None and kept[0] == mtime:
             return kept[1]
+        scanned = time.time_ns()
         entries = [
             self._entry(user, p.name)
             for p in sorted(folder.iterdir())
             if p.name.endswith(".fl") and (p.exists() or p.is_symlink())
         ]
-        # a folder changed in the last second may change again within its mtime's tick (the
-        # kernel's clock is coarse): such a listing is not kept, or it could hide that change
-        if time.time_ns() - mtime > _SETTLED_NS:
+        # a change made after this scan started moves the folder's mtime past the one read
+        # above unless that mtime is within the timestamp clock's tick of now (the kernel
+        # stamps with a coarse clock: a jiffy; whole seconds on some file systems): such a
+        # listing is not kept, or it could hide that change
+        settle = _SETTLED_NS if mtime % 1_000_000_000 == 0 else _SETTLED_FINE_NS
+        if scanned - mtime > settle:
             with self._lock:
                 self._listings[user] = (mtime, entries)
         return entries

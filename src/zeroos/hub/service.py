@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Any, Literal
 
-from ..flist.create import CreateReport, create
+from ..flist.create import CreateReport, create, create_from_tar
 from ..flist.errors import BlockError, FlistError, FlistFormatError, StoreUnavailable
 from ..flist.format import Flist
 from ..flist.image import import_image
@@ -62,34 +62,44 @@ class Hub:
         self, user: str, name: str, archive: Path, progress: Progress | None = None
     ) -> Uploaded:
         """Make ``user/name`` from a .tar(.gz) ``archive``, its blocks stored in the hub."""
-        return self._convert(create, user, name, archive, progress)
+        return self._convert(
+            user, name, lambda out: create(archive, out, **self._options(progress))
+        )
+
+    def upload_stream(
+        self, user: str, name: str, stream: IO[bytes], progress: Progress | None = None
+    ) -> Uploaded:
+        """Make ``user/name`` from a .tar(.gz) read once from ``stream`` as it arrives."""
+        return self._convert(
+            user,
+            name,
+            lambda out: create_from_tar(stream, out, name="the upload", **self._options(progress)),
+        )
 
     def upload_image(
         self, user: str, name: str, archive: Path, progress: Progress | None = None
     ) -> Uploaded:
         """Make ``user/name`` from an OCI layout or ``docker save`` archive."""
-        return self._convert(import_image, user, name, archive, progress)
+        return self._convert(
+            user, name, lambda out: import_image(archive, out, **self._options(progress))
+        )
 
-    def _convert(
-        self,
-        make: Callable[..., CreateReport],
-        user: str,
-        name: str,
-        archive: Path,
-        progress: Progress | None,
-    ) -> Uploaded:
+    def _options(self, progress: Progress | None) -> dict[str, Any]:
+        """What every conversion is given: the hub's store, limits and id cache."""
+        return {
+            "store_urls": [self.store_url],
+            "max_bytes": self.limits.expand,
+            "timeout": self.timeout,
+            "progress": progress,
+            "id_cache": self.id_cache,
+        }
+
+    def _convert(self, user: str, name: str, make: Callable[[Path], CreateReport]) -> Uploaded:
+        """``make(path)`` writes the flist to a scratch path, then it becomes ``user/name``."""
         started = time.monotonic()
         out = self.repos.scratch(".fl")
         try:
-            report = make(
-                archive,
-                out,
-                [self.store_url],
-                max_bytes=self.limits.expand,
-                timeout=self.timeout,
-                progress=progress,
-                id_cache=self.id_cache,
-            )
+            report = make(out)
             self.repos.install(user, check_flist(name), out)
         except StoreUnavailable as exc:
             raise StoreError(str(exc)) from exc

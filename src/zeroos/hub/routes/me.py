@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.types import Message
 
 from ..deps import Caller, HubDep, bounded
-from ..errors import BadRequest, HubError, TooLarge
+from ..errors import BadRequest, HubError
 from ..models import FlistEntry, Me, Success, Uploaded, UploadProgress
 from ..names import check_flist, flist_name_for
 from ..service import Hub
+from ..uploads import receive, stream_archive
 
 router = APIRouter(prefix="/api/flist/me", tags=["my repository"])
-_CHUNK = 1 << 20
 _FILE_FORM: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -38,70 +35,37 @@ _UPLOAD = bounded("upload")
 _TEXT: dict[str, Any] = {"schema": {"type": "string"}}
 
 
-async def receive(
-    request: Request, hub: Hub, suffix: str, count: Callable[[int], None]
-) -> tuple[str, Path]:
-    """The ``file`` field of a multipart upload, copied to the hub's scratch folder on disk.
-
-    Returns its file name and where it is; the caller removes the file. ``count`` is told
-    how many bytes of the body arrive, as they arrive.
-    """
-
-    async def counted() -> Message:
-        message = await request.receive()
-        count(len(message.get("body", b"")))
-        return message
-
-    try:
-        form = await Request(request.scope, counted).form(max_files=1, max_fields=4)
-    except Exception as exc:  # starlette raises several kinds for a bad multipart body
-        raise BadRequest(f"the upload is not a multipart form: {exc}") from exc
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise BadRequest("the upload needs a file in the form field 'file'")
-        dest = hub.repos.scratch(suffix)
-        try:
-            with dest.open("wb") as out:
-                while chunk := await upload.read(_CHUNK):
-                    if out.tell() + len(chunk) > hub.limits.upload:
-                        raise TooLarge(f"the upload is larger than {hub.limits.upload} bytes")
-                    out.write(chunk)
-        except BaseException:
-            dest.unlink(missing_ok=True)  # nothing of a refused upload stays behind
-            raise
-        return upload.filename, dest
-    finally:
-        await form.close()
-
-
 @router.get("", response_model=Success[Me])
 async def me(who: Caller) -> Success[Me]:
     """Who the token speaks for and the repository it acts in."""
     return Success(payload=who)
 
 
-Make = Callable[[str, str, Path, Callable[[int], None] | None], Uploaded]
+Kind = Literal["archive", "flist", "image"]
 ProgressId = Annotated[
     str | None, Query(description="An id of your choice: GET /api/flist/me/progress/<id>")
 ]
 
 
 async def convert(
-    request: Request, who: Me, hub: Hub, suffix: str, make: Make, job: str | None
+    request: Request, who: Me, hub: Hub, kind: Kind, job: str | None
 ) -> Success[Uploaded]:
-    """Receive the upload, then ``make(repository, name, path, progress)`` in a worker thread;
-    with ``job``, how far both got is kept for the progress route."""
+    """Make an flist of the upload: an archive converted as it arrives, an .fl or an image
+    received first; with ``job``, how far both got is kept for the progress route."""
     repo = who.repository
     if job is not None:
         hub.jobs.start(repo, job, int(request.headers.get("content-length", 0)))
+    received = partial(hub.jobs.received, repo, job or "")
+    progress = partial(hub.jobs.processed, repo, job) if job else None
     path: Path | None = None
     try:
-        filename, path = await receive(
-            request, hub, suffix, partial(hub.jobs.received, repo, job or "")
-        )
-        progress = partial(hub.jobs.processed, repo, job) if job else None
-        report = await run_in_threadpool(make, repo, flist_name_for(filename), path, progress)
+        if kind == "archive":
+            report = await stream_archive(request, hub, repo, received, progress)
+        else:
+            make = hub.upload_flist if kind == "flist" else hub.upload_image
+            filename, path = await receive(request, hub, ".fl" if kind == "flist" else ".tar",
+                                           received)  # fmt: skip
+            report = await run_in_threadpool(make, repo, flist_name_for(filename), path, progress)
     except HubError as exc:
         if job is not None:
             hub.jobs.finish(repo, job, str(exc))
@@ -121,7 +85,7 @@ async def upload(
     request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
 ) -> Success[Uploaded]:
     """Turn a .tar.gz into an flist of the caller's repository (``app.tar.gz`` -> ``app.fl``)."""
-    return await convert(request, who, hub, ".tar", hub.upload_archive, progress)
+    return await convert(request, who, hub, "archive", progress)
 
 
 @router.post(
@@ -134,7 +98,7 @@ async def upload_flist(
     request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
 ) -> Success[Uploaded]:
     """Accept an .fl whose every block is in the hub's store already."""
-    return await convert(request, who, hub, ".fl", hub.upload_flist, progress)
+    return await convert(request, who, hub, "flist", progress)
 
 
 @router.post(
@@ -144,7 +108,7 @@ async def image(
     request: Request, who: Caller, hub: HubDep, progress: ProgressId = None
 ) -> Success[Uploaded]:
     """Convert an OCI image archive or a ``docker save`` tarball into an flist."""
-    return await convert(request, who, hub, ".tar", hub.upload_image, progress)
+    return await convert(request, who, hub, "image", progress)
 
 
 @router.post("/merge/{target}", response_model=Success[Uploaded])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -107,14 +107,12 @@ async def upload(
     request: Request,
     who: Caller,
     hub: HubDep,
-    kind: Literal["archive", "flist", "image"] = "archive",
+    kind: mine.Kind = "archive",
     progress: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The upload form's target: on success, the new flist's page."""
-    make = {"archive": hub.upload_archive, "flist": hub.upload_flist, "image": hub.upload_image}
-    suffix = ".fl" if kind == "flist" else ".tar"
     try:
-        done = await mine.convert(request, who, hub, suffix, make[kind], progress)
+        done = await mine.convert(request, who, hub, kind, progress)
     except HubError as exc:
         return page(request, "upload.html", who, exc.status, error=str(exc),
                     job=secrets.token_hex(8))  # fmt: skip
