@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -216,3 +217,36 @@ def test_robot_blueprint_is_the_one_tested() -> None:
     applies with `zos robot blueprint` against a real node."""
     (block,) = _blocks("zero-robot", "yaml")
     assert block == (Path(__file__).parents[1] / "docs" / "robot-zero-db.yaml").read_text()
+
+
+def test_zero_hub_example(tmp_path: Path) -> None:
+    serve, client = _blocks("zero-hub", "sh")
+    assert serve.split("#")[0].split() == ["zos", "hub", "serve"]
+    # as the README says, on embedded defaults (its own zero-db and zero-id), on a free port
+    argv = zos_serve("hub", "--port", "0", "--data", str(tmp_path / "zerohub-data"), "--no-seed")
+    log = tmp_path / "hub.log"
+    with Child(argv, tmp_path / "hub.ready", log=log, name="zero-hub").start(120) as hub:
+        printed = re.search(r"zero-id at (http://\S+)", log.read_text())
+        assert printed, log.read_text()
+        script = client.replace("http://127.0.0.1:8081", printed.group(1))
+        script = script.replace("http://127.0.0.1:5555", f"http://127.0.0.1:{hub.port}")
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "ZOS_CONFIG_DIR": str(tmp_path / "config"),
+            "HOME": str(tmp_path),
+        }
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                             text=True, timeout=300, cwd=tmp_path, env=env)  # fmt: skip
+        secret = tmp_path / "zerohub-data" / "zdb" / "zdb.secret"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert hub.stop() == 0
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "logged in to" in out.stdout
+    assert any(line.startswith("app.fl\t") and line.endswith("\tregular") for line in lines)
+    assert '["dana/app.fl"]' in lines
+    assert lines[-1] == "hello from the hub"
+    # the served flist names the hub's store without its password
+    password = json.loads(secret.read_text())["namespace"].encode()
+    assert password not in (tmp_path / "app.fl").read_bytes()

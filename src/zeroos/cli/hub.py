@@ -28,8 +28,10 @@ def hub() -> None:
 @listen_options(HubSettings)
 @click.option("--data", default="zerohub-data", show_default=True,
               help="Folder of the flists (and of the embedded servers).")  # fmt: skip
+@click.option("--stor", metavar="zstor.yaml",
+              help="Keep the blocks on zero-stor, as this config file says.")  # fmt: skip
 @click.option("--store", metavar="URL",
-              help="Block store (zdb://host:port/ns, zstor://zstor.yaml, dir:///path); "
+              help="Block store (zdb://[:password@]host:port/ns, zstor://zstor.yaml, dir:///path); "
                    "default: an embedded zero-db.")  # fmt: skip
 @click.option("--id", "id", metavar="URL", help="zero-id's URL; default: an embedded zero-id.")
 @click.option("--audience", help="Accept only tokens for this audience (and those without).")

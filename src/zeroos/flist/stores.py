@@ -50,14 +50,24 @@ class BlockStore(Protocol):
 
 def redact(url: str) -> str:
     """A store URL fit for messages: any password replaced by ``***``."""
+    return _password_as(url, ":***")
+
+
+def without_password(url: str) -> str:
+    """A store URL as readers name it (an flist's routes): any password left out; a public
+    zero-db namespace lets anyone read, and only its password holders write."""
+    return _password_as(url, "")
+
+
+def _password_as(url: str, password: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = f"{parts.username or ''}{password}"
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
 
 
 def has_many(store: BlockStore, ids: Sequence[bytes]) -> list[bool]:

@@ -8,9 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..common.asgi import AsgiServer
+from ..common.errors import ZosError
 from ..common.harness import Child, HarnessError, zos_serve
 from ..common.service import listen_tcp
 from ..identity import AsyncVerifier
+from ..identity.server import EmbeddedZdb
+from ..zdb import Client, NamespaceNotFound, ZdbError
 from .app import create_app
 from .errors import HubError, StoreError
 from .repository import Repositories
@@ -36,27 +39,58 @@ def _child(argv: list[str], root: Path, name: str) -> Child:
         raise StoreError(f"{exc} (see {root / f'{name}.log'})") from exc
 
 
+BLOCKS_NAMESPACE = "hub"
+
+
 @contextlib.contextmanager
 def embedded(settings: HubSettings, root: Path) -> Iterator[tuple[str, str]]:
     """The store URL and zero-id URL to use: the settings', or embedded children's."""
-    children: list[Child] = []
-    try:
-        store = settings.store
+    with contextlib.ExitStack() as stack:
+        store = _given_store(settings)
         if store is None:
-            zdb = root / "zdb"
-            argv = zos_serve("zdb", "--port", "0", "--data", str(zdb / "data"),
-                             "--index", str(zdb / "index"))  # fmt: skip
-            children.append(_child(argv, root, "zero-db"))
-            store = f"zdb://127.0.0.1:{children[-1].port}"
+            zdb = EmbeddedZdb(root / "zdb")
+            stack.callback(zdb.stop)
+            store = _blocks_namespace(zdb)
         ident = settings.id
         if ident is None:
             argv = zos_serve("id", "--port", "0", "--data", str(root / "zero-id"))
-            children.append(_child(argv, root, "zero-id"))
-            ident = f"http://127.0.0.1:{children[-1].port}"
+            ident = f"http://127.0.0.1:{stack.enter_context(_child(argv, root, 'zero-id')).port}"
         yield store, ident
-    finally:
-        for child in reversed(children):
-            child.stop()
+
+
+def _given_store(settings: HubSettings) -> str | None:
+    if settings.stor is None:
+        return settings.store
+    if settings.store is not None:
+        raise HubError("give --stor zstor.yaml or --store URL, not both")
+    config = Path(settings.stor).absolute()
+    if not config.is_file():
+        raise HubError(f"--stor {settings.stor}: no such zero-stor config file")
+    return f"zstor://{config}"
+
+
+def _blocks_namespace(zdb: EmbeddedZdb) -> str:
+    """Start the embedded zero-db (a random admin password, kept 0600 under its folder, as
+    zero-id's) and the namespace of the blocks in it: public, so that anyone mounting a served
+    flist reads blocks without a password; written only with its password, which the hub's
+    own store URL holds (flists name the store without it)."""
+    try:
+        zdb.start(60.0)
+        with Client(unix_socket=str(zdb.socket), admin_password=zdb.admin) as admin:
+            try:
+                admin.nsinfo(BLOCKS_NAMESPACE)
+            except NamespaceNotFound:
+                admin.nsnew(BLOCKS_NAMESPACE)
+            # again at every start: a namespace made before it had them gets them
+            admin.nsset(BLOCKS_NAMESPACE, "password", zdb.password)
+            admin.nsset(BLOCKS_NAMESPACE, "public", True)
+    except (ZosError, ZdbError) as exc:
+        raise StoreError(f"the embedded zero-db: {exc} (see {zdb.root})") from exc
+    return _url(zdb)
+
+
+def _url(zdb: EmbeddedZdb) -> str:
+    return f"zdb://:{zdb.password}@127.0.0.1:{zdb.port}/{BLOCKS_NAMESPACE}"
 
 
 def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
@@ -87,7 +121,7 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
             )
             where = server.where
             announce(f"zero-hub: http://{where} (OpenAPI: http://{where}/docs)")
-            announce(f"  flists in {root / 'hub'}, blocks in {store}, zero-id at {ident}")
+            announce(f"  flists in {root / 'hub'}, blocks in {hub.routes_url}, zero-id at {ident}")
             log.info("event=listening addresses=%s id=%s", where, ident)
             server.run()
             log.info("event=stopped")

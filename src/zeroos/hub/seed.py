@@ -71,6 +71,7 @@ def seed(hub: Hub) -> list[str]:
                 "zeroos-digest": digest,
             }
             create(stage, out, [hub.store_url], tags=tags, timeout=hub.timeout)
+            hub.publish(out)
             hub.repos.install(REPOSITORY, name, out)
         except FlistError as exc:
             raise HubError(f"cannot build {REPOSITORY}/{name}: {exc}") from exc

@@ -15,7 +15,7 @@ from ..flist.format import Flist
 from ..flist.image import import_image
 from ..flist.merge import merge
 from ..flist.models import Route
-from ..flist.stores import has_many, open_store
+from ..flist.stores import has_many, open_store, without_password
 from .errors import BadRequest, Conflict, StoreError
 from .models import ContentEntry, FlistContents, Uploaded
 from .names import check_flist
@@ -48,6 +48,16 @@ class Hub:
     # key -> id of blocks seen before (flist's idcache): a block uploaded again is hashed, not
     # sealed again; the store is still asked for every id
     id_cache: Path | None = None
+
+    @property
+    def routes_url(self) -> str:
+        """The store as the hub's flists name it: without its password (readers need none)."""
+        return without_password(self.store_url)
+
+    def publish(self, path: Path) -> None:
+        """Point the flist file ``path`` at the hub's store, as readers reach it."""
+        with Flist.open(path, writable=True) as fl:
+            fl.set_routes([Route(0, 255, self.routes_url)])
 
     def _report(self, user: str, name: str, started: float, **counts: int) -> Uploaded:
         entry = self.repos.entry(user, name)
@@ -100,6 +110,7 @@ class Hub:
         out = self.repos.scratch(".fl")
         try:
             report = make(out)
+            self.publish(out)
             self.repos.install(user, check_flist(name), out)
         except StoreUnavailable as exc:
             raise StoreError(str(exc)) from exc
@@ -139,7 +150,7 @@ class Hub:
                         f"{name}: {len(missing)} of its {len(ids)} blocks are not in the hub "
                         f"(first: {missing[0].hex()}); upload them, or upload the archive"
                     )
-                fl.set_routes([Route(0, 255, self.store_url)])
+                fl.set_routes([Route(0, 255, self.routes_url)])
         except FlistFormatError as exc:
             raise BadRequest(f"{name} is not an flist: {exc}") from exc
         except StoreUnavailable as exc:

@@ -20,6 +20,7 @@ class HubSettings(PartSettings):
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)  # 0: any free port (see the ready file)
     data: str = "zerohub-data"
     store: str | None = None  # a block store URL; none: an embedded zero-db under data/
+    stor: str | None = None  # a zero-stor config (zstor.yaml): the store is zstor://<it>
     id: str | None = None  # zero-id's URL; none: an embedded zero-id under data/
     audience: str | None = None  # accept only tokens for this audience (and those without)
     max_upload: int = Field(2 << 30, gt=0)
