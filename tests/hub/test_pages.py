@@ -156,3 +156,55 @@ def test_pages_pass_a_basic_accessibility_check(hub: Hub, new_user: Any, tmp_pat
             assert all(i and i in audit.labels for i in audit.inputs), (path, audit.inputs)
             assert audit.th_without_scope == 0, path
             assert audit.links_without_text == [], path
+
+
+def _browser(home: Path) -> Any:
+    """Headless Chromium driven through Debian's chromedriver (selenium, no download)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if exe is None or driver is None:
+        if os.environ.get("CI"):  # scripts/test.sh installs both: the suite may not pass without
+            pytest.fail("chromium or chromedriver is not installed")
+        pytest.skip("chromium or chromedriver is not installed (scripts/test.sh installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = exe
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={home}", "--window-size=1200,900"]:
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def test_the_upload_flow_clicked_in_chromium(hub: Hub, new_user: Any, tmp_path: Path) -> None:
+    """Log in through zero-id, choose a file, upload: the bar reaches its end, the flist appears."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    alice = new_user()
+    files = {f"data/part{i}": os.urandom(500_000) for i in range(8)}  # ~4 MB: progress events
+    archive = make_archive(tmp_path / "clicked.tar.gz", files)
+    browser = _browser(tmp_path / "profile")
+    wait = WebDriverWait(browser, 120)
+    try:
+        browser.get(hub.url + "/login")
+        browser.find_element(By.ID, "username").send_keys(alice.name)
+        browser.find_element(By.ID, "password").send_keys("password123")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait.until(lambda b: b.find_elements(By.LINK_TEXT, "Log out"))
+        browser.get(hub.url + "/upload")
+        browser.find_element(By.ID, "file").send_keys(str(archive))
+        browser.find_element(By.XPATH, "//button[contains(., '.tar.gz')]").click()
+        made = wait.until(lambda b: b.find_elements(By.ID, "made"))[0]
+        bar = browser.find_element(By.ID, "bar")
+        assert float(bar.get_attribute("max")) >= archive.stat().st_size  # counted real bytes
+        assert bar.get_attribute("value") == bar.get_attribute("max")
+        assert made.text == f"{alice.name}/clicked.fl"
+        browser.save_screenshot(str(tmp_path / "uploaded.png"))
+        made.click()
+        wait.until(lambda b: b.current_url.endswith("/clicked.fl.html"))
+        assert "/data/part7" in browser.page_source
+    finally:
+        browser.quit()
+    with alice.client() as client:
+        assert [e["name"] for e in client.repository(alice.name)] == ["clicked.fl"]
