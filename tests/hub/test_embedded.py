@@ -48,7 +48,7 @@ def test_embedded_zero_db_has_secrets_and_refuses_others_writes(tmp_path: Path) 
             assert conn.execute_command("GET", ids[0])
             # ... nobody without the namespace's password deletes or writes one ...
             for command in (("DEL", ids[0]), ("SET", ids[0], b"evil"), ("FLUSH",)):
-                with pytest.raises(redis.ResponseError, match=r"read-only|Permission denied"):
+                with pytest.raises(redis.ResponseError, match=r"read-only|denied"):
                     conn.execute_command(*command)
             # ... and without the admin password nobody drops or opens the namespace
             for command in (("NSDEL", "hub"), ("NSSET", "hub", "password", "x"),

@@ -26,6 +26,7 @@ from .models import FlistEntry, FlistLight, RepositoryInfo
 from .names import check_flist, check_tag, check_user
 
 _CHUNK = 1 << 20
+_KEEP_SUMS = 100_000
 _SETTLED_NS = 2_000_000_000  # whole-second timestamps (their file system's)
 _SETTLED_FINE_NS = 100_000_000  # nanosecond timestamps from a clock ticking every jiffy
 
@@ -46,6 +47,8 @@ class Repositories:
         self._listings: dict[str, tuple[int, list[FlistEntry]]] = {}
         # every flist's name, and the listings (the same objects) it was made of
         self._everything: tuple[list[tuple[str, list[FlistEntry]]], list[str]] | None = None
+        # checksums of flist files by path, with the file's (dev, inode, size, mtime)
+        self._sums: dict[Path, tuple[tuple[int, int, int, int], str, str]] = {}
         self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
@@ -156,18 +159,24 @@ class Repositories:
     def light(self, user: str, name: str) -> FlistLight:
         """Name, size, time and checksums of one flist."""
         path = self.path(user, name)
-        md5, blake = hashlib.md5(usedforsecurity=False), hashlib.blake2b(digest_size=32)
-        with path.open("rb") as stream:
-            while chunk := stream.read(_CHUNK):
-                md5.update(chunk)
-                blake.update(chunk)
+        st = path.stat()
+        version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            sums = self._sums.get(path)
+        if sums is None or sums[0] != version:
+            md5, blake = hashlib.md5(usedforsecurity=False), hashlib.blake2b(digest_size=32)
+            with path.open("rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    md5.update(chunk)
+                    blake.update(chunk)
+            sums = (version, md5.hexdigest(), blake.hexdigest())
+            with self._lock:  # every change installs a new file (a new inode): never stale
+                self._sums[path] = sums
+                if len(self._sums) > _KEEP_SUMS:
+                    self._sums.pop(next(iter(self._sums)))
         entry = self._entry(user, name)
         return FlistLight(
-            name=name,
-            size=entry.size,
-            updated=entry.updated,
-            md5=md5.hexdigest(),
-            blake2b=blake.hexdigest(),
+            name=name, size=entry.size, updated=entry.updated, md5=sums[1], blake2b=sums[2]
         )
 
     def readme(self, user: str, name: str) -> str:
