@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the tests need (Debian's redis-server, redis-tools, tarantool, strace for
-# the fsync tests, curl and jq for README's zero-id example, chromium and chromium-driver for zero-hub's
-# pages, QEMU,
-# busybox-static and cpio for the node's VMs and their test guest, the Python test extras) and
-# run the whole test suite. Extra arguments go to pytest.
+# the fsync tests, curl and jq for README's zero-id example, chromium and chromium-driver for
+# zero-hub's pages, QEMU, busybox-static and cpio for the node's VMs and their test guest, the
+# Python test extras) and run the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_setup.sh
