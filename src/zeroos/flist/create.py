@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import stat
 import tarfile
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -27,12 +25,11 @@ from .format import DEFAULT_BLOCK_SIZE, Flist
 from .idcache import IdCache
 from .models import Route
 from .stores import Router, parse_routes
+from .tarstream import open_tar_stream
 from .tree import Entry, TreeBuilder, check_name
 from .upload import Progress, Uploader, UploadStats
 
 DEFAULT_MAX_BYTES = 1 << 40  # 1 TiB of content from one archive before it counts as a bomb
-_TAR_BUFFER = 32 << 10  # bytes tarfile reads at a time from the (decompressed) stream
-_INFLATE_INPUT = 256 << 10  # compressed bytes inflated at a time
 
 
 @dataclass
@@ -205,112 +202,6 @@ def scan_tar(
 
 def _given(fileobj: IO[bytes]) -> Callable[[], IO[bytes]]:
     return lambda: fileobj
-
-
-@contextlib.contextmanager
-def open_tar_stream(stream: IO[bytes], name: str = "the archive") -> Iterator[tarfile.TarFile]:
-    """A tar archive (plain or compressed) read once from ``stream``, which need not seek.
-
-    gzip (most archives) is undone by :class:`Gunzip` on a thread of its own, so that it
-    overlaps the hashing of what it already gave; tarfile's own stream decompression works
-    in 10 KiB pieces and copies its whole buffer at every 512-byte header.
-    """
-    magic = stream.read(2)
-    gzipped = magic == b"\x1f\x8b"
-    source = Gunzip(magic, stream, plain=not gzipped)
-    try:
-        try:
-            mode = "r|" if gzipped else "r|*"
-            # closed by the with below; Gunzip is a file object to tarfile (read() is enough)
-            tar = tarfile.open(fileobj=source, mode=mode, bufsize=_TAR_BUFFER)  # type: ignore[call-overload]  # noqa: SIM115
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise FlistError(f"{name}: not a readable tar archive: {exc}") from exc
-        with tar:
-            yield tar
-    finally:
-        source.close()
-
-
-class Gunzip:
-    """The gunzipped bytes of ``head + stream``, inflated ahead by a thread (zlib releases
-    the GIL); ``plain``: passed on as they are. Members of a multi-member gzip follow each
-    other; zlib checks each member's CRC and length. :meth:`close` returns once the thread
-    has stopped (at the latest when ``stream`` ends)."""
-
-    def __init__(self, head: bytes, stream: IO[bytes], *, plain: bool = False) -> None:
-        self._head, self._stream, self._plain = head, stream, plain
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
-        self._buffer = memoryview(b"")
-        self._ended = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="flist-gunzip", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(item, timeout=0.5)
-                return
-
-    def _run(self) -> None:
-        try:
-            if self._plain:
-                data = self._head
-                while data and not self._stop.is_set():
-                    self._put(data)
-                    data = self._stream.read(_INFLATE_INPUT)
-            else:
-                self._inflate()
-            self._put(None)
-        except BaseException as exc:  # handed to the reader, which raises it
-            self._put(exc)
-
-    def _inflate(self) -> None:
-        inflater, fresh = zlib.decompressobj(wbits=31), True
-        data = self._head
-        while not self._stop.is_set():
-            if not data:
-                data = self._stream.read(_INFLATE_INPUT)
-                if not data:
-                    break
-            out = inflater.decompress(data)
-            fresh = False
-            if out:
-                self._put(out)
-            data = inflater.unused_data
-            if inflater.eof:  # a member ended: another may follow
-                inflater, fresh = zlib.decompressobj(wbits=31), True
-        if not fresh and not inflater.eof:
-            raise EOFError("the gzip stream ends before its end marker")
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when negative); b"" at the end."""
-        if size < 0:
-            parts = []
-            while chunk := self.read(_INFLATE_INPUT):
-                parts.append(chunk)
-            return b"".join(parts)
-        while not self._buffer:
-            if self._ended:
-                return b""
-            item = self._queue.get()
-            if item is None:
-                self._ended = True
-            elif isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            else:
-                self._buffer = memoryview(item)
-        taken, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(taken)
-
-    def close(self) -> None:
-        """Stop the thread (the reader is done, or gave up)."""
-        self._stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        self._thread.join()
 
 
 # -- putting it together ------------------------------------------------------------------
