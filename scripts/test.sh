@@ -9,4 +9,6 @@ cd "$(dirname "$0")/.."
 setup_env "redis-server redis-tools tarantool strace curl jq chromium chromium-driver crun runc busybox-static nftables openssh-server qemu-system-x86 qemu-utils cpio" "test"
 echo "==> running the test suite"
 . scripts/_test_env.sh  # CI=1 and the require guards: the suite cannot pass by running less
-exec .venv/bin/python -m pytest "$@"
+# three workers, a test file each at a time (its fixtures built once): the suite mostly waits on
+# servers, so 2 cores carry 3; ZOS_TEST_WORKERS=0 runs it in one process, and "$@" may override
+exec .venv/bin/python -m pytest -n "${ZOS_TEST_WORKERS:-3}" --dist loadfile "$@"
