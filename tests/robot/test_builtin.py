@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 import yaml
 
@@ -104,5 +105,67 @@ def test_the_zero_db_blueprint_deploys_a_working_namespace(
                     break
                 assert time.monotonic() < end, "the zero-db still answers after stop"
                 time.sleep(0.1)
+    finally:
+        node.stop()
+
+
+def _apply(robot_server: RobotServer, tmp_path: Path, blueprint: dict[str, Any]) -> None:
+    mine = tmp_path / "blueprint.yaml"
+    mine.write_text(yaml.safe_dump(blueprint))
+    applied = subprocess.run(
+        [sys.executable, "-m", "zeroos.cli", "robot", "blueprint", str(mine),
+         "--url", robot_server.url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+
+
+def _closed(url: str) -> None:
+    end = time.monotonic() + 30
+    while True:  # the node killed the part's job
+        try:
+            httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            return
+        assert time.monotonic() < end, f"{url} still answers after stop"
+        time.sleep(0.1)
+
+
+def _node(tmp_path: Path) -> Child:
+    return Child(
+        zos_serve("node", "--port", "0", "--dev", "--data", str(tmp_path / "node")),
+        tmp_path / "node.ready",
+        log=tmp_path / "node.log",
+        name="node",
+    ).start(60)
+
+
+def test_the_zero_id_template_serves_its_keys_and_stop_closes_its_port(
+    robot_server: RobotServer, tmp_path: Path
+) -> None:
+    node = _node(tmp_path)
+    port = free_port()
+    try:
+        with robot_server.http() as http:
+            _apply(robot_server, tmp_path, {
+                "services": [{"zero_id__ids": {
+                    "node": f"127.0.0.1:{node.port}", "port": port, "data": str(tmp_path / "id"),
+                    "command": f"{sys.executable} -m zeroos.cli.main",
+                }}],
+                "actions": [{"template": "zero_id", "actions": ["install"]}],
+            })  # fmt: skip
+            service = {s["name"]: s for s in http.get("/services").json()}["ids"]
+            task = http.get(f"/services/{service['guid']}/task_list").json()[0]
+            done = _wait_all(http, [task])[0]
+            assert done["state"] == "ok", done
+            url = f"http://127.0.0.1:{port}"
+            assert done["result"] == url
+            keys = httpx.get(f"{url}/.well-known/jwks.json", timeout=10).json()["keys"]
+            assert keys
+            assert {k["alg"] for k in keys} == {"ES384"}
+
+            stop = http.post(f"/services/{service['guid']}/task_list", json={"action_name": "stop"})
+            assert _wait_all(http, [stop.json()])[0]["state"] == "ok"
+            _closed(f"{url}/.well-known/jwks.json")
     finally:
         node.stop()

@@ -1,0 +1,143 @@
+"""A ``zos <part> serve`` run on a node as a 0-core ``core.system`` job: the shared body of the
+built-in templates that start a part (zero-db, zero-id, hub) and wait until it answers."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any, ClassVar
+
+import httpx
+import redis
+from pydantic import BaseModel, Field
+
+from zeroos.robot import RobotError, TemplateBase
+
+START_SECONDS = 60.0  # how long a started part may take to answer
+
+
+class ServeData(BaseModel):
+    """What every part served on a node needs: the node, where the part listens, its data."""
+
+    node: str = Field(min_length=1)  # host:port of the node's 0-core endpoint
+    node_password: str = ""  # a zero-id JWT when the node is not --dev
+    node_tls: bool = False
+    port: int = Field(ge=1, le=65535)  # where the part listens (on the node's host)
+    data: str = Field(min_length=1)  # its data folder on the node
+    command: str = "zos"  # how the node runs zos (e.g. "python3 -m zeroos.cli.main")
+    job: str = ""  # the node's job id while it runs
+
+
+def http_answers(url: str) -> bool:
+    """Whether ``url`` answers 200 within 2 s."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class ServeOnNode(TemplateBase):
+    """``install``/``start`` run ``zos <part> serve`` on the node (a ``core.system`` job named
+    after the service) and wait until it answers; ``stop`` kills the job; ``ping`` checks it.
+    Subclasses give the part's ``label``, its ``serve_args`` and how it ``answers``."""
+
+    label: ClassVar[str] = ""  # the job's prefix and the part's name in errors, e.g. "zero-db"
+    data: ServeData
+    recurring = {"ping": 60.0}
+
+    @property
+    def host(self) -> str:
+        """The node's host: where the part listens."""
+        return self.data.node.rpartition(":")[0]
+
+    def serve_args(self) -> list[str]:
+        """The arguments after ``zos``: e.g. ``["zdb", "serve", "--port", ...]``."""
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        """Whether the part answers."""
+        raise NotImplementedError
+
+    def address(self) -> str:
+        """What ``start`` returns: where the part answers."""
+        return f"{self.host}:{self.data.port}"
+
+    def _node(self) -> Any:  # 0-core-client is untyped
+        from zeroos.core0.client import Client  # type: ignore[import-untyped]  # node drivers only
+
+        host, _, port = self.data.node.rpartition(":")
+        return Client(
+            host,
+            port=int(port),
+            password=self.data.node_password,
+            ssl=self.data.node_tls,
+            timeout=30,
+        )
+
+    def _jobs(self, node: Any) -> set[str]:
+        try:
+            return {j["cmd"]["id"] for j in node.job.list()}
+        except (redis.RedisError, RuntimeError, OSError) as exc:
+            raise RobotError(f"node {self.data.node} refused job.list: {exc}") from exc
+
+    def install(self) -> str:
+        """Start the part on the node; its address."""
+        return self.start()
+
+    def start(self) -> str:
+        """Start the part's job if it does not run; wait until it answers."""
+        node = self._node()
+        job = f"{self.label}-{self.name}"
+        if job not in self._jobs(node):
+            argv = [*shlex.split(self.data.command), *self.serve_args()]
+            try:
+                handle = node.system(shlex.join(argv), id=job)
+            except (redis.RedisError, RuntimeError, OSError) as exc:
+                self.state.set("status", "running", "error")
+                raise RobotError(f"node {self.data.node} refused to start {job}: {exc}") from exc
+            self.logger.info("started job %s on node %s", handle.id, self.data.node)
+        self.update(job=job)
+        deadline = time.monotonic() + START_SECONDS
+        while not self.answers():
+            if job not in self._jobs(node):
+                self.state.set("status", "running", "error")
+                raise RobotError(f"{self.label} job {job} on node {self.data.node} ended at start")
+            if time.monotonic() > deadline:
+                self.state.set("status", "running", "error")
+                raise RobotError(
+                    f"{self.label} on port {self.data.port} did not answer in {START_SECONDS:g} s"
+                )
+            time.sleep(0.2)
+        self.state.set("status", "running", "ok")
+        return self.address()
+
+    def ping(self) -> bool:
+        """Whether the part answers (its state says so)."""
+        up = self.answers()
+        self.state.set("status", "running", "ok" if up else "error")
+        return up
+
+    def stop(self) -> None:
+        """Kill the part's job on the node."""
+        if self.data.job:
+            node = self._node()
+            if self.data.job in self._jobs(node):
+                try:
+                    node.job.kill(self.data.job)
+                except (redis.RedisError, RuntimeError, OSError) as exc:
+                    raise RobotError(
+                        f"node {self.data.node} refused to kill {self.data.job}: {exc}"
+                    ) from exc
+            self.logger.info("killed job %s", self.data.job)
+        self.update(job="")
+        self.state.set("status", "running", "error")
+
+    def uninstall(self) -> None:
+        """Stop the part."""
+        self.stop()
+
+    def delete(self) -> None:
+        self.stop()
+
+
+__all__ = ["START_SECONDS", "ServeData", "ServeOnNode", "http_answers"]
