@@ -131,6 +131,23 @@ def _closed(url: str) -> None:
         time.sleep(0.1)
 
 
+def _no_process_uses(folder: Path) -> None:
+    """Wait until no process (the part or its embedded children) names ``folder``."""
+    end = time.monotonic() + 30
+    while True:
+        left = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(folder).encode() in cmdline.read_bytes():
+                    left.append(cmdline.parent.name)
+            except OSError:
+                continue  # the process ended meanwhile
+        if not left:
+            return
+        assert time.monotonic() < end, f"processes {left} still use {folder} after stop"
+        time.sleep(0.1)
+
+
 def _node(tmp_path: Path) -> Child:
     return Child(
         zos_serve("node", "--port", "0", "--dev", "--data", str(tmp_path / "node")),
@@ -140,32 +157,52 @@ def _node(tmp_path: Path) -> Child:
     ).start(60)
 
 
-def test_the_zero_id_template_serves_its_keys_and_stop_closes_its_port(
-    robot_server: RobotServer, tmp_path: Path
-) -> None:
+def _deploy_and_stop(
+    robot_server: RobotServer, tmp_path: Path, template: str, probe: str
+) -> tuple[str, Any]:
+    """Deploy ``template`` on a real node through a blueprint; GET ``probe`` on it, stop it,
+    and see its port closed. The install task's result and the probe's JSON."""
     node = _node(tmp_path)
     port = free_port()
     try:
         with robot_server.http() as http:
             _apply(robot_server, tmp_path, {
-                "services": [{"zero_id__ids": {
-                    "node": f"127.0.0.1:{node.port}", "port": port, "data": str(tmp_path / "id"),
+                "services": [{f"{template}__it": {
+                    "node": f"127.0.0.1:{node.port}", "port": port,
+                    "data": str(tmp_path / template),
                     "command": f"{sys.executable} -m zeroos.cli.main",
                 }}],
-                "actions": [{"template": "zero_id", "actions": ["install"]}],
+                "actions": [{"template": template, "actions": ["install"]}],
             })  # fmt: skip
-            service = {s["name"]: s for s in http.get("/services").json()}["ids"]
+            service = {s["name"]: s for s in http.get("/services").json()}["it"]
             task = http.get(f"/services/{service['guid']}/task_list").json()[0]
             done = _wait_all(http, [task])[0]
             assert done["state"] == "ok", done
             url = f"http://127.0.0.1:{port}"
             assert done["result"] == url
-            keys = httpx.get(f"{url}/.well-known/jwks.json", timeout=10).json()["keys"]
-            assert keys
-            assert {k["alg"] for k in keys} == {"ES384"}
+            got = httpx.get(f"{url}{probe}", timeout=10)
+            assert got.status_code == 200, got.text
 
             stop = http.post(f"/services/{service['guid']}/task_list", json={"action_name": "stop"})
             assert _wait_all(http, [stop.json()])[0]["state"] == "ok"
-            _closed(f"{url}/.well-known/jwks.json")
+            _closed(f"{url}{probe}")
+            _no_process_uses(tmp_path / template)
+            return done["result"], got.json()
     finally:
         node.stop()
+
+
+def test_the_zero_id_template_serves_its_keys_and_stop_closes_its_port(
+    robot_server: RobotServer, tmp_path: Path
+) -> None:
+    _, jwks = _deploy_and_stop(robot_server, tmp_path, "zero_id", "/.well-known/jwks.json")
+    assert jwks["keys"]
+    assert {k["alg"] for k in jwks["keys"]} == {"ES384"}
+
+
+def test_the_hub_template_serves_flists_and_stop_closes_its_port(
+    robot_server: RobotServer, tmp_path: Path
+) -> None:
+    _, listing = _deploy_and_stop(robot_server, tmp_path, "hub", "/api/flist")
+    assert listing["status"] == "success"
+    assert isinstance(listing["payload"], list)
