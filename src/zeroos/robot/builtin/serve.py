@@ -16,12 +16,28 @@ from zeroos.robot import RobotError, TemplateBase
 START_SECONDS = 60.0  # how long a started part may take to answer
 
 
-class ServeData(BaseModel):
-    """What every part served on a node needs: the node, where the part listens, its data."""
+class NodeData(BaseModel):
+    """Which node a built-in template drives, and how to reach its 0-core endpoint."""
 
     node: str = Field(min_length=1)  # host:port of the node's 0-core endpoint
     node_password: str = ""  # a zero-id JWT when the node is not --dev
     node_tls: bool = False
+
+
+def node_client(data: NodeData) -> Any:  # 0-core-client is untyped
+    """A 0-core client of ``data``'s node."""
+    from zeroos.core0.client import Client  # type: ignore[import-untyped]  # node drivers only
+
+    host, _, port = data.node.rpartition(":")
+    return Client(host, port=int(port), password=data.node_password, ssl=data.node_tls, timeout=30)
+
+
+NODE_ERRORS = (redis.RedisError, RuntimeError, OSError)  # what 0-core-client raises when refused
+
+
+class ServeData(NodeData):
+    """What every part served on a node needs: the node, where the part listens, its data."""
+
     port: int = Field(ge=1, le=65535)  # where the part listens (on the node's host)
     data: str = Field(min_length=1)  # its data folder on the node
     command: str = "zos"  # how the node runs zos (e.g. "python3 -m zeroos.cli.main")
@@ -63,21 +79,12 @@ class ServeOnNode(TemplateBase):
         return f"{self.host}:{self.data.port}"
 
     def _node(self) -> Any:  # 0-core-client is untyped
-        from zeroos.core0.client import Client  # type: ignore[import-untyped]  # node drivers only
-
-        host, _, port = self.data.node.rpartition(":")
-        return Client(
-            host,
-            port=int(port),
-            password=self.data.node_password,
-            ssl=self.data.node_tls,
-            timeout=30,
-        )
+        return node_client(self.data)
 
     def _jobs(self, node: Any) -> set[str]:
         try:
             return {j["cmd"]["id"] for j in node.job.list()}
-        except (redis.RedisError, RuntimeError, OSError) as exc:
+        except NODE_ERRORS as exc:
             raise RobotError(f"node {self.data.node} refused job.list: {exc}") from exc
 
     def install(self) -> str:
@@ -92,7 +99,7 @@ class ServeOnNode(TemplateBase):
             argv = [*shlex.split(self.data.command), *self.serve_args()]
             try:
                 handle = node.system(shlex.join(argv), id=job)
-            except (redis.RedisError, RuntimeError, OSError) as exc:
+            except NODE_ERRORS as exc:
                 self.state.set("status", "running", "error")
                 raise RobotError(f"node {self.data.node} refused to start {job}: {exc}") from exc
             self.logger.info("started job %s on node %s", handle.id, self.data.node)
@@ -124,7 +131,7 @@ class ServeOnNode(TemplateBase):
             if self.data.job in self._jobs(node):
                 try:
                     node.job.kill(self.data.job)
-                except (redis.RedisError, RuntimeError, OSError) as exc:
+                except NODE_ERRORS as exc:
                     raise RobotError(
                         f"node {self.data.node} refused to kill {self.data.job}: {exc}"
                     ) from exc
@@ -140,4 +147,12 @@ class ServeOnNode(TemplateBase):
         self.stop()
 
 
-__all__ = ["START_SECONDS", "ServeData", "ServeOnNode", "http_answers"]
+__all__ = [
+    "NODE_ERRORS",
+    "START_SECONDS",
+    "NodeData",
+    "ServeData",
+    "ServeOnNode",
+    "http_answers",
+    "node_client",
+]
