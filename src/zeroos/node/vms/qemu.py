@@ -34,6 +34,7 @@ from ..errors import VmError, VmNotFound
 from .accel import detect_accel
 from .driver import CRASHED, PAUSED, RUNNING, SHUTDOWN, Disk, Share, VmInfo, VmSpec
 
+POWER_BUTTON_EVERY = 5.0  # seconds between presses of the ACPI power button at a shutdown
 log = logging.getLogger("zeroos.node.vms")
 
 START_TIMEOUT = 60.0  # seconds QEMU has to set a VM up and daemonize
@@ -335,8 +336,20 @@ class QemuDriver:
 
     async def shutdown(self, uuid: str, timeout: float) -> bool:
         self._load(uuid)
-        await self._execute(uuid, "system_powerdown")
-        powered_off = await self._wait_gone(uuid, timeout)
+        # the power button again every few seconds, as a person would press it: a press the guest
+        # gets before its ACPI handler listens (still booting, just rebooted) is lost
+        deadline = time.monotonic() + timeout
+        powered_off = False
+        while not powered_off and time.monotonic() < deadline:
+            try:
+                await self._execute(uuid, "system_powerdown")
+            except VmError:
+                if self._pid(uuid) is not None:
+                    raise
+                powered_off = True  # it went between our look and the press
+                break
+            wait = min(POWER_BUTTON_EVERY, deadline - time.monotonic())
+            powered_off = await self._wait_gone(uuid, max(wait, 0.0))
         if not powered_off:
             event(log, "vm_shutdown_timeout", uuid=uuid, timeout=timeout)
         await self.destroy(uuid)
