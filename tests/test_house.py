@@ -104,6 +104,19 @@ def test_zos_zdb_serve_imports_only_what_it_needs() -> None:
     assert not heavy, f"`zos zdb serve` loads modules it does not use: {heavy}"
 
 
+def test_python_m_runs_the_command_line_without_a_warning() -> None:
+    """`python -m zeroos.cli.main` (how tests and scripts run it) says nothing on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "zeroos.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "Usage: zos" in done.stdout
+
+
 # where the environment may be read for configuration: the command line and the settings loader
 ENV_READERS = ("cli/", "common/settings.py")
 
