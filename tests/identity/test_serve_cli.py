@@ -81,6 +81,15 @@ def test_serve_cli_and_restart(tmp_path):
         assert r.returncode == 1
         assert r.stderr.startswith("error: ")
         assert "Traceback" not in r.stderr
+        # the map's convention: the server answers /metrics, its requests counted by route
+        metrics = httpx.get(url + "/metrics", timeout=10)
+        assert metrics.status_code == 200
+        assert 'zos_info{part="id",' in metrics.text
+        for route in ("/api/users", "/v1/oauth/access_token"):  # a router's, the guard's
+            labels = rf'method="POST",part="id",route="{route}",status="20\d"'
+            counted = rf"zos_http_requests_total\{{{labels}\}} [1-9]"
+            assert re.search(counted, metrics.text), metrics.text
+        assert "cliuser" not in metrics.text  # names in paths never become labels
     finally:
         assert _stop(proc) == 0
     # the embedded zero-db stopped with it, and a new start finds everything

@@ -11,7 +11,9 @@ is written once uvicorn accepts requests and removed when it stops; SIGINT and S
 gracefully (requests in flight get ``graceful`` seconds), and so does
 :meth:`AsgiServer.shutdown` from any thread. :meth:`AsgiServer.start` serves in a thread
 instead (tests, embedding), and :meth:`AsgiServer.stop` stops that thread.
-uvicorn's access log stays off: query strings of old clients may carry tokens.
+uvicorn's access log stays off: query strings of old clients may carry tokens. Every app
+answers ``GET /metrics`` (:mod:`zeroos.common.metrics`: its requests by route template, their
+time, its process).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import uvicorn
 
 from .address import format_hostport
 from .errors import ZosError
+from .metrics import Metrics, MetricsMiddleware
 from .service import ReadyFile, call_on_signals
 
 
@@ -57,12 +60,13 @@ class AsgiServer:
         on_stop: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.sock = sock
+        self.metrics = Metrics(part)
         self.ready = ReadyFile(ready_file, part)
         self.on_stop = on_stop
         host, port = sock.getsockname()[:2]
         self.where = format_hostport(host, port)
         config = uvicorn.Config(
-            app,
+            MetricsMiddleware(app, self.metrics),
             log_config=None,
             log_level="info" if verbose else "warning",
             access_log=False,

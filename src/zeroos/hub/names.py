@@ -11,7 +11,7 @@ MAX_NAME: Final = 128
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # a repository name that would shadow a route of the web site
 RESERVED: Final = frozenset(
-    {"api", "me", "docs", "openapi.json", "static", "upload", "redoc", "login"}
+    {"api", "me", "docs", "openapi.json", "static", "upload", "redoc", "login", "metrics"}
 )
 
 

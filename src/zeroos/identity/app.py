@@ -5,6 +5,7 @@ request bodies, logs each request, and hands the token endpoint to :class:`Token
 import logging
 import time
 
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import TooLarge
@@ -76,6 +77,8 @@ class _Guard:
     def __init__(self, app: ASGIApp, token: ASGIApp) -> None:
         self.app = app
         self.token = token
+        # what took the request, as the router would say it (/metrics counts by route)
+        self.token_route = Route(TOKEN_PATH, token, methods=["POST"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,6 +93,7 @@ class _Guard:
         app = self.app
         if scope["path"] == TOKEN_PATH and scope["method"] == "POST":
             app = self.token
+            scope["route"] = self.token_route
         limited = _Limited(scope, receive, send)
         start = time.perf_counter()
         try:
