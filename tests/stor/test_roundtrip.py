@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from zeroos.stor import AsyncStor, FileNotFound, parse_config
+from zeroos.stor import AsyncStor, FileNotFound, StorError, parse_config
 
 from .conftest import KEY, config_dict
 
@@ -132,3 +132,42 @@ def test_async(cluster):
             assert not await stor.exists("a")
 
     asyncio.run(main())
+
+
+def test_async_put_of_a_source_that_fails_stores_nothing(cluster):
+    cfg = parse_config(config_dict(cluster))
+
+    async def main() -> None:
+        async with AsyncStor(cfg) as stor:
+
+            async def source():
+                for _ in range(20):  # more chunks than the pipe holds
+                    yield b"x" * 65536
+                raise ConnectionResetError("the source went away")
+
+            with pytest.raises(ConnectionResetError, match="went away"):
+                await asyncio.wait_for(stor.put("cut", source()), timeout=60)
+            assert not await stor.exists("cut")  # not a truncated file stored as whole
+
+    asyncio.run(main())
+
+
+def test_async_put_that_fails_stops_reading_its_source(cluster):
+    cfg = parse_config(config_dict(cluster))
+    taken = 0
+
+    async def main() -> None:
+        nonlocal taken
+        async with AsyncStor(cfg) as stor:
+
+            async def source():
+                nonlocal taken
+                for _ in range(1000):
+                    taken += 1
+                    yield b"y" * 65536
+
+            with pytest.raises(StorError, match="longer than 200 bytes"):
+                await asyncio.wait_for(stor.put("k" * 300, source()), timeout=60)
+
+    asyncio.run(main())
+    assert taken < 1000  # it stopped at the put's error, it did not drain the source

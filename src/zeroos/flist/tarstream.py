@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import tarfile
 import threading
 import zlib
 from collections.abc import Iterator
 from typing import IO
 
+from ..common.pipe import QueueReader
 from .errors import FlistError
 
 _TAR_BUFFER = 32 << 10  # bytes tarfile reads at a time from the (decompressed) stream
@@ -40,83 +40,49 @@ def open_tar_stream(stream: IO[bytes], name: str = "the archive") -> Iterator[ta
         source.close()
 
 
-class Gunzip:
+class Gunzip(QueueReader):
     """The gunzipped bytes of ``head + stream``, inflated ahead by a thread (zlib releases
     the GIL); ``plain``: passed on as they are. Members of a multi-member gzip follow each
     other; zlib checks each member's CRC and length. :meth:`close` returns once the thread
     has stopped (at the latest when ``stream`` ends)."""
 
     def __init__(self, head: bytes, stream: IO[bytes], *, plain: bool = False) -> None:
+        super().__init__(depth=16, read_all_chunk=_INFLATE_INPUT)
         self._head, self._stream, self._plain = head, stream, plain
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
-        self._buffer = memoryview(b"")
-        self._ended = False
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flist-gunzip", daemon=True)
         self._thread.start()
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(item, timeout=0.5)
-                return
 
     def _run(self) -> None:
         try:
             if self._plain:
                 data = self._head
-                while data and not self._stop.is_set():
-                    self._put(data)
+                while data and not self.stopped.is_set():
+                    self.put(data)
                     data = self._stream.read(_INFLATE_INPUT)
             else:
                 self._inflate()
-            self._put(None)
+            self.end()
         except BaseException as exc:  # handed to the reader, which raises it
-            self._put(exc)
+            self.fail(exc)
 
     def _inflate(self) -> None:
         inflater, fresh = zlib.decompressobj(wbits=31), True
         data = self._head
-        while not self._stop.is_set():
+        while not self.stopped.is_set():
             if not data:
                 data = self._stream.read(_INFLATE_INPUT)
                 if not data:
                     break
             out = inflater.decompress(data)
             fresh = False
-            if out:
-                self._put(out)
+            self.put(out)
             data = inflater.unused_data
             if inflater.eof:  # a member ended: another may follow
                 inflater, fresh = zlib.decompressobj(wbits=31), True
         if not fresh and not inflater.eof:
             raise EOFError("the gzip stream ends before its end marker")
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when negative); b"" at the end."""
-        if size < 0:
-            parts = []
-            while chunk := self.read(_INFLATE_INPUT):
-                parts.append(chunk)
-            return b"".join(parts)
-        while not self._buffer:
-            if self._ended:
-                return b""
-            item = self._queue.get()
-            if item is None:
-                self._ended = True
-            elif isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            else:
-                self._buffer = memoryview(item)
-        taken, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(taken)
-
     def close(self) -> None:
         """Stop the thread (the reader is done, or gave up)."""
-        self._stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
+        super().close()
         self._thread.join()

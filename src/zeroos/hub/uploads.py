@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, cast
@@ -22,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
+from ..common.pipe import QueueReader
 from .errors import BadRequest, HubError, TooLarge
 from .models import Uploaded
 from .names import flist_name_for
@@ -29,7 +28,6 @@ from .service import Hub, Progress
 
 _CHUNK = 1 << 20
 _PIPE_DEPTH = 64  # chunks of the body (~64 KiB each) queued for the converter at most
-_PUT_WAIT = 0.5  # seconds between looks at whether the converter gave up, when it is behind
 NO_FILE = "the upload needs a file in the form field 'file'"
 
 
@@ -75,79 +73,32 @@ async def receive(
 
 
 class BodyPipe:
-    """Bytes handed from the event loop to one reading thread, a bounded few chunks at a time.
+    """An upload's body handed from the event loop to the converter thread, a bounded few
+    chunks at a time, through a :class:`QueueReader` (:attr:`reader`, which the converter
+    reads like a file that cannot seek and closes when it stops reading, so that :meth:`put`
+    never waits on it).
 
     The loop side :meth:`put`\\ s chunks, then :meth:`close`\\ s (end of data) or
-    :meth:`fail`\\ s (the reader's next read raises). The reader reads like a file that cannot
-    seek and calls :meth:`abandon` when it stops reading, so that ``put`` never waits on it.
+    :meth:`fail`\\ s: the converter's next read raises an OSError saying the upload stopped.
     """
 
     def __init__(self, depth: int = _PIPE_DEPTH) -> None:
-        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-        self._buffer = memoryview(b"")
-        self._ended = False
-        self.abandoned = threading.Event()
+        self.reader = QueueReader(depth, read_all_chunk=_CHUNK)
 
-    # -- the event loop's side --------------------------------------------------------------
     async def put(self, chunk: bytes) -> None:
         """Queue ``chunk`` for the reader (dropped once it has stopped reading)."""
-        if not chunk or self.abandoned.is_set():
-            return
-        try:
-            self._queue.put_nowait(chunk)
-        except queue.Full:  # the converter is behind: wait for it off the event loop
-            await run_in_threadpool(self._put_waiting, chunk)
-
-    def _put_waiting(self, item: bytes | BaseException | None) -> None:
-        while not self.abandoned.is_set():
-            try:
-                self._queue.put(item, timeout=_PUT_WAIT)
-                return
-            except queue.Full:
-                continue
+        if not self.reader.put_nowait(chunk):  # the converter is behind: wait off the loop
+            await run_in_threadpool(self.reader.put, chunk)
 
     async def close(self) -> None:
         """The data is complete: the reader sees the end of the stream."""
-        await run_in_threadpool(self._put_waiting, None)
+        await run_in_threadpool(self.reader.end)
 
     async def fail(self, exc: BaseException) -> None:
-        """The data will not be complete: the reader's next read raises ``exc``."""
-        await run_in_threadpool(self._put_waiting, exc)
-
-    # -- the reader's side ------------------------------------------------------------------
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when negative); b"" at the end."""
-        if size < 0:
-            parts = []
-            while chunk := self.read(_CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
-        while not self._buffer:
-            if self._ended:
-                return b""
-            item = self._queue.get()
-            if item is None:
-                self._ended = True
-            elif isinstance(item, BaseException):
-                self._ended = True
-                raise OSError(f"the upload stopped: {item}") from item
-            else:
-                self._buffer = memoryview(item)
-        taken, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(taken)
-
-    def abandon(self) -> None:
-        """The reader stops: whatever is queued or put from now on is dropped."""
-        self.abandoned.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
+        """The data will not be complete: the reader's next read raises an OSError."""
+        error = OSError(f"the upload stopped: {exc}")
+        error.__cause__ = exc  # the converter's error says why, as ``raise ... from exc`` would
+        await run_in_threadpool(self.reader.fail, error)
 
 
 class _FilePart:
@@ -239,9 +190,9 @@ async def stream_archive(
 
     def convert(name: str) -> Uploaded:
         try:
-            return hub.upload_stream(repository, name, cast("IO[bytes]", pipe), progress)
+            return hub.upload_stream(repository, name, cast("IO[bytes]", pipe.reader), progress)
         finally:
-            pipe.abandon()
+            pipe.reader.close()
 
     try:
         try:

@@ -9,43 +9,23 @@ blocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
-import queue
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Concatenate, ParamSpec, Self, TypeVar
 
+from ..common.pipe import QueueReader
 from .client import Progress, Stor
 from .config import StorConfig, load_config
 from .metadata import FileMeta
 
-_END = object()
+_PIPE_DEPTH = 8  # chunks of an async source queued for the put at most
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class _QueueReader:
-    """A blocking ``read`` over chunks an event loop hands in (for put from an async source)."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[bytes | object] = queue.Queue(maxsize=8)
-        self._buf = b""
-        self._eof = False
-
-    def read(self, n: int = -1, /) -> bytes:
-        while not self._eof and (n < 0 or len(self._buf) < n):
-            item = self.queue.get()
-            if isinstance(item, bytes):
-                self._buf += item
-            else:  # _END, the only other thing handed in
-                self._eof = True
-        if n < 0:
-            n = len(self._buf)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
 
 
 def _threaded(
@@ -94,29 +74,45 @@ class AsyncStor:
         progress: Progress | None = None,
     ) -> FileMeta:
         """Store bytes, a binary file, or an async iterable of byte chunks under ``key``."""
-        if isinstance(data, bytes | bytearray | memoryview):
-            source: BinaryIO | _QueueReader = io.BytesIO(data)
-        elif isinstance(data, AsyncIterable):
-            reader = _QueueReader()
-            task = asyncio.create_task(
-                asyncio.to_thread(self.stor.put, key, reader, user=user, progress=progress)
-            )
-            try:
-                async for chunk in data:
-                    while True:
-                        try:
-                            reader.queue.put_nowait(bytes(chunk))
-                            break
-                        except queue.Full:
-                            if task.done():
-                                return await task
-                            await asyncio.sleep(0.001)
-            finally:
-                await asyncio.to_thread(reader.queue.put, _END)
-            return await task
-        else:
-            source = data
+        if isinstance(data, AsyncIterable):
+            return await self._put_streamed(key, data, user=user, progress=progress)
+        source = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
         return await asyncio.to_thread(self.stor.put, key, source, user=user, progress=progress)
+
+    async def _put_streamed(
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        *,
+        user: dict[str, str] | None,
+        progress: Progress | None,
+    ) -> FileMeta:
+        """``Stor.put`` in a worker thread, reading the chunks the loop hands it as they come.
+
+        A source that fails fails the put (nothing is stored), and a put that fails stops
+        taking chunks (the loop never waits on it)."""
+        pipe = QueueReader(_PIPE_DEPTH)
+
+        def put() -> FileMeta:
+            try:
+                return self.stor.put(key, pipe, user=user, progress=progress)
+            finally:
+                pipe.close()
+
+        task = asyncio.create_task(asyncio.to_thread(put))
+        try:
+            async for chunk in data:
+                if task.done():  # the put failed: its error, without reading the rest
+                    break
+                if not pipe.put_nowait(bytes(chunk)):  # the put is behind: wait off the loop
+                    await asyncio.to_thread(pipe.put, bytes(chunk))
+        except BaseException as exc:
+            await asyncio.to_thread(pipe.fail, exc)
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        await asyncio.to_thread(pipe.end)
+        return await task
 
     async def get(self, key: str, *, progress: Progress | None = None) -> AsyncIterator[bytes]:
         """The file's blocks, in order, as an async iterator."""
