@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TypedDict, Unpack
 
 from .errors import FlistError
 from .format import DEFAULT_BLOCK_SIZE, Flist
@@ -238,25 +238,26 @@ def fill(
 Fill = Callable[[TreeBuilder, Uploader, CreateReport], None]
 
 
+class BuildOptions(TypedDict, total=False):
+    """How an flist is built, whatever it is made from (:func:`create`,
+    :func:`create_from_tar`, ``image.import_image``); each may be left out."""
+
+    block_size: int  # the largest block content is cut into (DEFAULT_BLOCK_SIZE)
+    workers: int | None  # upload threads (the uploader's default)
+    tags: dict[str, str] | None  # set on the flist (an image's own tags win over these)
+    allow_devices: bool  # device nodes in an archive are refused unless this is true
+    max_bytes: int  # content an archive may expand to (DEFAULT_MAX_BYTES) before it is a bomb
+    timeout: float  # seconds a store may take to answer (10)
+    progress: Progress | None  # told the content bytes done as they are done
+    id_cache: Path | None  # a file remembering block ids (idcache.py): re-creating is cheaper
+
+
 def create(
-    src: str | Path,
-    out: str | Path,
-    store_urls: list[str],
-    *,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    workers: int | None = None,
-    tags: dict[str, str] | None = None,
-    allow_devices: bool = False,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    timeout: float = 10.0,
-    progress: Progress | None = None,
-    id_cache: Path | None = None,
+    src: str | Path, out: str | Path, store_urls: list[str], **options: Unpack[BuildOptions]
 ) -> CreateReport:
     """Make ``out`` from a directory or archive ``src``, storing blocks on ``store_urls``.
 
     ``store_urls`` are store URLs, or ``XX-YY=URL`` for a range of id first bytes.
-    ``id_cache``: a file remembering block ids (idcache.py), which makes re-creating a tree
-    whose blocks were seen before several times cheaper.
     The flist is written to a temporary file and renamed over ``out`` when complete.
     """
     src, out = Path(src), Path(out)
@@ -268,18 +269,13 @@ def create(
         except OSError as exc:
             raise FlistError(f"{src}: cannot read: {exc.strerror}") from exc
         with stream:
-            return create_from_tar(
-                stream, out, store_urls, name=str(src), block_size=block_size,
-                workers=workers, tags=tags, allow_devices=allow_devices, max_bytes=max_bytes,
-                timeout=timeout, progress=progress, id_cache=id_cache,
-            )  # fmt: skip
+            return create_from_tar(stream, out, store_urls, name=str(src), **options)
 
     def from_dir(builder: TreeBuilder, uploader: Uploader, report: CreateReport) -> None:
         # the flist being written may be inside the tree: it is not part of it
         fill(builder, uploader, scan_dir(src, skip=[building_tmp(out), out]), report)
 
-    return _make(out, store_urls, from_dir, block_size=block_size, workers=workers,
-                 timeout=timeout, progress=progress, tags=tags, id_cache=id_cache)  # fmt: skip
+    return make(out, store_urls, from_dir, options)
 
 
 def create_from_tar(
@@ -288,14 +284,7 @@ def create_from_tar(
     store_urls: list[str],
     *,
     name: str = "the archive",
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    workers: int | None = None,
-    tags: dict[str, str] | None = None,
-    allow_devices: bool = False,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    timeout: float = 10.0,
-    progress: Progress | None = None,
-    id_cache: Path | None = None,
+    **options: Unpack[BuildOptions],
 ) -> CreateReport:
     """Make ``out`` from a tar archive (plain or compressed) read once from ``stream``.
 
@@ -307,40 +296,25 @@ def create_from_tar(
     def from_tar(builder: TreeBuilder, uploader: Uploader, report: CreateReport) -> None:
         try:
             with open_tar_stream(stream, name) as tar:
+                allow_devices = options.get("allow_devices", False)
+                max_bytes = options.get("max_bytes", DEFAULT_MAX_BYTES)
                 entries = scan_tar(tar, allow_devices=allow_devices, max_bytes=max_bytes)
                 fill(builder, uploader, entries, report)
         except (OSError, EOFError, zlib.error) as exc:  # the stream broke, or gzip did
             raise FlistError(f"{name}: archive is damaged or cut short: {exc}") from exc
 
-    return _make(Path(out), store_urls, from_tar, block_size=block_size, workers=workers,
-                 timeout=timeout, progress=progress, tags=tags, id_cache=id_cache)  # fmt: skip
+    return make(Path(out), store_urls, from_tar, options)
 
 
-def _make(
-    out: Path,
-    store_urls: list[str],
-    add: Fill,
-    *,
-    block_size: int,
-    workers: int | None,
-    timeout: float,
-    progress: Progress | None,
-    tags: dict[str, str] | None,
-    id_cache: Path | None,
-) -> CreateReport:
+def make(out: Path, store_urls: list[str], add: Fill, options: BuildOptions) -> CreateReport:
+    """Build ``out`` on ``store_urls`` with what ``add`` fills in, timed and reported.
+
+    The one way every source (a directory, an archive, an image's layers) makes an flist.
+    """
     routes = parse_routes(store_urls)
     started = time.monotonic()
     report = CreateReport(out)
-    with building(
-        out,
-        routes,
-        block_size=block_size,
-        workers=workers,
-        timeout=timeout,
-        progress=progress,
-        tags=tags,
-        id_cache=id_cache,
-    ) as (builder, uploader):
+    with building(out, routes, options) as (builder, uploader):
         add(builder, uploader, report)
     report.upload = uploader.stats
     report.seconds = time.monotonic() - started
@@ -355,33 +329,24 @@ def building_tmp(out: Path) -> Path:
 class building:
     """A new flist being filled: a TreeBuilder and an Uploader; renamed into place at the end."""
 
-    def __init__(
-        self,
-        out: Path,
-        routes: list[Route],
-        *,
-        block_size: int = DEFAULT_BLOCK_SIZE,
-        workers: int | None = None,
-        timeout: float = 10.0,
-        progress: Progress | None = None,
-        tags: dict[str, str] | None = None,
-        id_cache: Path | None = None,
-    ) -> None:
+    def __init__(self, out: Path, routes: list[Route], options: BuildOptions) -> None:
+        block_size = options.get("block_size", DEFAULT_BLOCK_SIZE)
+        id_cache = options.get("id_cache")
         self.out = out
         self.tmp = building_tmp(out)
         self.flist = Flist.create(self.tmp, block_size=block_size)
         self.flist.set_routes(routes)
-        for key, value in (tags or {}).items():
+        for key, value in (options.get("tags") or {}).items():
             self.flist.set_tag(key, value)
-        self.store = Router(routes, timeout=timeout)
+        self.store = Router(routes, timeout=options.get("timeout", 10.0))
         self.builder = TreeBuilder(self.flist, complete=True)
         self.cache = IdCache(id_cache) if id_cache is not None else None
         self.uploader = Uploader(
             self.flist,
             self.store,
             block_size=block_size,
-            workers=workers,
-            progress=progress,
+            workers=options.get("workers"),
+            progress=options.get("progress"),
             id_cache=self.cache,
         )
 

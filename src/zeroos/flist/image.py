@@ -13,15 +13,13 @@ import hashlib
 import json
 import re
 import tarfile
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Unpack
 
-from .create import DEFAULT_MAX_BYTES, CreateReport, building, fill, scan_tar
+from .create import DEFAULT_MAX_BYTES, BuildOptions, CreateReport, fill, make, scan_tar
 from .errors import FlistError
-from .format import DEFAULT_BLOCK_SIZE
-from .stores import parse_routes
-from .upload import Progress
+from .tree import TreeBuilder
+from .upload import Uploader
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _INDEX_TYPES = {
@@ -167,55 +165,39 @@ def image_tags(config: Any) -> dict[str, str]:
 
 
 def import_image(
-    archive: str | Path,
-    out: str | Path,
-    store_urls: list[str],
-    *,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    allow_devices: bool = False,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    timeout: float = 10.0,
-    progress: Progress | None = None,
-    id_cache: Path | None = None,
+    archive: str | Path, out: str | Path, store_urls: list[str], **options: Unpack[BuildOptions]
 ) -> CreateReport:
-    """Make ``out`` from an OCI layout or ``docker save`` archive; blocks to ``store_urls``."""
+    """Make ``out`` from an OCI layout or ``docker save`` archive; blocks to ``store_urls``.
+
+    The image config's tags are set on the flist (over any ``tags`` given); ``max_bytes``
+    bounds all layers together."""
     archive, out = Path(archive), Path(out)
     if not archive.exists():
         raise FlistError(f"{archive}: no such image archive or layout")
-    routes = parse_routes(store_urls)
-    started = time.monotonic()
-    report = CreateReport(out)
     src = _Source(archive)
+
+    def from_layers(builder: TreeBuilder, uploader: Uploader, report: CreateReport) -> None:
+        budget = options.get("max_bytes", DEFAULT_MAX_BYTES)
+        for name, digest in layers:
+            builder.start_layer()
+            with src.open(name) as raw:
+                hashing = _Hashing(raw)
+                try:
+                    tar = tarfile.open(fileobj=hashing, mode="r|*")  # type: ignore[call-overload]  # noqa: SIM115
+                except tarfile.TarError as exc:
+                    raise FlistError(f"{archive}: layer {name} is not a tar: {exc}") from exc
+                before = report.total_bytes
+                with tar:
+                    allow_devices = options.get("allow_devices", False)
+                    entries = scan_tar(tar, allow_devices=allow_devices, max_bytes=budget)
+                    fill(builder, uploader, entries, report, whiteouts=True)
+                budget -= report.total_bytes - before
+                if digest is not None and f"sha256:{hashing.drain()}" != digest:
+                    raise FlistError(f"{archive}: layer {name} does not match its digest")
+
     try:
         config, layers = _manifest(src)
-        tags = image_tags(config)
-        with building(
-            out,
-            routes,
-            block_size=block_size,
-            timeout=timeout,
-            progress=progress,
-            tags=tags,
-            id_cache=id_cache,
-        ) as (builder, uploader):
-            budget = max_bytes
-            for name, digest in layers:
-                builder.start_layer()
-                with src.open(name) as raw:
-                    hashing = _Hashing(raw)
-                    try:
-                        tar = tarfile.open(fileobj=hashing, mode="r|*")  # type: ignore[call-overload]  # noqa: SIM115
-                    except tarfile.TarError as exc:
-                        raise FlistError(f"{archive}: layer {name} is not a tar: {exc}") from exc
-                    before = report.total_bytes
-                    with tar:
-                        entries = scan_tar(tar, allow_devices=allow_devices, max_bytes=budget)
-                        fill(builder, uploader, entries, report, whiteouts=True)
-                    budget -= report.total_bytes - before
-                    if digest is not None and f"sha256:{hashing.drain()}" != digest:
-                        raise FlistError(f"{archive}: layer {name} does not match its digest")
+        tags = {**(options.get("tags") or {}), **image_tags(config)}
+        return make(out, store_urls, from_layers, {**options, "tags": tags})
     finally:
         src.close()
-    report.upload = uploader.stats
-    report.seconds = time.monotonic() - started
-    return report

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
-from ..flist.create import CreateReport, create, create_from_tar
+from ..flist.create import BuildOptions, CreateReport, create, create_from_tar
 from ..flist.errors import BlockError, FlistError, FlistFormatError, StoreUnavailable
 from ..flist.format import Flist
 from ..flist.image import import_image
@@ -73,7 +73,7 @@ class Hub:
     ) -> Uploaded:
         """Make ``user/name`` from a .tar(.gz) ``archive``, its blocks stored in the hub."""
         return self._convert(
-            user, name, lambda out: create(archive, out, **self._options(progress))
+            user, name, lambda out: create(archive, out, self._stores, **self._options(progress))
         )
 
     def upload_stream(
@@ -83,7 +83,9 @@ class Hub:
         return self._convert(
             user,
             name,
-            lambda out: create_from_tar(stream, out, name="the upload", **self._options(progress)),
+            lambda out: create_from_tar(
+                stream, out, self._stores, name="the upload", **self._options(progress)
+            ),
         )
 
     def upload_image(
@@ -91,13 +93,19 @@ class Hub:
     ) -> Uploaded:
         """Make ``user/name`` from an OCI layout or ``docker save`` archive."""
         return self._convert(
-            user, name, lambda out: import_image(archive, out, **self._options(progress))
+            user,
+            name,
+            lambda out: import_image(archive, out, self._stores, **self._options(progress)),
         )
 
-    def _options(self, progress: Progress | None) -> dict[str, Any]:
-        """What every conversion is given: the hub's store, limits and id cache."""
+    @property
+    def _stores(self) -> list[str]:
+        """Where every conversion stores its blocks: the hub's store."""
+        return [self.store_url]
+
+    def _options(self, progress: Progress | None) -> BuildOptions:
+        """What every conversion is given: the hub's limits and id cache."""
         return {
-            "store_urls": [self.store_url],
             "max_bytes": self.limits.expand,
             "timeout": self.timeout,
             "progress": progress,
