@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,36 @@ def test_flags_beat_variables_beat_the_file(
     assert settings.listen == "0.0.0.0"
     assert settings.tarantool_db == "x"  # a dash in the file reads as the flag's underscore
     assert settings.engine == "embedded"  # the default
+
+
+@pytest.mark.parametrize("config", [None, "zdb.toml", "zdb.yaml"])
+def test_yaml_is_imported_only_to_read_a_yaml_file(tmp_path: Path, config: str | None) -> None:
+    # importing yaml costs ~50 ms of every `zos` start: only a YAML config file pays it
+    flags = {}
+    if config is not None:
+        (tmp_path / config).write_text(
+            "port = 1234\n" if config.endswith(".toml") else "port: 1234\n"
+        )
+        flags = {"config": str(tmp_path / config)}
+    probe = (
+        "import json, sys\n"
+        "from zeroos.common.settings import load\n"
+        "from zeroos.zdb.settings import ZdbSettings\n"
+        f"settings = load(ZdbSettings, {flags!r})\n"
+        "print(json.dumps([settings.port, 'yaml' in sys.modules]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ZOS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    port, yaml_loaded = json.loads(done.stdout)
+    assert port == (9900 if config is None else 1234)
+    assert yaml_loaded == (config == "zdb.yaml")
 
 
 def test_toml_file_named_by_a_flag(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import click
-import yaml
 from pydantic import BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -66,15 +65,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         text = file.read_text()
     except OSError as exc:
         raise SettingsError(f"cannot read config file {file}: {exc.strerror or exc}") from exc
-    try:
-        if file.suffix == ".toml":
+    if file.suffix == ".toml":
+        try:
             data: Any = tomllib.loads(text)
-        elif file.suffix in (".yaml", ".yml"):
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {file} is not valid: {exc}") from exc
+    elif file.suffix in (".yaml", ".yml"):
+        import yaml  # here: ~50 ms a start that reads no YAML file should not pay
+
+        try:
             data = yaml.safe_load(text)
-        else:
-            raise SettingsError(f"config file {file}: name it .yaml, .yml or .toml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise SettingsError(f"config file {file} is not valid: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"config file {file} is not valid: {exc}") from exc
+    else:
+        raise SettingsError(f"config file {file}: name it .yaml, .yml or .toml")
     if data is None:
         return {}
     if not isinstance(data, dict):
