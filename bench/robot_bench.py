@@ -77,7 +77,7 @@ def wait_done(robot: Robot, tasks: list[Task]) -> None:
 def bench_tasks(root: Path, services: int, tasks: int) -> tuple[float, float, float, int]:
     """(blueprint seconds, batched tasks/s, one-at-a-time tasks/s, group commits)."""
     robot = Robot(root / "data", workers=WORKERS)
-    robot.add_repository(str(templates(root / "repo")))
+    robot.catalog.add_repository(str(templates(root / "repo")))
     robot.restore()
     try:
         start = time.perf_counter()
@@ -118,7 +118,7 @@ def prepare(root: Path, services: int, pending: int) -> tuple[Path, Path]:
     """A data folder with ``services`` noop services and ``pending`` tasks waiting."""
     repo = templates(root / "repo")
     robot = Robot(root / "data")
-    robot.add_repository(str(repo))
+    robot.catalog.add_repository(str(repo))
     robot.restore()
     robot.blueprint({"services": [{f"noop__s{i}": {}} for i in range(services)]})
     made = robot.services()
@@ -140,7 +140,7 @@ def bench_restart(data: Path, repo: Path) -> tuple[float, float]:
         path.read_bytes()
     read = time.perf_counter() - start
     robot = Robot(data, workers=1)
-    robot.add_repository(str(repo))
+    robot.catalog.add_repository(str(repo))
     start = time.perf_counter()
     restored = robot.restore()
     seconds = time.perf_counter() - start

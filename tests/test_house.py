@@ -188,7 +188,6 @@ MAX_LINES = 500
 LONG_MODULES = {
     "zdb/client/steps.py": "every zero-db command's request and reply steps: one protocol table",
     "zdb/embedded/store.py": "one namespace's files and index; opening and walking not split yet",
-    "robot/engine.py": "zero-robot's services and their task lists; just over, not split yet",
 }
 
 

@@ -19,7 +19,7 @@ from .templates import write_templates
 @pytest.fixture
 def robot(tmp_path: Path) -> Iterator[Robot]:
     bot = Robot(tmp_path / "data", task_timeout=30)
-    bot.add_repository(str(write_templates(tmp_path / "repo")))
+    bot.catalog.add_repository(str(write_templates(tmp_path / "repo")))
     bot.restore()
     bot.start()
     yield bot
@@ -33,13 +33,13 @@ def _counter(robot: Robot, name: str = "c1", **data: object) -> str:
 
 
 def test_broken_templates_give_one_error_each_and_the_others_load(robot: Robot) -> None:
-    names = sorted(t.name for t in robot.template_list())
+    names = sorted(t.name for t in robot.catalog.template_list())
     assert names == ["counter", "ticker"]
     problems = robot.info().template_errors
     assert len(problems) == 2
     assert any("broken_syntax.py: cannot be loaded: SyntaxError" in p for p in problems)
     assert any("No module named 'no_such_module_for_zero_robot'" in p for p in problems)
-    uid = robot.template("counter").uid
+    uid = robot.catalog.template("counter").uid
     assert uid.startswith("local/")
     assert uid.endswith("/repo/counter/0.0.1")
 
@@ -117,7 +117,7 @@ def test_recurring_actions_run_at_their_period(robot: Robot) -> None:
 def test_services_and_pending_tasks_survive_a_new_robot(tmp_path: Path) -> None:
     repo = str(write_templates(tmp_path / "repo"))
     first = Robot(tmp_path / "data", task_timeout=30)
-    first.add_repository(repo)
+    first.catalog.add_repository(repo)
     first.restore()
     guid = _counter(first, start=1)
     done = first.schedule(guid, "add", {"n": 1})
@@ -131,7 +131,7 @@ def test_services_and_pending_tasks_survive_a_new_robot(tmp_path: Path) -> None:
     first.close()
 
     second = Robot(tmp_path / "data", task_timeout=30)
-    second.add_repository(repo)
+    second.catalog.add_repository(repo)
     assert second.restore() == 1
     try:
         assert second.get(guid).data["start"] == 2
@@ -171,7 +171,7 @@ def test_a_service_creates_and_tasks_a_child(robot: Robot, tmp_path: Path) -> No
     folder = tmp_path / "more" / "templates" / "parent"
     folder.mkdir(parents=True)
     (folder / "parent.py").write_text(CHILD_MAKER)
-    robot.add_repository(str(tmp_path / "more"))
+    robot.catalog.add_repository(str(tmp_path / "more"))
     parent = robot.create(ServiceCreate(template="parent", name="p", data={"child": "kid"}))
     task = robot.schedule(parent.guid, "install", {})
     assert robot.wait(parent.guid, task.guid, timeout=60).result == "42"
@@ -182,7 +182,7 @@ def test_a_service_creates_and_tasks_a_child(robot: Robot, tmp_path: Path) -> No
 def test_template_new_writes_a_template_that_loads_and_runs(robot: Robot, tmp_path: Path) -> None:
     path = new_template(tmp_path / "mine", "web_site")
     assert path == tmp_path / "mine" / "templates" / "web_site" / "web_site.py"
-    robot.add_repository(str(tmp_path / "mine"))
+    robot.catalog.add_repository(str(tmp_path / "mine"))
     service = robot.create(ServiceCreate(template="web_site", name="w"))
     task = robot.schedule(service.guid, "install", {})
     assert robot.wait(service.guid, task.guid).state is TaskState.ok

@@ -152,6 +152,6 @@ def test_without_the_agent_the_clone_is_refused(
         with pytest.raises(
             RepositoryError, match=r"git clone failed: .*Permission denied \(publickey\)"
         ):
-            robot.add_repository(ssh_world.repo_url)
+            robot.catalog.add_repository(ssh_world.repo_url)
     finally:
         robot.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import threading
@@ -15,12 +14,11 @@ from typing import Any
 
 from .._version import __version__
 from ..common.log import event
-from . import builtin
 from .blueprint import ActionStep, parse_actions, parse_services
-from .errors import BadRequest, Conflict, NotFound, RepositoryError, RobotError
-from .git import checkout_dir, clone, is_url, split_ref, uid_prefix
+from .catalog import Catalog
+from .errors import BadRequest, Conflict, NotFound, RobotError
 from .journal import Record, remove_line, service_line, task_line
-from .loader import Loaded, load_folder
+from .loader import Loaded
 from .models import (
     BlueprintResult,
     LogLine,
@@ -32,34 +30,14 @@ from .models import (
     Task,
     TaskFailure,
     TaskState,
-    TemplateInfo,
 )
 from .pool import WorkerPool
 from .runtime import ServiceRuntime
-from .store import open_store, write_atomic
+from .store import open_store
 from .template import ServiceState, TemplateBase
 
 log = logging.getLogger("zeroos.robot")
 TICK = 0.2  # how often recurring actions are looked at
-REPOSITORIES = "repositories.json"
-
-
-def _version_key(version: str) -> tuple[tuple[int, str], ...]:
-    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in version.split("."))
-
-
-def template_info(cls: type[TemplateBase]) -> TemplateInfo:
-    """How the API shows a template."""
-    host, account, repo, name, version = cls.uid.split("/", 4)
-    return TemplateInfo(
-        uid=cls.uid,
-        host=host,
-        account=account,
-        repository=repo,
-        name=name,
-        version=version,
-        actions=cls.actions(),
-    )
 
 
 class RobotAPI:
@@ -87,9 +65,8 @@ class Robot:
         self.task_timeout = task_timeout
         self.store = open_store(store or str(data), data)
         self.pool = WorkerPool(workers)
-        self.templates: dict[str, type[TemplateBase]] = {}
-        self.repositories: dict[str, str] = {}  # what was asked -> where its files are
-        self.problems: list[str] = []  # templates and services that could not be loaded
+        self.catalog = Catalog(data)
+        self.problems = self.catalog.problems  # templates and services that could not be loaded
         self._services: dict[str, ServiceRuntime] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -98,62 +75,17 @@ class Robot:
 
     # -- templates ----------------------------------------------------------------------------
 
-    def add_repository(self, url: str, branch: str | None = None) -> Loaded:
-        """Load the templates of a git URL (``#ref`` allowed) or a local folder."""
-        location, ref = split_ref(url)
-        ref = branch or ref
-        if is_url(location) or ref:
-            where = clone(location, ref, checkout_dir(self.data / "repos", location, ref))
-        else:
-            where = Path(location).absolute()
-            if not where.is_dir():
-                raise RepositoryError(f"{location}: no such folder")
-        loaded = load_folder(where, uid_prefix(location))
-        with self._lock:
-            self.templates.update(loaded.templates)
-            self.repositories[url if not branch else f"{location}#{branch}"] = str(where)
-            self.problems = [p for p in self.problems if not p.startswith(str(where))]
-            self.problems.extend(loaded.errors)
-        for line in loaded.errors:
-            event(log, "template_error", level=logging.WARNING, error=line)
-        return loaded
-
-    def add_builtin(self) -> Loaded:
-        """Load the built-in templates (zero-db server and namespace), UIDs under
-        ``zeroos/builtin/templates``; not listed among the repositories."""
-        loaded = load_folder(builtin.ROOT, builtin.PREFIX)
-        with self._lock:
-            self.templates.update(loaded.templates)
-            self.problems.extend(loaded.errors)
-        return loaded
-
     def update_repository(self, url: str | None = None) -> Loaded:
         """Pull again the repository added as ``url`` (every one when None) and reload its
         templates; services of a template whose UID is unchanged run their next tasks with
         the new code."""
-        with self._lock:
-            names = list(self.repositories) if url is None else [url]
-        unknown = [n for n in names if n not in self.repositories]
-        if unknown:
-            raise NotFound(f"no repository {unknown[0]!r} (GET /robot lists them)")
-        loaded = Loaded()
-        for name in names:
-            more = self.add_repository(name)  # a fresh clone replaces the old one
-            loaded.templates.update(more.templates)
-            loaded.errors.extend(more.errors)
+        loaded = self.catalog.update_repository(url)
         self._replace_classes(loaded)
         return loaded
 
     def checkout_repository(self, url: str, ref: str) -> Loaded:
         """Load repository ``url`` (as added) at ``ref`` instead: a branch, tag or commit."""
-        with self._lock:
-            if url not in self.repositories:
-                raise NotFound(f"no repository {url!r} (GET /robot lists them)")
-        location, _ = split_ref(url)
-        loaded = self.add_repository(location, ref)
-        with self._lock:
-            if url != f"{location}#{ref}":
-                self.repositories.pop(url, None)
+        loaded = self.catalog.checkout_repository(url, ref)
         self._replace_classes(loaded)
         return loaded
 
@@ -165,40 +97,18 @@ class Robot:
             if cls is not None:
                 runtime.replace_class(cls)
 
-    def template(self, ref: str) -> type[TemplateBase]:
-        """The template ``ref`` names: a full UID, ``name``, ``name/version`` or a UID's tail;
-        the highest version when none is given."""
-        with self._lock:
-            if ref in self.templates:
-                return self.templates[ref]
-            found = [c for uid, c in self.templates.items() if uid.endswith("/" + ref)]
-            if not found:  # no version given: any version of that name
-                found = [
-                    c for uid, c in self.templates.items() if uid.rsplit("/", 1)[0].endswith(ref)
-                ]
-                found = [c for c in found if c.uid.rsplit("/", 2)[-2] == ref.rsplit("/", 1)[-1]]
-        if not found:
-            raise NotFound(f"no template {ref!r} (GET /templates lists them)")
-        prefixes = {c.uid.rsplit("/", 1)[0] for c in found}
-        if len(prefixes) > 1:
-            raise BadRequest(f"template {ref!r} is ambiguous: {', '.join(sorted(prefixes))}")
-        return max(found, key=lambda c: _version_key(c.version))
-
-    def template_list(self) -> list[TemplateInfo]:
-        """Every template loaded."""
-        with self._lock:
-            return [template_info(c) for _, c in sorted(self.templates.items())]
-
     def info(self) -> RobotInfo:
         """What ``GET /robot`` tells."""
+        templates, repositories, problems = self.catalog.counts()
         with self._lock:
-            return RobotInfo(
-                version=__version__,
-                services=len(self._services),
-                templates=len(self.templates),
-                repositories=list(self.repositories),
-                template_errors=list(self.problems),
-            )
+            services = len(self._services)
+        return RobotInfo(
+            version=__version__,
+            services=services,
+            templates=templates,
+            repositories=repositories,
+            template_errors=problems,
+        )
 
     # -- services -----------------------------------------------------------------------------
 
@@ -223,7 +133,7 @@ class Robot:
                 task.error = TaskFailure(message="the robot stopped while this task ran")
                 lines.append(task_line(task))
             try:
-                runtime = self._runtime(self.template(record.service.template), record)
+                runtime = self._runtime(self.catalog.template(record.service.template), record)
             except RobotError as exc:
                 self.problems.append(f"service {record.service.name}: not restored: {exc}")
                 continue
@@ -265,7 +175,7 @@ class Robot:
     ) -> tuple[type[TemplateBase], ServiceRuntime | None]:
         """The template of ``ask`` and the service of that name it asks again for, if any;
         NotFound, BadRequest or Conflict when it cannot be created."""
-        cls = self.template(ask.template)
+        cls = self.catalog.template(ask.template)
         cls.validate_data(ask.data)
         existing = self.find(ask.name)
         if existing is not None and existing.service.owner != owner:
@@ -456,7 +366,7 @@ class Robot:
         self, step: ActionStep, chosen: list[tuple[ServiceCreate, type[TemplateBase]]]
     ) -> list[str]:
         """The names of the blueprint's services ``step`` applies to, its actions checked."""
-        wanted = None if step.template is None else self.template(step.template).uid
+        wanted = None if step.template is None else self.catalog.template(step.template).uid
         names = []
         for ask, cls in chosen:
             if (step.service is None or ask.name == step.service) and wanted in (None, cls.uid):
@@ -484,22 +394,6 @@ class Robot:
                         self.schedule(runtime.service.guid, action, {}, Priority.recurring)
                     except RobotError as exc:
                         event(log, "recurring_error", level=logging.WARNING, error=str(exc))
-
-    def save_repositories(self) -> None:
-        """Keep the repositories added through the API, to load them again at the next start."""
-        with self._lock:
-            names = json.dumps(list(self.repositories)).encode()
-        write_atomic(self.data / REPOSITORIES, names)
-
-    def saved_repositories(self) -> list[str]:
-        """The repositories kept by :meth:`save_repositories` (none when never saved)."""
-        try:
-            names = json.loads((self.data / REPOSITORIES).read_bytes())
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            raise RobotError(f"{self.data / REPOSITORIES} cannot be read: {exc}") from exc
-        return [str(n) for n in names]
 
 
 def _hash(secret: str) -> str:

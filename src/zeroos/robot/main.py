@@ -29,10 +29,10 @@ def build(settings: RobotSettings) -> Robot:
         workers=settings.workers,
     )
     if settings.builtin:
-        robot.add_builtin()
-    for url in dict.fromkeys([*settings.template_repo, *robot.saved_repositories()]):
+        robot.catalog.add_builtin()
+    for url in dict.fromkeys([*settings.template_repo, *robot.catalog.saved_repositories()]):
         try:
-            robot.add_repository(url)
+            robot.catalog.add_repository(url)
         except RobotError as exc:  # one repository down does not keep the others away
             robot.problems.append(str(exc))
             event(log, "repository_error", level=logging.WARNING, error=str(exc))

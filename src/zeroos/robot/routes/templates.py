@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ..catalog import template_info
 from ..deps import AccessDep, RobotDep
-from ..engine import template_info
 from ..loader import Loaded
 from ..models import RepositoryAdd, RepositoryCheckout, RepositoryUpdate, TemplateInfo, TemplateLoad
 
@@ -15,15 +15,15 @@ router = APIRouter(prefix="/templates", tags=["templates"])
 @router.get("")
 def list_templates(robot: RobotDep, caller: AccessDep) -> list[TemplateInfo]:
     """Every template the robot can instantiate."""
-    return robot.template_list()
+    return robot.catalog.template_list()
 
 
 @router.post("", status_code=201)
 def add_repository(robot: RobotDep, caller: AccessDep, repo: RepositoryAdd) -> TemplateLoad:
     """Load the templates of a git repository (or a folder on the robot's host); admins only."""
     caller.require_admin()
-    loaded = robot.add_repository(repo.url, repo.branch)
-    robot.save_repositories()
+    loaded = robot.catalog.add_repository(repo.url, repo.branch)
+    robot.catalog.save_repositories()
     return _answer(loaded)
 
 
@@ -43,7 +43,7 @@ def checkout_repository(
     commit; admins only."""
     caller.require_admin()
     loaded = robot.checkout_repository(ask.url, ask.ref)
-    robot.save_repositories()
+    robot.catalog.save_repositories()
     return _answer(loaded)
 
 

@@ -50,4 +50,4 @@ async def github_webhook(
 
 def _branches(robot: Robot) -> dict[str, str | None]:
     """Each repository of the robot, and the branch its checkout is on."""
-    return {name: current_branch(Path(where)) for name, where in robot.repositories.items()}
+    return {name: current_branch(Path(where)) for name, where in robot.catalog.repositories.items()}
