@@ -203,6 +203,27 @@ def check_namespaces_create_open_drop(harness: EngineHarness) -> None:
     assert fresh.get(b"k") is None
 
 
+def check_a_store_let_go_of_is_marked_dropped(harness: EngineHarness) -> None:
+    """drop() and reload() set ``dropped`` on the store they let go of (never its users):
+    the commands layer tells whoever still holds it that the namespace is gone."""
+    engine = harness.engine
+    assert engine is not None
+    a = engine.create("a", NamespaceSettings())
+    a.put(b"k", b"v", 1)
+    other = engine.create("other", NamespaceSettings())
+    assert (a.dropped, other.dropped) == (False, False)
+    b = engine.reload("a")
+    assert b is not None
+    assert b.get(b"k") == b"v"
+    # the same object reloaded in place serves on; an object replaced is let go of
+    assert (a.dropped, b.dropped) == (b is not a, False)
+    engine.drop("a")
+    assert (a.dropped, b.dropped, other.dropped) == (True, True, False)
+    assert engine.reload("a") is None
+    fresh = engine.create("a", NamespaceSettings())
+    assert (fresh.dropped, fresh.entries) == (False, 0)
+
+
 def check_reopen_after_close_keeps_everything(harness: EngineHarness) -> None:
     store = harness.store()
     rng = random.Random(7)
@@ -355,6 +376,7 @@ ENGINE_CHECKS: tuple[Callable[[EngineHarness], None], ...] = (
     check_settings_persist,
     check_seq_mode_next_id,
     check_namespaces_create_open_drop,
+    check_a_store_let_go_of_is_marked_dropped,
     check_reopen_after_close_keeps_everything,
     check_seq_ids_are_not_reused_after_deleting_the_last,
 )

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from .chain.log import ChainLog
     from .chain.signing import Identity
 
-ACCESS_OPEN = 0
-ACCESS_LOCKED = 1
-ACCESS_FROZEN = 2
-
 
 @dataclass(frozen=True, slots=True)
 class EntryInfo:
@@ -67,28 +63,34 @@ class Faults:
 
 
 class Store(ABC):
-    """The keys of one namespace."""
+    """The keys of one namespace.
+
+    What the commands layer decides about a namespace at run time (NSSET lock and freeze)
+    lives with the commands (server/commands/session.py: Access), not here.
+    """
 
     name: str
     settings: NamespaceSettings
     faults: Faults
-    dropped: bool = False  # set when NSDEL removed it while sessions still point at it
-    # NSSET lock/freeze: runtime only, as in 0-db ("temporarily locked"); a restart clears it
-    access: int = 0  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
-    access_by_admin: bool = False  # set by an admin: a reservation's owner can't lift it
-    _keys: Mapping[bytes, object]  # every engine keeps its live keys in memory
+    # set by the engine, never by its users, when this object stops serving its namespace
+    # (dropped, gone from the database, closed by a failed reload): who holds it lets go
+    dropped: bool = False
+    # every engine keeps its live keys in memory, with their payload bytes and highest seq id
+    _keys: Mapping[bytes, object]
+    _payload: int
+    _max_seq: int
     # the namespace's Merkle log (chain/log.py), None when the server runs with --no-chain
     chain: ChainLog | None = None
 
     @property
-    @abstractmethod
     def entries(self) -> int:
         """Number of live keys."""
+        return len(self._keys)
 
     @property
-    @abstractmethod
     def data_size(self) -> int:
         """Payload bytes of the live keys: what the namespace's reservation (maxsize) counts."""
+        return self._payload
 
     @property
     @abstractmethod
@@ -101,9 +103,9 @@ class Store(ABC):
         """Bytes of index this namespace holds on disk."""
 
     @property
-    @abstractmethod
     def next_id(self) -> int:
         """The id the next sequential insert gets (seq mode)."""
+        return self._max_seq + 1
 
     @abstractmethod
     def get(self, key: bytes) -> bytes | None:
@@ -189,14 +191,16 @@ class Engine(ABC):
     def create(self, name: str, settings: NamespaceSettings) -> Store: ...
 
     @abstractmethod
-    def drop(self, name: str) -> None: ...
+    def drop(self, name: str) -> None:
+        """Remove a namespace; the store :meth:`open` gave for it gets ``dropped`` set."""
 
     @abstractmethod
     def reload(self, name: str) -> Store | None:
         """Read a namespace again from where it is kept (RELOAD); None when it is gone.
 
         Writes made so far are kept (and made durable first where the old store's files
-        close). The returned store may be a new object: the caller moves its users over.
+        close). The returned store may be a new object: the caller moves its users over; the
+        old one gets ``dropped`` set when it is not returned (a new object, gone, or failed).
         """
 
     @abstractmethod

@@ -173,6 +173,7 @@ class EmbeddedEngine(Engine):
             self._dirty.remove(store)
         self._unsynced.discard(store)
         del self._stores[name]
+        store.dropped = True
         store.remove()
 
     def forget(self, name: str) -> None:
@@ -191,6 +192,7 @@ class EmbeddedEngine(Engine):
         if store is not None:
             store.sync()  # its files close now: the group commit can't fsync them later
             self.forget(name)
+            store.dropped = True  # closed: its users move to the new one (or are told)
         return self.open(name)
 
     def flush(self) -> None:

@@ -417,15 +417,7 @@ class EmbeddedStore(Store):
             value_hash(b"" if deleted else value),
         )
 
-    # -- sizes ------------------------------------------------------------------------------
-    @property
-    def entries(self) -> int:
-        return len(self._keys)
-
-    @property
-    def data_size(self) -> int:
-        return self._payload
-
+    # -- sizes (entries, data_size, next_id: Store's) ----------------------------------------
     @property
     def disk_size(self) -> int:
         """Bytes of data files, history and tombstones included (what compaction shrinks)."""
@@ -434,10 +426,6 @@ class EmbeddedStore(Store):
     @property
     def index_size(self) -> int:
         return self._disk_index + self._index.size
-
-    @property
-    def next_id(self) -> int:
-        return self._max_seq + 1
 
     # -- reading ----------------------------------------------------------------------------
     def _read(self, fileid: int, offset: int, length: int) -> bytes:

@@ -199,6 +199,7 @@ class TarantoolEngine(Engine):
         store = self._stores.pop(name, None)
         if store is not None:
             self._dirty.discard(store)
+            store.dropped = True
         self.call("zdb_ns_drop", self.db, name, self.owner)
 
     def reload(self, name: str) -> TarantoolStore | None:
@@ -210,7 +211,12 @@ class TarantoolEngine(Engine):
                 store.dropped = True
                 del self._stores[name]
             return None if row is None else self.open(name)
-        store.load(list(row))
+        try:
+            store.load(list(row))
+        except BaseException:
+            store.dropped = True  # half loaded: a later open reads it afresh
+            del self._stores[name]
+            raise
         return store
 
     def restore_chain(

@@ -171,15 +171,7 @@ class TarantoolStore(Store):
                 return b"".join(parts)
             after = int(page[-1][0])
 
-    # -- sizes ------------------------------------------------------------------------------
-    @property
-    def entries(self) -> int:
-        return len(self._keys)
-
-    @property
-    def data_size(self) -> int:
-        return self._payload
-
+    # -- sizes (entries, data_size, next_id: Store's) ----------------------------------------
     @property
     def disk_size(self) -> int:
         return self._disk
@@ -187,10 +179,6 @@ class TarantoolStore(Store):
     @property
     def index_size(self) -> int:
         return self._index
-
-    @property
-    def next_id(self) -> int:
-        return self._max_seq + 1
 
     # -- reading ----------------------------------------------------------------------------
     def _fetch(self, vid: int) -> list[Any] | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ...chain.signing import SignatureError, public_key_from_hex
-from ...engine import ACCESS_FROZEN, Store
+from ...engine import Store
 from ...errors import FROZEN, PERMISSION_DENIED, ReplyError
 from ...protocol import MAX_KEY
-from .session import Session
+from .session import ACCESS_FROZEN, Session
 
 SEQ_KEY_SIZE = 8
 NAMESPACE_MAX = 128
@@ -69,10 +69,11 @@ def text_arg(value: bytes) -> str:
         raise ReplyError("Invalid argument") from None
 
 
-def readable(store: Store) -> None:
-    """Refuse reading a frozen namespace."""
-    if store.access == ACCESS_FROZEN:
+def readable(session: Session) -> Store:
+    """The session's namespace, unless it is frozen (no reading then)."""
+    if session.access.state == ACCESS_FROZEN:
         raise ReplyError(FROZEN)
+    return session.store
 
 
 def admin(session: Session) -> None:

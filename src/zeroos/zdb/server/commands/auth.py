@@ -81,7 +81,7 @@ def _auth_signed(session: Session, args: list[bytes]) -> bytes:
     except (SignatureError, ValueError):
         signed = False
     guessed(session, signed, "AUTH SIGNED", store.name)
-    session.store, session.writable = store, True
+    session.enter(store, True)
     session.owner_of, session.owner_key = store.name, owner
     return OK
 

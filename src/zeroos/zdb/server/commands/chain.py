@@ -29,8 +29,7 @@ def command_chain(session: Session, args: list[bytes]) -> bytes:
     """CHAIN HEAD | PROOF key | CONSISTENCY old [new] | LEAF index [count]."""
     if len(args) < 2:
         raise ReplyError("Unexpected arguments")
-    store = session.store
-    readable(store)
+    store = readable(session)
     log = store.chain
     if log is None:
         raise ReplyError(NO_CHAIN)

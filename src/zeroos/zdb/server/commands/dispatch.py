@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 
 from ...chain.leaf import OP_EXPIRE, OP_RELEASE
 from ...defaults import DEFAULT_GRACE
-from ...engine import ACCESS_FROZEN, ACCESS_LOCKED, Engine, Store
+from ...engine import Engine, Store
 from ...errors import (
     EXPIRED,
     FROZEN,
@@ -27,7 +28,7 @@ from ...namespace import DEFAULT_NAMESPACE, Mode, NamespaceSettings, valid_name
 from ...protocol import NIL, array, bulk, integer
 from ..throttle import GuessThrottle
 from .args import NAMESPACE_MAX
-from .session import Handler, Session, Stats, Waiter
+from .session import ACCESS_FROZEN, ACCESS_LOCKED, Access, Handler, Session, Stats, Waiter
 from .table import MIRRORED, TABLE, guarded
 
 _INTERNAL = INTERNAL_ERROR.encode() + b": "
@@ -67,6 +68,8 @@ class Commands:
         self.mirrors: list[Session] = []
         self.on_stop: Callable[[], None] | None = None  # the server's, for STOP
         self.reserved: set[str] = set()  # the namespaces tick() checks
+        # each store's lock/freeze; a store the engine let go of takes its own along
+        self._access: weakref.WeakKeyDictionary[Store, Access] = weakref.WeakKeyDictionary()
         for name in engine.namespaces():
             try:
                 store = engine.open(name)
@@ -87,7 +90,13 @@ class Commands:
     def new_session(self, address: str = "local") -> Session:
         """A connection's session; ``address`` is whose password failures it shares."""
         self.stats.clients_lifetime += 1
-        session = Session(self, self.default, admin=self.admin_password is None, address=address)
+        session = Session(
+            self,
+            self.default,
+            self.access_of(self.default),
+            admin=self.admin_password is None,
+            address=address,
+        )
         self.sessions.add(session)
         return session
 
@@ -144,15 +153,35 @@ class Commands:
             session.store.faults.io_error(str(exc))
         return b"-" + _INTERNAL + str(exc).encode("utf-8", "replace") + b"\r\n"
 
+    # -- a namespace's lock and freeze -------------------------------------------------------
+    def access_of(self, store: Store) -> Access:
+        """The lock/freeze of a store, shared by every session in it."""
+        access = self._access.get(store)
+        if access is None:
+            access = self._access[store] = Access()
+        return access
+
+    def replaced(self, old: Store, new: Store) -> None:
+        """Move the users of a store RELOAD replaced to the new one; its lock stays."""
+        access = self._access.pop(old, None)
+        if access is not None:
+            self._access[new] = access
+        for session in self.sessions:
+            if session.store is old:
+                session.store = new
+        if old is self.default:
+            self.default = new
+
     # -- what several groups check ----------------------------------------------------------
     def writable(self, session: Session) -> Store:
         """The session's namespace, or the line why it may not write there now."""
         store = session.store
         if not session.writable:
             raise ReplyError(READ_ONLY)
-        if store.access == ACCESS_FROZEN:
+        access = session.access.state
+        if access == ACCESS_FROZEN:
             raise ReplyError(FROZEN)
-        if store.access == ACCESS_LOCKED:
+        if access == ACCESS_LOCKED:
             raise ReplyError(LOCKED)
         if store.settings.state:
             self.check_reservation(store, time.time())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ...engine import ACCESS_FROZEN
 from ...errors import FROZEN, ReplyError, StorageError
 from ...protocol import BULK_HEADS, CRLF, MAX_KEY, NIL, ONE, SHORT_BULK, ZERO, array, bulk, integer
 from .args import key_arg, readable
-from .session import Session
+from .session import ACCESS_FROZEN, Session
 
 
 def command_get(session: Session, args: list[bytes]) -> bytes:
@@ -17,10 +16,9 @@ def command_get(session: Session, args: list[bytes]) -> bytes:
         key = key_arg(args)  # raises the right error line
     if not key or len(key) > MAX_KEY:
         key_arg(args)  # raises the right error line
-    store = session.store
-    if store.access == ACCESS_FROZEN:
+    if session.access.state == ACCESS_FROZEN:
         raise ReplyError(FROZEN)
-    value = store.get(key)
+    value = session.store.get(key)
     if value is None:
         return NIL
     size = len(value)
@@ -36,8 +34,7 @@ def command_mget(session: Session, args: list[bytes]) -> bytes:
     for key in args[1:]:
         if len(key) > MAX_KEY:
             raise ReplyError("Invalid key")
-    store = session.store
-    readable(store)
+    store = readable(session)
     out = []
     for key in args[1:]:
         value = store.get(key) if key else None
@@ -48,23 +45,22 @@ def command_mget(session: Session, args: list[bytes]) -> bytes:
 def command_exists(session: Session, args: list[bytes]) -> bytes:
     """EXISTS key: 1 or 0."""
     key = key_arg(args)
-    readable(session.store)
-    return ONE if session.store.contains(key) else ZERO
+    return ONE if readable(session).contains(key) else ZERO
 
 
 def command_check(session: Session, args: list[bytes]) -> bytes:
     """CHECK key: 1 when the stored value matches its checksum, 0 when not, -1 on I/O error."""
     key = key_arg(args)
-    readable(session.store)
+    store = readable(session)
     try:
-        ok = session.store.check(key)
+        ok = store.check(key)
     except StorageError as exc:
-        session.store.faults.io_error(str(exc))
+        store.faults.io_error(str(exc))
         return b":-1\r\n"
     if ok is None:
         return NIL
     if not ok:
-        session.store.faults.data_faults += 1
+        store.faults.data_faults += 1
         return ZERO
     return ONE
 
@@ -72,14 +68,12 @@ def command_check(session: Session, args: list[bytes]) -> bytes:
 def command_length(session: Session, args: list[bytes]) -> bytes:
     """LENGTH key: the value's size."""
     key = key_arg(args)
-    readable(session.store)
-    size = session.store.stored_size(key)
+    size = readable(session).stored_size(key)
     return NIL if size is None else integer(size)
 
 
 def command_keytime(session: Session, args: list[bytes]) -> bytes:
     """KEYTIME key: when the value was written (seconds)."""
     key = key_arg(args)
-    readable(session.store)
-    info = session.store.info(key)
+    info = readable(session).info(key)
     return NIL if info is None else integer(info.timestamp_us // 1_000_000)

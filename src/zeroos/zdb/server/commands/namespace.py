@@ -8,7 +8,6 @@ import shutil
 import time
 
 from ...chain.leaf import OP_NSSET
-from ...engine import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN
 from ...errors import (
     ACCESS_DENIED,
     FLUSH_DENIED,
@@ -17,7 +16,6 @@ from ...errors import (
     NS_PRIVATE,
     PERMISSION_DENIED,
     WORM,
-    CorruptData,
     ReplyError,
     StorageError,
 )
@@ -25,7 +23,7 @@ from ...namespace import DEFAULT_NAMESPACE, NamespaceSettings
 from ...protocol import OK, array, bulk, integer
 from .args import NAMESPACE_MAX, admin, is_owner, mb, need, text_arg, yes
 from .auth import guessed, secure_ok
-from .session import Session
+from .session import ACCESS_FROZEN, ACCESS_LOCKED, ACCESS_OPEN, Session
 
 
 def command_select(session: Session, args: list[bytes]) -> bytes:
@@ -38,17 +36,17 @@ def command_select(session: Session, args: list[bytes]) -> bytes:
     password = store.settings.password
     owned = store.settings.owner is not None
     if owned and (session.admin or is_owner(session, store)) and len(args) == 2:
-        session.store, session.writable = store, True
+        session.enter(store, True)
         return OK
     if password is None and not owned:
-        session.store, session.writable = store, True
+        session.enter(store, True)
         return OK
     if len(args) == 2 or password is None:
         if len(args) > 2:
             raise ReplyError(ACCESS_DENIED)
         if not store.settings.public:
             raise ReplyError(NS_PRIVATE)
-        session.store, session.writable = store, False
+        session.enter(store, False)
         return OK
     if len(args) > 4:
         raise ReplyError("Too many arguments")
@@ -61,7 +59,7 @@ def command_select(session: Session, args: list[bytes]) -> bytes:
             raise ReplyError("Only SECURE extra method supported")
         ok = secure_ok(session, args[3], password)
     guessed(session, ok, "SELECT", store.name)
-    session.store, session.writable = store, True
+    session.enter(store, True)
     return OK
 
 
@@ -93,7 +91,6 @@ def command_nsdel(session: Session, args: list[bytes]) -> bytes:
         commands.engine.drop(store.name)
     except (StorageError, OSError):
         raise ReplyError("Could not delete this namespace") from None
-    store.dropped = True
     commands.reserved.discard(store.name)
     return OK
 
@@ -105,24 +102,15 @@ def command_reload(session: Session, args: list[bytes]) -> bytes:
     if len(args[1]) > NAMESPACE_MAX:
         raise ReplyError("Namespace too long")
     old = commands.lookup(args[1])
-    try:
-        new = commands.engine.reload(old.name)
-    except (StorageError, CorruptData):
-        old.dropped = True  # closed: its clients are told the namespace is gone
-        raise
+    # a failed or vanished reload leaves old dropped (the engine's doing): its clients are
+    # told the namespace is gone
+    new = commands.engine.reload(old.name)
     if new is None:
-        old.dropped = True
         raise ReplyError(NS_NOT_FOUND)
     if new is not old:
         commands.stats.data_cuts += new.faults.cuts  # what its recovery cut, as at start
         commands.stats.data_cut_bytes += new.faults.cut_bytes
-        # lock and freeze are runtime states, kept as 0-db keeps them on its namespace
-        new.access, new.access_by_admin = old.access, old.access_by_admin
-        for other in commands.sessions:
-            if other.store is old:
-                other.store = new
-        if old is commands.default:
-            commands.default = new
+        commands.replaced(old, new)
     return OK
 
 
@@ -146,7 +134,7 @@ def command_nsinfo(session: Session, args: list[bytes]) -> bytes:
         f"entries: {store.entries}",
         f"public: {yes(s.public)}",
         f"worm: {yes(s.worm)}",
-        f"locked: {yes(store.access != ACCESS_OPEN)}",
+        f"locked: {yes(commands.access_of(store).state != ACCESS_OPEN)}",
         f"password: {yes(s.password is not None)}",
         f"data_size_bytes: {store.data_size}",
         f"data_size_mb: {mb(store.data_size)}",
@@ -211,13 +199,14 @@ def command_nsset(session: Session, args: list[bytes]) -> bytes:
     prop, value = args[2], args[3]
     settings = store.settings
     if prop in (b"lock", b"freeze"):
-        if owner and store.access_by_admin:
+        access = commands.access_of(store)
+        if owner and access.by_admin:
             raise ReplyError(PERMISSION_DENIED)  # the admin's lock is the admin's to lift
         if value != b"1":
-            store.access = ACCESS_OPEN
+            access.state = ACCESS_OPEN
         else:
-            store.access = ACCESS_LOCKED if prop == b"lock" else ACCESS_FROZEN
-        store.access_by_admin = session.admin and store.access != ACCESS_OPEN
+            access.state = ACCESS_LOCKED if prop == b"lock" else ACCESS_FROZEN
+        access.by_admin = session.admin and access.state != ACCESS_OPEN
         return OK
     if prop == b"mode":
         if commands.fixed_mode is not None:

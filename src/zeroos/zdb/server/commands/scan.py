@@ -14,8 +14,7 @@ SCAN_WALK = 4096
 
 
 def _scan(session: Session, args: list[bytes], reverse: bool) -> bytes:
-    store = session.store
-    readable(store)
+    store = readable(session)
     cursor = args[1] if len(args) > 1 else None
     try:
         entries, last = store.scan(cursor, SCAN_BATCH, reverse, SCAN_WALK)
@@ -47,7 +46,7 @@ def command_kscan(session: Session, args: list[bytes]) -> bytes:
     if store.settings.mode == "seq":  # 0-db checks the mode before the arguments
         raise ReplyError("Index running mode doesn't support this feature")
     need(args, 2)
-    readable(store)
+    readable(session)
     keys = store.keys(args[1])
     if not keys:
         raise ReplyError(NO_KEYS_MATCH)
@@ -59,8 +58,7 @@ def command_keycur(session: Session, args: list[bytes]) -> bytes:
 
     0-db checks no key length here: a longer key is just not found.
     """
-    readable(session.store)
-    cursor = session.store.cursor_of(args[1])
+    cursor = readable(session).cursor_of(args[1])
     if cursor is None:
         raise ReplyError(KEY_NOT_FOUND)
     return bulk(cursor)
@@ -70,7 +68,7 @@ def command_history(session: Session, args: list[bytes]) -> bytes:
     """HISTORY key [cursor]: one earlier version of the key, and the cursor to the one before."""
     if len(args) not in (2, 3):
         raise ReplyError("Invalid arguments")
-    readable(session.store)
+    store = readable(session)
     key = args[1]
     if len(key) > MAX_KEY:
         raise ReplyError("Invalid key")
@@ -80,7 +78,7 @@ def command_history(session: Session, args: list[bytes]) -> bytes:
         if len(cursor) != 8:
             raise ReplyError("Invalid arguments")
     try:
-        version = session.store.history(key, cursor)
+        version = store.history(key, cursor)
     except ValueError as exc:
         # 0-db: a readable entry of another key vs. no entry at that location at all
         if "another key" in str(exc):

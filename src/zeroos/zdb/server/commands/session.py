@@ -1,4 +1,5 @@
-"""What a connection carries between commands: its :class:`Session`, a parked :class:`Waiter`."""
+"""What a connection carries between commands: its :class:`Session`, a parked :class:`Waiter`,
+and the :class:`Access` (NSSET lock and freeze) that the sessions of a namespace share."""
 
 from __future__ import annotations
 
@@ -13,6 +14,20 @@ if TYPE_CHECKING:
     from .dispatch import Commands
 
 
+ACCESS_OPEN = 0
+ACCESS_LOCKED = 1
+ACCESS_FROZEN = 2
+
+
+@dataclass(slots=True, eq=False)
+class Access:
+    """NSSET lock/freeze of one namespace: runtime only, as in 0-db ("temporarily locked"),
+    so a restart clears it; the commands keep it beside the engine's store, one per store."""
+
+    state: int = ACCESS_OPEN  # ACCESS_OPEN, ACCESS_LOCKED or ACCESS_FROZEN
+    by_admin: bool = False  # set by an admin: a reservation's owner can't lift it
+
+
 @dataclass(slots=True, eq=False)
 class Session:
     """What one connection has chosen and proven: namespace, admin rights, write access.
@@ -23,6 +38,7 @@ class Session:
 
     commands: Commands
     store: Store
+    access: Access  # the store's (Commands.access_of): SET and GET test it inline
     admin: bool
     writable: bool = True
     nonce: str | None = None
@@ -33,6 +49,11 @@ class Session:
     address: str = "local"  # the client's IP address ("unix" on the unix socket)
     failures: int = 0  # wrong passwords on this connection
     push: Callable[[bytes], None] | None = None  # sends to the client unasked (MIRROR)
+
+    def enter(self, store: Store, writable: bool) -> None:
+        """Make ``store`` the session's namespace (SELECT, AUTH SIGNED)."""
+        self.store, self.writable = store, writable
+        self.access = self.commands.access_of(store)
 
 
 @dataclass(slots=True, eq=False)
@@ -77,4 +98,15 @@ class Stats:
 
 Handler = Callable[[Session, list[bytes]], bytes]
 
-__all__ = ["YIELD", "Handler", "Session", "Stats", "Waiter", "Yield"]
+__all__ = [
+    "ACCESS_FROZEN",
+    "ACCESS_LOCKED",
+    "ACCESS_OPEN",
+    "YIELD",
+    "Access",
+    "Handler",
+    "Session",
+    "Stats",
+    "Waiter",
+    "Yield",
+]

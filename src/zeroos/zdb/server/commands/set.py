@@ -37,7 +37,7 @@ def command_set(session: Session, args: list[bytes]) -> bytes:
     store = session.store
     settings = store.settings
     # writable's common case inline: an open namespace (ACCESS_OPEN is 0), no reservation
-    if not session.writable or store.access or settings.state:
+    if not session.writable or session.access.state or settings.state:
         store = session.commands.writable(session)
         settings = store.settings
     if settings.mode == "seq":
