@@ -187,7 +187,6 @@ def test_the_environment_check_finds_each_kind_of_read() -> None:
 MAX_LINES = 500
 LONG_MODULES = {
     "zdb/client/steps.py": "every zero-db command's request and reply steps: one protocol table",
-    "zdb/embedded/store.py": "one namespace's files and index; opening and walking not split yet",
 }
 
 

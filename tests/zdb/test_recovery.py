@@ -21,8 +21,10 @@ from zeroos.zdb import Client
 from zeroos.zdb.chain.leaf import OP_FLUSH
 from zeroos.zdb.chain.verify import verify_offline
 from zeroos.zdb.embedded import EmbeddedEngine
+from zeroos.zdb.embedded.folders import TRASH_PREFIX
 from zeroos.zdb.embedded.format import DATA_HEADER_SIZE, data_name, index_name
-from zeroos.zdb.embedded.store import FLUSH_MARKER, TRASH_PREFIX, parse_records
+from zeroos.zdb.embedded.segments import parse_records
+from zeroos.zdb.embedded.store import FLUSH_MARKER
 from zeroos.zdb.namespace import NamespaceSettings
 
 from .rawsock import Closed, RawConn, encode, is_error

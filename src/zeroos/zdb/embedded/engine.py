@@ -15,7 +15,8 @@ from ..engine import Engine, Store
 from ..errors import StorageError
 from ..namespace import NamespaceSettings, valid_name
 from .compact import finish_compactions
-from .store import EmbeddedStore, empty_trash, move_to_trash
+from .folders import empty_trash, move_to_trash
+from .store import EmbeddedStore
 
 MAX_DATASIZE = 0xFFFFFFFF
 LOCK_FILE = ".zdb-lock"
