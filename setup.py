@@ -1,28 +1,30 @@
-"""The one part of the build pyproject.toml can't say: zero-db's optional C module.
+"""The one part of the build pyproject.toml can't say: zeroos's optional C modules.
 
-It is optional: without a C compiler, Python headers or OpenSSL headers the build warns and
-zeroos runs the same code in Python (zdb/chain/native.py, zdb/embedded/codec.py), only slower.
+They are optional: without a C compiler, Python headers or the library headers one needs, the
+build warns and zeroos runs the same code in Python (zdb/chain/native.py,
+zdb/embedded/codec.py, flist's mount without _noopen), only slower.
 """
+
+from typing import Any
 
 from setuptools import Extension, setup
 
+
+def optional_c(name: str, source: str, **options: Any) -> Extension:
+    """A C module built with the warnings on, and skipped (with a warning) when it can't be."""
+    flags = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    return Extension(name, [source], extra_compile_args=flags, optional=True, **options)
+
+
 setup(
     ext_modules=[
-        Extension(
-            "zeroos.zdb._native",
-            ["src/zeroos/zdb/_native.c"],
-            libraries=["crypto"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
-        ),
+        optional_c("zeroos.zdb._native", "src/zeroos/zdb/_native.c", libraries=["crypto"]),
         # pyfuse3 given the inode in read/readdir, so that warm opens skip the process
         # (flist/mount/_noopen.c says why); without it mounts open files the slower way
-        Extension(
+        optional_c(
             "zeroos.flist.mount._noopen",
-            ["src/zeroos/flist/mount/_noopen.c"],
+            "src/zeroos/flist/mount/_noopen.c",
             include_dirs=["/usr/include/fuse3"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-            optional=True,
         ),
     ]
 )
