@@ -22,7 +22,17 @@ from redis.asyncio.connection import UnixDomainSocketConnection as _RedisUnixCon
 from ..errors import ZdbError, ZdbTimeoutError
 from .pool import Driver, SessionConnection, closes_connection, open_pool, translate_error
 from .replies import Command
-from .steps import Commands, Login, Request, Run, Send, Session, connect_steps, enter_steps
+from .steps import (
+    Commands,
+    Login,
+    Pipelined,
+    Request,
+    Run,
+    Send,
+    Session,
+    connect_steps,
+    enter_steps,
+)
 
 _T = TypeVar("_T")
 
@@ -70,8 +80,11 @@ class AsyncClient(Commands):
         await self._pool.disconnect()
 
     # -- the driver -------------------------------------------------------------------------
-    async def _execute(self, command: Command | None, read_timeout: float | None = None) -> Any:
-        """Send one command on a pooled connection in the client's namespace; its raw reply."""
+    async def _execute(
+        self, command: Command | Pipelined | None, read_timeout: float | None = None
+    ) -> Any:
+        """Send one command on a pooled connection in the client's namespace; its raw reply
+        (the list of them for commands :class:`Pipelined`)."""
         pool = self._pool
         try:
             conn: _AsyncConn = await pool.get_connection()  # type: ignore[no-untyped-call]
@@ -83,6 +96,9 @@ class AsyncClient(Commands):
                 await _login(conn, enter_steps(login, self._session.secure))
             if command is None:
                 return None
+            if isinstance(command, Pipelined):
+                await conn.send_packed_command(conn.pack_commands(command.commands))
+                return [await conn.read_response() for _ in command.commands]
             await conn.send_command(*command)
             if read_timeout is None:
                 return await conn.read_response()
@@ -94,7 +110,8 @@ class AsyncClient(Commands):
                 )
             return reply
         except redis.exceptions.RedisError as exc:
-            if closes_connection(exc):
+            # a pipeline cut short leaves replies unread on the connection: it is not reused
+            if closes_connection(exc) or isinstance(command, Pipelined):
                 await conn.disconnect()
             timeout = self.timeout if read_timeout is None else read_timeout
             raise translate_error(exc, self.address, timeout) from exc

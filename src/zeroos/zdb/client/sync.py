@@ -45,6 +45,7 @@ from .steps import (
     Exchange,
     Flow,
     Login,
+    Pipelined,
     Request,
     Run,
     Send,
@@ -102,8 +103,11 @@ class Client(Commands):
         self._pool.disconnect()
 
     # -- the driver -------------------------------------------------------------------------
-    def _execute(self, command: Command | None, read_timeout: float | None = None) -> Any:
-        """Send one command on a pooled connection in the client's namespace; its raw reply."""
+    def _execute(
+        self, command: Command | Pipelined | None, read_timeout: float | None = None
+    ) -> Any:
+        """Send one command on a pooled connection in the client's namespace; its raw reply
+        (the list of them for commands :class:`Pipelined`)."""
         pool = self._pool
         try:
             conn: _SyncConn = pool.get_connection()  # type: ignore[no-untyped-call]
@@ -115,12 +119,16 @@ class Client(Commands):
                 _login(conn, enter_steps(login, self._session.secure))
             if command is None:
                 return None
+            if isinstance(command, Pipelined):
+                conn.send_packed_command(conn.pack_commands(command.commands))  # type: ignore[no-untyped-call]
+                return [conn.read_response() for _ in command.commands]
             conn.send_command(*command)  # type: ignore[no-untyped-call]
             if read_timeout is None:
                 return conn.read_response()
             return conn.read_response(timeout=read_timeout)
         except redis.exceptions.RedisError as exc:
-            if closes_connection(exc):
+            # a pipeline cut short leaves replies unread on the connection: it is not reused
+            if closes_connection(exc) or isinstance(command, Pipelined):
                 conn.disconnect()  # type: ignore[no-untyped-call]
             timeout = self.timeout if read_timeout is None else read_timeout
             raise translate_error(exc, self.address, timeout) from exc
