@@ -17,6 +17,7 @@ from ..zdb import Client, NamespaceNotFound, ZdbError
 from .app import create_app
 from .errors import HubError, StoreError
 from .repository import Repositories
+from .reuse import Archives
 from .seed import seed
 from .service import Hub, Limits
 from .settings import HubSettings
@@ -106,6 +107,7 @@ def run(settings: HubSettings, announce: Callable[[str], None] = print) -> None:
                 Limits(upload=settings.max_upload, expand=settings.max_expand),
                 timeout=settings.timeout,
                 id_cache=root / "hub" / "idcache.sqlite",
+                archives=Archives(root / "hub" / "archives"),
             )
             if settings.seed:
                 for name in seed(hub):

@@ -80,6 +80,7 @@ class Uploaded(BaseModel):
     blocks_new: int = 0
     blocks_present: int = 0
     seconds: float = 0.0
+    reused: bool = False  # the flist made before from the same archive (its blocks all there)
 
 
 def success(payload: Any) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal, cast
 
 from ..flist.create import BuildOptions, CreateReport, create, create_from_tar
 from ..flist.errors import BlockError, FlistError, FlistFormatError, StoreUnavailable
@@ -15,12 +16,13 @@ from ..flist.format import Flist
 from ..flist.image import import_image
 from ..flist.merge import merge
 from ..flist.models import Route
-from ..flist.stores import has_many, open_store, without_password
+from ..flist.stores import Router, has_many, without_password
 from .errors import BadRequest, Conflict, StoreError
 from .models import ContentEntry, FlistContents, Uploaded
 from .names import check_flist
 from .progress import Jobs
 from .repository import Repositories
+from .reuse import Archives, Arrival, Counts
 
 Progress = Callable[[int], None]
 Kind = Literal["regular", "directory", "symlink", "other"]
@@ -48,6 +50,9 @@ class Hub:
     # key -> id of blocks seen before (flist's idcache): a block uploaded again is hashed, not
     # sealed again; the store is still asked for every id
     id_cache: Path | None = None
+    # flists made from archives, by the archive's digest: the same archive uploaded again is
+    # not converted again while every block its flist names is in the store
+    archives: Archives | None = None
 
     @property
     def routes_url(self) -> str:
@@ -59,7 +64,7 @@ class Hub:
         with Flist.open(path, writable=True) as fl:
             fl.set_routes([Route(0, 255, self.routes_url)])
 
-    def _report(self, user: str, name: str, started: float, **counts: int) -> Uploaded:
+    def _report(self, user: str, name: str, started: float, **counts: Any) -> Uploaded:
         entry = self.repos.entry(user, name)
         return Uploaded(
             flist=f"{user}/{entry.name}",
@@ -79,14 +84,93 @@ class Hub:
     def upload_stream(
         self, user: str, name: str, stream: IO[bytes], progress: Progress | None = None
     ) -> Uploaded:
-        """Make ``user/name`` from a .tar(.gz) read once from ``stream`` as it arrives."""
-        return self._convert(
+        """Make ``user/name`` from a .tar(.gz) read once from ``stream`` as it arrives.
+
+        An archive beginning like one converted before is kept on disk as it arrives
+        instead, then reused or converted (:meth:`_upload_again`).
+        """
+        arrival = Arrival(stream)
+        if self.archives is not None and self.archives.known_head(arrival.head()):
+            return self._upload_again(user, name, arrival, progress)
+
+        def make(out: Path) -> CreateReport:
+            # Arrival reads like a file that cannot seek: all tarfile's stream mode asks of one
+            source = cast("IO[bytes]", arrival)
+            report = create_from_tar(
+                source, out, self._stores, name="the upload", **self._options(progress)
+            )
+            arrival.drain()
+            return report
+
+        return self._convert(user, name, make, arrival)
+
+    def _upload_again(
+        self, user: str, name: str, arrival: Arrival, progress: Progress | None
+    ) -> Uploaded:
+        """The upload ``arrival``, written to disk whole; the flist of the same archive made
+        before when every block it names is still in the store, else its conversion."""
+        spooled = self.repos.scratch(".tar")
+        try:
+            with spooled.open("wb") as out:
+                shutil.copyfileobj(arrival, out, 1 << 20)  # its size is bounded by its receiver
+            reused = self.reuse(user, name, arrival.digest(), progress)
+            if reused is not None:
+                return reused
+            return self._convert(
+                user,
+                name,
+                lambda out: create(spooled, out, self._stores, **self._options(progress)),
+                arrival,
+            )
+        finally:
+            spooled.unlink(missing_ok=True)
+
+    def reuse(
+        self, user: str, name: str, digest: str, progress: Progress | None = None
+    ) -> Uploaded | None:
+        """Make ``user/name`` a copy of the flist made before from the archive ``digest``, if
+        there is one and the store holds every block it names (else it is forgotten)."""
+        kept = self.archives.get(digest) if self.archives is not None else None
+        if kept is None or self.archives is None:
+            return None
+        started = time.monotonic()
+        out = self.repos.scratch(".fl")
+        try:
+            shutil.copyfile(kept.flist, out)
+            with Flist.open(out) as fl:
+                ids = list(dict.fromkeys(ref.id for _, ref in fl.all_blocks()))
+            if not all(self._present(ids)):
+                self.archives.forget(digest)
+                return None
+            self.publish(out)
+            self.repos.install(user, check_flist(name), out)
+        except FlistFormatError:
+            self.archives.forget(digest)  # a damaged copy: converted again instead
+            return None
+        except StoreUnavailable as exc:
+            raise StoreError(str(exc)) from exc
+        finally:
+            out.unlink(missing_ok=True)
+        if progress is not None:
+            progress(kept.counts.bytes)
+        return self._report(
             user,
             name,
-            lambda out: create_from_tar(
-                stream, out, self._stores, name="the upload", **self._options(progress)
-            ),
+            started,
+            files=kept.counts.files,
+            bytes=kept.counts.bytes,
+            blocks_present=len(ids),
+            reused=True,
         )
+
+    def _present(self, ids: list[bytes]) -> list[bool]:
+        """Which of ``ids`` the hub's store holds: asked in batches (zero-db: EXISTS
+        pipelined), or many at a time (zero-stor)."""
+        store = Router([Route(0, 255, self.store_url)], timeout=self.timeout)
+        try:
+            return has_many(store, ids)
+        finally:
+            store.close()
 
     def upload_image(
         self, user: str, name: str, archive: Path, progress: Progress | None = None
@@ -112,13 +196,23 @@ class Hub:
             "id_cache": self.id_cache,
         }
 
-    def _convert(self, user: str, name: str, make: Callable[[Path], CreateReport]) -> Uploaded:
-        """``make(path)`` writes the flist to a scratch path, then it becomes ``user/name``."""
+    def _convert(
+        self,
+        user: str,
+        name: str,
+        make: Callable[[Path], CreateReport],
+        archive: Arrival | None = None,
+    ) -> Uploaded:
+        """``make(path)`` writes the flist to a scratch path, then it becomes ``user/name``;
+        made from the upload ``archive`` (read whole by ``make``), it is kept for reuse."""
         started = time.monotonic()
         out = self.repos.scratch(".fl")
         try:
             report = make(out)
             self.publish(out)
+            if archive is not None and self.archives is not None:
+                counts = Counts(files=report.files, bytes=report.total_bytes)
+                self.archives.remember(archive.head(), archive.digest(), out, counts)
             self.repos.install(user, check_flist(name), out)
         except StoreUnavailable as exc:
             raise StoreError(str(exc)) from exc
@@ -147,11 +241,7 @@ class Hub:
         try:
             with Flist.open(made, writable=True) as fl:
                 ids = list(dict.fromkeys(ref.id for _, ref in fl.all_blocks()))
-                store = open_store(self.store_url, timeout=self.timeout)
-                try:
-                    present = has_many(store, ids)
-                finally:
-                    store.close()
+                present = self._present(ids)
                 missing = [i for i, ok in zip(ids, present, strict=True) if not ok]
                 if missing:
                     raise Conflict(
