@@ -12,9 +12,7 @@ from zeroos.flist.models import Route
 from zeroos.flist.stores import Router, has_many
 
 
-def test_has_many_agrees_with_has_across_routes(
-    zdb_url: Callable[[], str], tmp_path: Path
-) -> None:
+def test_has_many_agrees_with_has_across_routes(zdb_url: Callable[[], str], tmp_path: Path) -> None:
     low, high, copy = zdb_url(), zdb_url(), f"dir://{tmp_path / 'copy'}"
     routes = [Route(0x00, 0x7F, low), Route(0x80, 0xFF, high), Route(0x00, 0xFF, copy)]
     router = Router(routes, timeout=10)

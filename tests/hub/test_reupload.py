@@ -47,9 +47,7 @@ def _blocks(fl: Path) -> list[bytes]:
         return list(dict.fromkeys(ref.id for _, ref in flist.all_blocks()))
 
 
-def test_the_same_archive_again_reuses_its_flist(
-    hub: Hub, new_user: Any, tmp_path: Path
-) -> None:
+def test_the_same_archive_again_reuses_its_flist(hub: Hub, new_user: Any, tmp_path: Path) -> None:
     files = _files()
     archive = make_archive(tmp_path / "app.tar.gz", files)
     with new_user().client() as client:
