@@ -5,9 +5,11 @@ one is gone. Each upload's flist is read back whole from the store."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from zeroos.flist.extract import extract
 from zeroos.flist.format import Flist
 from zeroos.hub import Forbidden
-from zeroos.hub.reuse import HEAD
+from zeroos.hub.reuse import HEAD, Archives, Arrival, Counts
 from zeroos.zdb import Client
 
 from .conftest import Hub, make_archive
@@ -160,3 +162,48 @@ def test_a_reused_upload_reports_its_progress(hub: Hub, new_user: Any, tmp_path:
     assert done["state"] == "done"
     assert done["received"] == done["total"] > archive.stat().st_size
     assert done["processed"] == sum(len(c) for c in files.values())
+
+
+class _Trickle(io.RawIOBase):
+    """A stream handing out at most 1000 bytes a read, as a socket might."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(min(1000, size) if size >= 0 else 1000)
+
+
+@pytest.mark.parametrize("size", [0, 10, HEAD, HEAD + 12_345])
+def test_an_arrival_hands_out_every_byte_once_and_hashes_them_all(size: int) -> None:
+    data = os.urandom(size)
+    arrival = Arrival(_Trickle(data))  # type: ignore[arg-type]
+    head = arrival.head()
+    assert head == arrival.head() == hashlib.blake2b(data[:HEAD], digest_size=16).hexdigest()
+    got = arrival.read(7) + arrival.read(HEAD) + arrival.read(-1)
+    assert got == data
+    assert arrival.read(10) == b""
+    assert arrival.digest() == hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def test_archives_keep_the_last_used(tmp_path: Path) -> None:
+    archives = Archives(tmp_path / "kept", keep=2)
+    fl = tmp_path / "x.fl"
+    fl.write_bytes(b"an flist")
+    counts = Counts(files=1, bytes=8)
+    for n in range(3):
+        archives.remember(f"h{n}", f"d{n}", fl, counts)
+        time.sleep(0.01)  # distinct mtimes
+    assert archives.get("d0") is None
+    assert archives.known_head("h1")
+    assert archives.known_head("h2")
+    kept = archives.get("d1")
+    assert kept is not None
+    assert kept.flist.read_bytes() == b"an flist"
+    archives.forget("d1")
+    assert archives.get("d1") is None
+    assert not archives.known_head("h1")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["h2-d2.fl", "h2-d2.json"]

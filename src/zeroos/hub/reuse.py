@@ -76,16 +76,15 @@ class Arrival:
 
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (the rest when negative); b"" at the end."""
-        if self._held:
-            if size < 0:
-                size = len(self._held)
-            taken, self._held = self._held[:size], self._held[size:]
-            return bytes(taken)
         if size < 0:
-            parts = []
+            parts = [bytes(self._held)]
+            self._held = memoryview(b"")
             while data := self._pull(_CHUNK):
                 parts.append(data)
             return b"".join(parts)
+        if self._held:
+            taken, self._held = self._held[:size], self._held[size:]
+            return bytes(taken)
         return self._pull(size)
 
     def readable(self) -> bool:
