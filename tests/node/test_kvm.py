@@ -12,21 +12,18 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-import yaml
 from zeroos.core0.client import Client, ResultError
 
-from zeroos.flist.create import create as create_flist
 from zeroos.node.vms import QemuDriver
 from zeroos.testing import free_port
-from zeroos.testing.guest import Guest
-from zeroos.testing.vms import running
+from zeroos.testing.guest import Guest, boot_flist
+from zeroos.testing.vms import http_page, running
 
 from .conftest import Node
 
@@ -56,26 +53,6 @@ def vm_node(start_node: Callable[..., Node]) -> Iterator[Callable[..., Node]]:
             asyncio.run(driver.destroy(vm.uuid))
 
 
-def _boot_flist(root: Path, guest: Guest, *, boot_yaml: bool = True) -> Path:
-    """An flist holding the guest's kernel and initramfs under /boot (and boot.yaml)."""
-    tree = root / "tree"
-    (tree / "boot").mkdir(parents=True)
-    (tree / "etc").mkdir()
-    (tree / "etc" / "hostname").write_text("guest\n")
-    if boot_yaml:
-        shutil.copy(guest.kernel, tree / "boot" / "kernel-zos")
-        shutil.copy(guest.initrd, tree / "boot" / "guest-initramfs.gz")
-        config = {
-            "kernel": "/boot/kernel-zos",
-            "initrd": "/boot/guest-initramfs.gz",
-            "cmdline": guest.cmdline,
-        }
-        (tree / "boot" / "boot.yaml").write_text(yaml.safe_dump(config))
-    flist = root / "vm.fl"
-    create_flist(tree, flist, [f"dir://{root / 'blocks'}"])
-    return flist
-
-
 def _console(path: str) -> str:
     try:
         return Path(path).read_text(errors="replace")
@@ -90,14 +67,6 @@ def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def _page(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-            return str(reply.read().decode())
-    except OSError:
-        return None
-
-
 def test_a_vm_from_an_flist_boots_serves_and_outlives_the_node(
     vm_node: Callable[..., Node], vm_guest: Guest, tmp_path: Path
 ) -> None:
@@ -110,7 +79,7 @@ def test_a_vm_from_an_flist_boots_serves_and_outlives_the_node(
         "kvm.create",
         {
             "name": "guest",
-            "flist": str(_boot_flist(tmp_path, vm_guest)),
+            "flist": str(boot_flist(tmp_path, vm_guest)),
             "cpu": 1,
             "memory": 256,
             "nics": [{"type": "default"}],
@@ -127,7 +96,7 @@ def test_a_vm_from_an_flist_boots_serves_and_outlives_the_node(
     assert [vm["uuid"] for vm in client.kvm.list()] == [uuid]
     _wait("the guest's marker", lambda: vm_guest.marker in _console(info["console"]), BOOT)
     assert (shared / vm_guest.share_file).read_text() == "written by the guest\n"
-    _wait("the forwarded port", lambda: _page(port) == vm_guest.page, 15)
+    _wait("the forwarded port", lambda: http_page(port) == vm_guest.page, 15)
     assert not list((node.data / "vm-boot").iterdir()), "the flist's boot files were left"
 
     client.kvm.pause(uuid)
@@ -141,7 +110,7 @@ def test_a_vm_from_an_flist_boots_serves_and_outlives_the_node(
     (adopted,) = again.kvm.list()
     assert adopted["uuid"] == uuid
     assert adopted["id"] == info["id"]
-    assert _page(port) == vm_guest.page
+    assert http_page(port) == vm_guest.page
 
     again.kvm.shutdown(uuid)  # ACPI: the guest's acpid powers it off
     assert not running(info["id"])
@@ -170,7 +139,7 @@ def test_bad_vms_get_one_clear_error_and_the_node_keeps_serving(
     bare = tmp_path / "bare"
     bare.mkdir()
     assert "no /boot/boot.yaml" in _error(
-        create(flist=str(_boot_flist(bare, vm_guest, boot_yaml=False)))
+        create(flist=str(boot_flist(bare, vm_guest, boot_yaml=False)))
     )
     assert "no such flist file" in _error(create(flist=str(tmp_path / "nothing.fl")))
     junk = tmp_path / "junk"

@@ -22,10 +22,10 @@ from .conftest import RobotServer
 BLUEPRINT = Path(__file__).parents[2] / "docs" / "robot-zero-db.yaml"
 
 
-def _wait_all(http: Any, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _wait_all(http: Any, tasks: list[dict[str, Any]], timeout: float = 120) -> list[dict[str, Any]]:
     done = []
     for task in tasks:
-        end = time.monotonic() + 120
+        end = time.monotonic() + timeout
         while True:
             got = http.get(f"/services/{task['service_guid']}/task_list/{task['guid']}").json()
             if got["state"] in ("ok", "error"):
@@ -107,6 +107,22 @@ def test_the_zero_db_blueprint_deploys_a_working_namespace(
                 time.sleep(0.1)
     finally:
         node.stop()
+
+
+def _installed(http: Any, name: str, timeout: float = 120) -> tuple[dict[str, Any], Any]:
+    """Service ``name`` and its first task (what the blueprint scheduled), once it finished."""
+    service = {s["name"]: s for s in http.get("/services").json()}[name]
+    task = http.get(f"/services/{service['guid']}/task_list").json()[0]
+    return service, _wait_all(http, [task], timeout)[0]
+
+
+def _act(http: Any, service: dict[str, Any], action: str, timeout: float = 120) -> Any:
+    """Run ``action`` on ``service``: its task, finished ok."""
+    task = http.post(f"/services/{service['guid']}/task_list", json={"action_name": action})
+    assert task.status_code == 201, task.text
+    done = _wait_all(http, [task.json()], timeout)[0]
+    assert done["state"] == "ok", done
+    return done
 
 
 def _apply(robot_server: RobotServer, tmp_path: Path, blueprint: dict[str, Any]) -> None:

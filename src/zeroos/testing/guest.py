@@ -22,6 +22,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 MARKER = "ZOS-GUEST-READY"
 PAGE = "zos guest page\n"
 GUEST_PORT = 80
@@ -171,4 +173,36 @@ def build_guest(cache: Path) -> Guest:
     return guest
 
 
-__all__ = ["GUEST_PORT", "MARKER", "PAGE", "SHARE_FILE", "Guest", "GuestBuildError", "build_guest"]
+def boot_flist(root: Path, guest: Guest, *, boot_yaml: bool = True) -> Path:
+    """An flist (``root/vm.fl``, its blocks in ``root/blocks``) holding ``guest``'s kernel and
+    initramfs under /boot with the /boot/boot.yaml that names them (none: ``boot_yaml`` False)."""
+    from zeroos.flist.create import create  # the flist part only where an flist is made
+
+    tree = root / "tree"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "etc" / "hostname").write_text("guest\n")
+    if boot_yaml:
+        shutil.copy(guest.kernel, tree / "boot" / "kernel-zos")
+        shutil.copy(guest.initrd, tree / "boot" / "guest-initramfs.gz")
+        config = {
+            "kernel": "/boot/kernel-zos",
+            "initrd": "/boot/guest-initramfs.gz",
+            "cmdline": guest.cmdline,
+        }
+        (tree / "boot" / "boot.yaml").write_text(yaml.safe_dump(config))
+    flist = root / "vm.fl"
+    create(tree, flist, [f"dir://{root / 'blocks'}"])
+    return flist
+
+
+__all__ = [
+    "GUEST_PORT",
+    "MARKER",
+    "PAGE",
+    "SHARE_FILE",
+    "Guest",
+    "GuestBuildError",
+    "boot_flist",
+    "build_guest",
+]

@@ -57,7 +57,8 @@ async def _poll(what: str, check: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
-def _page(port: int) -> str | None:
+def http_page(port: int) -> str | None:
+    """What ``GET http://127.0.0.1:port/`` answers (None: nothing, or not HTTP)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
             return str(reply.read().decode())
@@ -131,7 +132,9 @@ async def check_life(make: DriverMaker, root: Path, guest: Guest, boot_timeout: 
             written = Path(shared) / guest.share_file
             assert written.is_file(), "the guest's file is not in the shared folder"
             await _poll(
-                f"the guest's page on forwarded port {port}", lambda: _page(port) == guest.page, 15
+                f"the guest's page on forwarded port {port}",
+                lambda: http_page(port) == guest.page,
+                15,
             )
             await driver.reboot(vm.uuid)
             await _poll(
@@ -170,6 +173,7 @@ __all__ = [
     "check_driver",
     "check_life",
     "check_refusals",
+    "http_page",
     "leftovers",
     "running",
 ]

@@ -3,15 +3,17 @@ built-in templates that start a part (zero-db, zero-id, hub) and wait until it a
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import redis
 from pydantic import BaseModel, Field
 
-from zeroos.robot import RobotError, TemplateBase
+from zeroos.robot import RobotError, ServiceState, TemplateBase
 
 START_SECONDS = 60.0  # how long a started part may take to answer
 
@@ -35,6 +37,18 @@ def node_client(data: NodeData) -> Any:  # 0-core-client is untyped
 NODE_ERRORS = (redis.RedisError, RuntimeError, OSError)  # what 0-core-client raises when refused
 
 
+def node_call(data: NodeData, command: str, args: dict[str, object], wait: float) -> Any:
+    """Run ``command`` on ``data``'s node and wait ``wait`` s for it; its result decoded from
+    JSON. :class:`RobotError` with the node's reason when the node refuses it."""
+    try:
+        result = node_client(data).raw(command, args).get(wait)
+    except NODE_ERRORS as exc:
+        raise RobotError(f"node {data.node} refused {command}: {exc}") from exc
+    if result.state != "SUCCESS":
+        raise RobotError(f"node {data.node} refused {command}: {result.data}")
+    return json.loads(result.data) if result.data else None
+
+
 class ServeData(NodeData):
     """What every part served on a node needs: the node, where the part listens, its data."""
 
@@ -50,6 +64,39 @@ def http_answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+class Answering(Protocol):
+    """A template whose service answers when it is up (its state says so)."""
+
+    state: ServiceState
+
+    def answers(self) -> bool: ...
+
+
+def wait_answering(
+    service: Answering,
+    ended: Callable[[], bool],
+    timeout: float,
+    what: str,
+    every: float = 0.2,
+    checks_every: int = 1,
+) -> None:
+    """Poll ``service.answers()`` every ``every`` s until it is True (status:running ok).
+    :class:`RobotError` naming ``what`` (status:running error) when ``ended()`` — asked every
+    ``checks_every`` looks — says it ended, or after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    looks = 0
+    while not service.answers():
+        looks += 1
+        if looks % checks_every == 0 and ended():
+            service.state.set("status", "running", "error")
+            raise RobotError(f"{what} ended at start")
+        if time.monotonic() > deadline:
+            service.state.set("status", "running", "error")
+            raise RobotError(f"{what} did not answer in {timeout:g} s")
+        time.sleep(every)
+    service.state.set("status", "running", "ok")
 
 
 class ServeOnNode(TemplateBase):
@@ -104,18 +151,12 @@ class ServeOnNode(TemplateBase):
                 raise RobotError(f"node {self.data.node} refused to start {job}: {exc}") from exc
             self.logger.info("started job %s on node %s", handle.id, self.data.node)
         self.update(job=job)
-        deadline = time.monotonic() + START_SECONDS
-        while not self.answers():
-            if job not in self._jobs(node):
-                self.state.set("status", "running", "error")
-                raise RobotError(f"{self.label} job {job} on node {self.data.node} ended at start")
-            if time.monotonic() > deadline:
-                self.state.set("status", "running", "error")
-                raise RobotError(
-                    f"{self.label} on port {self.data.port} did not answer in {START_SECONDS:g} s"
-                )
-            time.sleep(0.2)
-        self.state.set("status", "running", "ok")
+        wait_answering(
+            self,
+            ended=lambda: job not in self._jobs(node),
+            timeout=START_SECONDS,
+            what=f"{self.label} job {job} on node {self.data.node} (port {self.data.port})",
+        )
         return self.address()
 
     def ping(self) -> bool:
@@ -150,9 +191,12 @@ class ServeOnNode(TemplateBase):
 __all__ = [
     "NODE_ERRORS",
     "START_SECONDS",
+    "Answering",
     "NodeData",
     "ServeData",
     "ServeOnNode",
     "http_answers",
+    "node_call",
     "node_client",
+    "wait_answering",
 ]
