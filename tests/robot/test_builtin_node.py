@@ -4,9 +4,12 @@ makes a container from the busybox flist the node tests build; uninstall leaves 
 from __future__ import annotations
 
 import os
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from zeroos.testing import free_port
@@ -20,13 +23,42 @@ from ..node.test_containers import (
     run_inside,
 )
 from .conftest import RobotServer
-from .test_builtin import _apply, _wait_all
+from .test_builtin import _act, _apply, _installed
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 __all__ = ["busybox_flist", "container_node", "network_flags", "start_node"]  # fixtures
 
 
-def test_the_node_container_template_makes_and_terminates_a_container(
+def _fetch(url: str, deadline: float) -> bytes:
+    """GET ``url`` until it answers 200 (the server in the container starts) or ``deadline``."""
+    while True:
+        try:
+            got = httpx.get(url, timeout=5)
+            if got.status_code == 200:
+                return got.content
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer"
+        time.sleep(0.1)
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+# the container's process: count its starts in the node's folder, serve /etc over HTTP
+INIT = [
+    "/bin/sh", "-c",
+    "echo $GREETING >> /data/starts; trap 'kill $!; exit 0' TERM;"
+    " busybox httpd -f -p 7000 -h /etc & wait",
+]  # fmt: skip
+
+
+def test_the_node_container_template_serves_through_its_forward_stops_and_starts(
     robot_server: RobotServer,
     container_node: Callable[..., Node],
     busybox_flist: Path,
@@ -35,17 +67,19 @@ def test_the_node_container_template_makes_and_terminates_a_container(
     node = container_node()
     client = node.client()
     port = free_port()
+    kept = tmp_path / "kept"
+    kept.mkdir()
     _apply(robot_server, tmp_path, {
         "services": [{"node_container__box": {
             "node": f"127.0.0.1:{node.port}", "flist": str(busybox_flist),
             "hostname": "boxy", "env": {"GREETING": "hi"}, "ports": {port: 7000},
+            "mounts": {str(kept): "/data"}, "init": INIT,
         }}],
         "actions": [{"template": "node_container", "actions": ["install"]}],
     })  # fmt: skip
+    motd = f"http://127.0.0.1:{port}/motd"
     with robot_server.http() as http:
-        service = {s["name"]: s for s in http.get("/services").json()}["box"]
-        task = http.get(f"/services/{service['guid']}/task_list").json()[0]
-        done = _wait_all(http, [task])[0]
+        service, done = _installed(http, "box")
         assert done["state"] == "ok", done
         n = int(done["result"])
         listed = client.container.list()[str(n)]["container"]["arguments"]
@@ -53,12 +87,19 @@ def test_the_node_container_template_makes_and_terminates_a_container(
         code, out, err = run_inside(client, n, "hostname; echo $GREETING")
         assert code == 0, err
         assert out.split("\n")[:2] == ["boxy", "hi"]
-
-        gone = http.post(
-            f"/services/{service['guid']}/task_list", json={"action_name": "uninstall"}
-        )
-        assert _wait_all(http, [gone.json()])[0]["state"] == "ok"
+        # from the host, through the node's forward, to the server in the container
+        assert _fetch(motd, time.monotonic() + 30) == b"hello from the flist\n"
+        _act(http, service, "stop")
+        assert client.container.list() == {}
+        assert _refused(port), "the forward still answers after stop"
+        # made again: the node cannot stop a container and keep it
+        again = int(_act(http, service, "start")["result"])
+        assert str(again) in client.container.list()
+        assert _fetch(motd, time.monotonic() + 30) == b"hello from the flist\n"
+        assert (kept / "starts").read_text() == "hi\nhi\n"  # its mounted folder outlived stop
+        _act(http, service, "uninstall")
     assert client.container.list() == {}
+    assert _refused(port)
     assert leftovers(node) == []
 
 
@@ -73,9 +114,7 @@ def test_a_refused_container_fails_its_task_with_the_node_s_reason(
         "actions": [{"template": "node_container", "actions": ["install"]}],
     })  # fmt: skip
     with robot_server.http() as http:
-        service = {s["name"]: s for s in http.get("/services").json()}["bad"]
-        task = http.get(f"/services/{service['guid']}/task_list").json()[0]
-        done = _wait_all(http, [task])[0]
+        _, done = _installed(http, "bad")
     assert done["state"] == "error"
     assert "refused corex.create" in str(done["error"])
     assert node.client().container.list() == {}

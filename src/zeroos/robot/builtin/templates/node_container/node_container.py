@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import Field
 
 from zeroos.robot import RobotError, TemplateBase
-from zeroos.robot.builtin.serve import NODE_ERRORS, NodeData, node_client
+from zeroos.robot.builtin.serve import NODE_ERRORS, NodeData, node_call, node_client
 
 WAIT = 120  # seconds the node may take to make or end a container (it mounts the flist)
 
@@ -19,26 +17,25 @@ class NodeContainerData(NodeData):
     hostname: str = ""
     env: dict[str, str] = Field(default_factory=dict)
     ports: dict[int, int] = Field(default_factory=dict)  # node's port -> the container's port
+    mounts: dict[str, str] = Field(default_factory=dict)  # node's folder -> path inside
+    init: list[str] = Field(default_factory=list)  # the container's process [node's: a shell]
     container: int = 0  # the node's container id while it exists
 
 
 class NodeContainer(TemplateBase):
-    """``install`` makes the container (``corex.create``) unless it exists; ``uninstall``
-    terminates it (``corex.terminate``)."""
+    """``install``/``start`` make the container (``corex.create``) unless it exists;
+    ``stop``/``uninstall`` terminate it (``corex.terminate``).
+
+    The node cannot stop a container and start it again (0-core has no ``corex.stop``), so
+    ``stop`` terminates it and ``start`` creates it again from the same flist and data: a new
+    container id, and its writable layer starts afresh. What must outlive a stop belongs in
+    ``mounts`` (folders of the node, kept as they are).
+    """
 
     template_name = "node_container"
     version = "0.1.0"
     Data = NodeContainerData
     data: NodeContainerData
-
-    def _call(self, command: str, args: dict[str, object]) -> str:
-        try:
-            result = node_client(self.data).raw(command, args).get(WAIT)
-        except NODE_ERRORS as exc:
-            raise RobotError(f"node {self.data.node} refused {command}: {exc}") from exc
-        if result.state != "SUCCESS":
-            raise RobotError(f"node {self.data.node} refused {command}: {result.data}")
-        return str(result.data)
 
     def _exists(self) -> bool:
         try:
@@ -49,17 +46,24 @@ class NodeContainer(TemplateBase):
 
     def install(self) -> int:
         """Make the container on the node; its id there."""
+        return self.start()
+
+    def start(self) -> int:
+        """Make the container again unless it exists; its id."""
         if self.data.container and self._exists():
             return self.data.container
         args: dict[str, object] = {
             "root": self.data.flist,
             "env": self.data.env,
             "port": {str(host): inside for host, inside in self.data.ports.items()},
+            "mount": self.data.mounts,
         }
         if self.data.hostname:
             args["hostname"] = self.data.hostname
+        if self.data.init:
+            args["init"] = self.data.init
         try:
-            container = int(json.loads(self._call("corex.create", args)))
+            container = int(node_call(self.data, "corex.create", args, WAIT))
         except RobotError:
             self.state.set("status", "running", "error")
             raise
@@ -67,10 +71,14 @@ class NodeContainer(TemplateBase):
         self.state.set("status", "running", "ok")
         return container
 
+    def stop(self) -> None:
+        """Terminate the container (see the class: the node cannot stop one and keep it)."""
+        self.uninstall()
+
     def uninstall(self) -> None:
         """Terminate the container."""
         if self.data.container and self._exists():
-            self._call("corex.terminate", {"container": self.data.container})
+            node_call(self.data, "corex.terminate", {"container": self.data.container}, WAIT)
             self.logger.info("terminated container %s", self.data.container)
         self.update(container=0)
         self.state.set("status", "running", "error")
