@@ -33,16 +33,20 @@ class BlockCache:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
+        # every block's folder at once: a cold read does not pay a mkdir for each new one
+        for prefix in range(256):
+            (root / f"{prefix:02x}").mkdir(exist_ok=True)
+        self._root = str(root)
         # flock excludes other processes; threads of this one share the descriptor: a Lock
         self._fd = os.open(root / _STATE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._lock = threading.Lock()
-        self._made: set[str] = set()
         with self._state() as state:
             state.write(self._scan_size())  # the truth, whatever a crashed writer left
 
-    def _path(self, block_id: bytes) -> Path:
+    def _path(self, block_id: bytes) -> str:
+        # plain strings and os calls: pathlib's objects cost more than the syscalls here
         name = block_id.hex()
-        return self.root / name[:2] / name
+        return f"{self._root}/{name[:2]}/{name}"
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[_Counter]:
@@ -59,13 +63,17 @@ class BlockCache:
 
     def get(self, block_id: bytes) -> bytes | None:
         """The cached bytes of a block, or None when it is not cached."""
-        path = self._path(block_id)
         try:
-            data = path.read_bytes()
+            fd = os.open(self._path(block_id), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
-        with contextlib.suppress(FileNotFoundError):  # evicted meanwhile by another mount
-            os.utime(path)
+        try:
+            with open(fd, "rb", buffering=0, closefd=False) as f:
+                data = f.readall()
+            # through the descriptor: a block evicted meanwhile by another mount is still read
+            os.utime(fd)
+        finally:
+            os.close(fd)
         return data
 
     def put(self, block_id: bytes, data: bytes) -> None:
@@ -73,14 +81,12 @@ class BlockCache:
         if len(data) > self.max_bytes * (1 - _LOW_WATER):
             return  # a block this large would evict most of the cache for one use
         path = self._path(block_id)
-        if path.parent.name not in self._made:
-            path.parent.mkdir(exist_ok=True)
-            self._made.add(path.parent.name)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        folder, _, name = path.rpartition("/")
+        tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}"
         try:
-            tmp.write_bytes(data)
+            self._write(tmp, data)
             with self._state() as state:
-                tmp.rename(path)
+                os.rename(tmp, path)
                 # a block two mounts both wrote is counted twice: too high, corrected by a scan
                 total = state.read() + len(data)
                 if total > self.max_bytes:
@@ -90,12 +96,26 @@ class BlockCache:
             # a full or read-only cache disk costs speed, never a read
             log.warning("event=cache_write_failed path=%s error=%r", path, exc)
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
+
+    def _write(self, tmp: str, data: bytes) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # its folder was removed under the cache: made again
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
     def discard(self, block_id: bytes) -> None:
         """Forget a cached block (its bytes did not match its id)."""
         with contextlib.suppress(FileNotFoundError):
-            self._path(block_id).unlink()
+            os.unlink(self._path(block_id))
 
     def size(self) -> int:
         """Bytes held by the cache now, counted on disk."""

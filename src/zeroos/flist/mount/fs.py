@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import json
@@ -9,6 +10,7 @@ import logging
 import os
 import stat
 from collections import Counter, OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyfuse3
@@ -226,7 +228,8 @@ class FlistOperations(pyfuse3.Operations):
         self._files.move_to_end(inode)
         return handle
 
-    async def read(self, fh: int, off: int, size: int) -> bytes:
+    # pyfuse3 replies with any buffer (PyObject_GetBuffer), though its annotation says bytes
+    async def read(self, fh: int, off: int, size: int) -> bytes | memoryview:  # type: ignore[override]
         self.requests["read"] += 1
         handle = self._file(fh) if self.no_open else self._handles[fh]
         end = min(off + size, handle.inode.size)
@@ -243,22 +246,42 @@ class FlistOperations(pyfuse3.Operations):
             log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(blocks))
             raise pyfuse3.FUSEError(errno.EIO)
         self._read_ahead(handle, blocks, first, last)
+        # every block of the read is asked for before the first is waited for
+        futures = [self.reader.fetch(blocks[index]) for index in range(first, last + 1)]
         parts = []
-        for index in range(first, last + 1):
-            ref = blocks[index]
-            # a block already in memory (the kernel reads 128 KiB at a time) skips the thread
-            plain = self.reader.peek(ref)
-            if plain is None:
-                try:
-                    plain = await trio.to_thread.run_sync(self.reader.read, ref)
-                except FlistError as exc:
-                    log.error(
-                        "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
-                    )
-                    raise pyfuse3.FUSEError(errno.EIO) from exc
+        for index, future in enumerate(futures, first):
+            try:
+                plain = await self._block(blocks[index], future)
+            except FlistError as exc:
+                log.error(
+                    "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
+                )
+                raise pyfuse3.FUSEError(errno.EIO) from exc
             base = index * self.block_size
             parts.append(plain[max(off - base, 0) : end - base])
+        # pyfuse3 takes any buffer: a read within one block is not copied before the kernel
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _block(self, ref: BlockRef, future: Future[memoryview]) -> memoryview:
+        """A block's plain bytes once its fetch is done, or the reader's timeout error.
+
+        The loop waits without a thread of its own: the fetch thread wakes it when done.
+        """
+        if not future.done():
+            done = trio.Event()
+            token = trio.lowlevel.current_trio_token()
+
+            def wake(_: Future[memoryview]) -> None:
+                # in the fetch thread; after an unmount the loop is gone and nobody waits
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(done.set)
+
+            future.add_done_callback(wake)
+            with trio.move_on_after(self.reader.timeout):
+                await done.wait()
+            if not future.done():
+                raise self.reader.late(ref)
+        return future.result()
 
     def _read_ahead(self, handle: _Open, blocks: list[BlockRef], first: int, last: int) -> None:
         """Ask for the blocks after a sequential read before the reader needs them.

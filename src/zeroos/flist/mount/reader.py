@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import OrderedDict
 
-from ..blocks import decode
+from ..blocks import unseal
 from ..errors import BlockError, StoreUnavailable
 from ..models import BlockRef
 from ..stores import BlockStore
@@ -20,7 +20,8 @@ class BlockReader:
     """Plain blocks by reference: decoded blocks in memory, their ciphertext in the disk cache.
 
     Each block is checked against its id (and AES-GCM's tag) before use, from the store or the
-    cache alike; hashing the plain bytes again against the key is skipped (see blocks.decode).
+    cache alike; hashing the plain bytes again against the key is skipped (see blocks.unseal).
+    Plain blocks are read-only memoryviews: nothing copies them before the kernel does.
 
     Every fetch runs on a small thread pool, so a read can wait for its block with a deadline
     (a store that stops answering makes the read fail, never hang) and the blocks after a
@@ -43,22 +44,26 @@ class BlockReader:
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, "flist-fetch")
         # reentrant: a future that is already done runs its callback (_settle) at once
         self._lock = threading.RLock()
-        self._pending: dict[bytes, concurrent.futures.Future[bytes]] = {}
-        self._plain: OrderedDict[bytes, bytes] = OrderedDict()
+        self._pending: dict[bytes, concurrent.futures.Future[memoryview]] = {}
+        self._plain: OrderedDict[bytes, memoryview] = OrderedDict()
         self._plain_bytes = 0
         self._memory_bytes = memory_bytes
 
-    def read(self, ref: BlockRef) -> bytes:
+    def read(self, ref: BlockRef) -> memoryview:
         """A block's plain bytes; StoreUnavailable when it cannot be had within the timeout."""
-        future = self._fetch(ref)
+        future = self.fetch(ref)
         try:
             return future.result(self.timeout)
         except concurrent.futures.TimeoutError as exc:
-            raise StoreUnavailable(
-                f"block {ref.id.hex()} not received from {self.store.url} within {self.timeout:g}s"
-            ) from exc
+            raise self.late(ref) from exc
 
-    def peek(self, ref: BlockRef) -> bytes | None:
+    def late(self, ref: BlockRef) -> StoreUnavailable:
+        """The error of a block not had within the timeout."""
+        return StoreUnavailable(
+            f"block {ref.id.hex()} not received from {self.store.url} within {self.timeout:g}s"
+        )
+
+    def peek(self, ref: BlockRef) -> memoryview | None:
         """A block's plain bytes if they are in memory now, else None (never waits)."""
         with self._lock:
             plain = self._plain.get(ref.id)
@@ -69,18 +74,19 @@ class BlockReader:
     def prefetch(self, refs: list[BlockRef]) -> None:
         """Start fetching blocks that a reader will probably ask for next."""
         for ref in refs:
-            self._fetch(ref)
+            self.fetch(ref)
 
     def close(self) -> None:
         """Stop the fetch threads (fetches already waiting on a store are abandoned)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _fetch(self, ref: BlockRef) -> concurrent.futures.Future[bytes]:
+    def fetch(self, ref: BlockRef) -> concurrent.futures.Future[memoryview]:
+        """A block's plain bytes to come: done at once when in memory, else being fetched."""
         with self._lock:
             plain = self._plain.get(ref.id)
             if plain is not None:
                 self._plain.move_to_end(ref.id)
-                done: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+                done: concurrent.futures.Future[memoryview] = concurrent.futures.Future()
                 done.set_result(plain)
                 return done
             future = self._pending.get(ref.id)
@@ -95,28 +101,28 @@ class BlockReader:
         with self._lock:
             self._pending.pop(block_id, None)
 
-    def _load(self, ref: BlockRef) -> bytes:
+    def _load(self, ref: BlockRef) -> memoryview:
         cached = self.cache.get(ref.id)
-        plain: bytes | None = None
+        plain: memoryview | None = None
         if cached is not None:
             try:
-                plain = decode(ref, cached, check_key=False)
+                plain = unseal(ref, cached)
             except BlockError:
                 log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
                 self.cache.discard(ref.id)
         if plain is None:
             data = self.store.get(ref.id)
-            plain = decode(ref, data, check_key=False)
+            plain = unseal(ref, data)
             self.cache.put(ref.id, data)
         self._remember(ref.id, plain)
         return plain
 
-    def _remember(self, block_id: bytes, plain: bytes) -> None:
+    def _remember(self, block_id: bytes, plain: memoryview) -> None:
         with self._lock:
             if block_id in self._plain:
                 return
             self._plain[block_id] = plain
-            self._plain_bytes += len(plain)
+            self._plain_bytes += plain.nbytes
             while self._plain_bytes > self._memory_bytes and len(self._plain) > 1:
                 _, old = self._plain.popitem(last=False)
-                self._plain_bytes -= len(old)
+                self._plain_bytes -= old.nbytes
