@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import threading
@@ -76,12 +77,32 @@ def container_node(
             client.raw("corex.terminate", {"container": int(n)}).get(WAIT)
 
 
-def leftovers(node: Node) -> list[str]:
+def leftovers(node: Node, wait: float = 15.0) -> list[str]:
     """What of the node's containers is still on the machine: mounts, state, veths, netns,
     processes (of their cgroups, or naming the node's folder); the containers are those its log
-    says it created (other tests' containers may run beside)."""
+    says it created (other tests' containers may run beside).
+
+    Asked again until nothing is left or ``wait`` seconds pass: a container's dead init is no
+    child of the node, and the machine's init (which reaps it) may take a moment.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        found = _leftovers(node)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _leftovers(node: Node) -> list[str]:
     data = node.data
-    found = [line for line in Path("/proc/mounts").read_text().splitlines() if str(data) in line]
+    service = data / "mounts" / "flists"  # the node's mount service: stops with the node
+    found = [
+        line
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if str(data) in line and not line.startswith(f"zos-flists {service} ")
+    ]
+    if service.is_dir():
+        found += [f"flist served {name}" for name in os.listdir(service)]
     state = data / "containers"
     found += [f"state {p}" for p in state.iterdir()] if state.exists() else []
     cids = re.findall(
@@ -105,6 +126,30 @@ def leftovers(node: Node) -> list[str]:
         if ours or (str(data).encode() in cmd and b"zeroos.cli\0node" not in cmd):
             found.append(f"process {pid} {cmd[:120]!r}")
     return found
+
+
+def service_pids(node: Node) -> list[int]:
+    """The pids of the node's flist mount service (zos node mount-service on its folder)."""
+    mountpoint = str(node.data / "mounts" / "flists").encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"mount-service" in argv and mountpoint in argv:
+            found.append(int(pid))
+    return found
+
+
+def stop_leaves_nothing(node: Node) -> None:
+    """The node stops with no container left: its mount service and its mount go with it."""
+    assert service_pids(node), "no mount service ran"
+    assert node.child.stop() == 0, (node.root / "node.log").read_text()
+    assert service_pids(node) == []
+    assert str(node.data) not in Path("/proc/mounts").read_text()
 
 
 def _result(client: Client, command: str, args: dict[str, object]) -> object:
@@ -159,6 +204,7 @@ def test_container_from_an_flist_runs_commands_inside(
     client.container.terminate(n)
     assert client.container.list() == {}
     assert leftovers(node) == []
+    stop_leaves_nothing(node)
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -243,6 +289,8 @@ def test_port_forward_bridge_and_readoption(
         socket.create_connection(("127.0.0.1", extra), timeout=5).close()
 
     # kill -9 of the node core: the container keeps running; a new node adopts it
+    served_by = service_pids(node)
+    assert len(served_by) == 1, served_by
     node.child.kill()
     state = json.loads((node.data / "containers" / str(n) / "state.json").read_text())
     runtime = ["crun", "--root", str(node.data / "runtime" / "crun")]
@@ -259,9 +307,66 @@ def test_port_forward_bridge_and_readoption(
     assert listed[str(n)]["container"]["status"] == "running"
     assert _get(port, time.monotonic() + 30) == b"pong\n"  # its forward opened again
     mine = f"{node.data}/containers/{n}/"
-    fuse = [m for m in Path("/proc/mounts").read_text().splitlines() if mine in m]
-    assert len(fuse) == 2, fuse  # the flist and its overlay: mounted once, not twice
+    table = Path("/proc/mounts").read_text().splitlines()
+    overlays = [m for m in table if mine in m]
+    assert len(overlays) == 1, overlays  # its root: mounted once, not twice
+    service = [m for m in table if f" {node.data}/mounts/flists " in m]
+    assert len(service) == 1, service  # the mount service kept, not started again
+    assert service_pids(node) == served_by  # ...and its process the same one
+    assert run_inside(client, n, "cat /etc/motd")[:2] == (0, "hello from the flist\n")
     client.container.terminate(n)
+    assert leftovers(node) == []
+
+
+def test_a_killed_mount_service_is_replaced(
+    container_node: Callable[..., Node], busybox_flist: Path
+) -> None:
+    node = container_node()
+    client = node.client()
+    old = create(client, busybox_flist, nics=[])
+    [service] = service_pids(node)
+    os.kill(service, signal.SIGKILL)
+    node.child.kill()
+    node.child.start(timeout=60)
+    client = node.client()
+    assert "event=mount_service_replaced" in (node.root / "node.log").read_text()
+    assert len(service_pids(node)) == 1
+    assert service_pids(node) != [service]
+    # the old container is still known (and terminated below); a new one runs from the flist
+    assert str(old) in client.container.list()
+    new = create(client, busybox_flist, nics=[])
+    assert run_inside(client, new, "cat /etc/motd")[:2] == (0, "hello from the flist\n")
+    for n in (old, new):
+        client.container.terminate(n)
+    assert leftovers(node) == []
+    stop_leaves_nothing(node)
+
+
+def test_twenty_containers_started_at_once(
+    container_node: Callable[..., Node], busybox_flist: Path
+) -> None:
+    node = container_node()
+    client = node.client()
+    count = 20
+    jobs = [client.raw("corex.create", {"root": str(busybox_flist)}) for _ in range(count)]
+    results = [job.get(WAIT) for job in jobs]
+    assert [r.state for r in results] == ["SUCCESS"] * count, [r.data for r in results]
+    made = sorted(int(json.loads(r.data)) for r in results)
+    assert len(set(made)) == count
+    # each runs commands of its own, all asked at once: its hostname, its own address
+    script = "sh -c 'hostname; ip -4 -o addr show eth0'"
+    inside = {n: client.container.client(n).system(script) for n in made}
+    seen = {}
+    for n, job in inside.items():
+        result = job.get(WAIT)
+        assert result.code == 0, result.stderr
+        said = result.stdout.split()
+        seen[n] = [said[0], said[said.index("inet") + 1]]
+    assert {n: said[0] for n, said in seen.items()} == {n: f"container{n}" for n in made}
+    assert len({said[1] for said in seen.values()}) == count  # an address each
+    ends = [client.raw("corex.terminate", {"container": n}) for n in made]
+    assert [e.get(WAIT).state for e in ends] == ["SUCCESS"] * count
+    assert client.container.list() == {}
     assert leftovers(node) == []
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
+from ..common.log import setup_logging
 from ..node.main import run
 from ..node.settings import NodeSettings
-from .util import listen_options, serve_options, serve_settings
+from .util import SIZE, listen_options, serve_options, serve_settings
 
 
 @click.group()
@@ -68,3 +70,16 @@ def serve(ctx: click.Context, /, **_: object) -> None:
     also come from $ZOS_NODE_<FLAG> or a --config file.
     """
     run(serve_settings(ctx, NodeSettings, rename={"id_url": "id"}))
+
+
+@node.command("mount-service", hidden=True)
+@click.argument("mountpoint", type=click.Path(exists=True, file_okay=False))
+@click.option("--cache", "cache_dir", required=True, help="The block cache of the node's flists.")
+@click.option("--cache-size", type=SIZE, default="4G", show_default=True, help="Its bound.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def mount_service(mountpoint: str, cache_dir: str, cache_size: int, verbose: bool) -> None:
+    """Serve the node's flists on one FUSE mount (the node starts it; it outlives the node)."""
+    from ..flist.mount.many import serve_many
+
+    setup_logging(verbose)
+    serve_many(Path(mountpoint), cache_dir=Path(cache_dir), cache_bytes=cache_size)

@@ -81,11 +81,12 @@ def check_lifecycle(runtime: Runtime, root: Path) -> None:
     case = _Case(runtime, root, WAITING_INIT)
     try:
         assert runtime.state(case.id) is None, "a container that was never made has a state"
-        runtime.create(case.id, case.bundle, log=case.log)
+        pid = runtime.create(case.id, case.bundle, log=case.log)
         created = runtime.state(case.id)
         assert created is not None, "created, but the runtime does not know it"
         assert created.status == "created", created
         assert created.pid > 0
+        assert pid == created.pid, f"create said pid {pid}, state says {created.pid}"
         assert _alive(created.pid)
         runtime.start(case.id)
         running = case.wait_for(lambda s: s is not None and s.status == "running", "start")

@@ -10,6 +10,7 @@ mounted twice) and cleans up what it finds dead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import json
@@ -23,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ...common.log import event
+from ...flist.errors import FlistError
 from ..errors import CommandError
 from . import network, rootfs
 from .forward import Forward
+from .mounts import FlistMounts
 from .runtime import Runtime, RuntimeFailure
 from .spec import Limits, Spec, limits_refused
 
@@ -35,7 +38,33 @@ DEFAULT_INIT = ["/bin/sh", "-c", "trap 'kill $!; exit 0' TERM; sleep 2147483647 
 # seconds a new container's init must stay up to count as started (a loaded machine may take
 # longer than this to run a process that exits: corex.dispatch then says the container stopped)
 EXITS_AT_ONCE = 1.0
+# ...but one that has run its program and sleeps (waits for a child, a socket, a signal) over
+# this many polls in a row is started: a process on its way out does not go to sleep
+SETTLED_POLLS = 2
+POLL = 0.005
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on terminate
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and start time (clock ticks after boot), or None when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[19])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has ended)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] not in "ZX"
 
 
 @dataclass
@@ -53,6 +82,9 @@ class Record:
     bridge: str = ""
     ports: dict[str, int] = field(default_factory=dict)  # host port (text: JSON keys) -> port
     limits: str = ""  # how the cgroup limits went: applied, none, or why not
+    mount: str = ""  # its flist's folder in the node's mount service
+    pid: int = 0  # its init's pid on the host...
+    started: int = 0  # ...and that process's start time (a pid is used again once free)
     created: float = 0.0
 
     @property
@@ -79,6 +111,8 @@ class Containers:
         self.listen = listen
         self.records: dict[int, Record] = {}
         self.forwards: dict[int, Forward] = {}  # host port -> its relay
+        self.mounts = FlistMounts(data, self.cache)
+        self._warming: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one create/terminate at a time touches ids and addresses
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -105,8 +139,15 @@ class Containers:
 
     # -- start and stop of the node ------------------------------------------------------
     async def adopt(self) -> None:
-        """Take over the containers a previous node left: running ones kept, dead ones cleaned."""
-        for path in sorted(self.folder.glob("*/state.json")):
+        """Take over the containers a previous node left: running ones kept, dead ones cleaned.
+
+        The mount service is kept when it answers, else started again (at once when containers
+        need their flists served, else in the background: the first create waits for it).
+        """
+        found = sorted(self.folder.glob("*/state.json"))
+        if not found:
+            self._warming = asyncio.create_task(self._warm_up())
+        for path in found:
             try:
                 record = Record(**json.loads(path.read_text()))
             except (OSError, ValueError, TypeError) as exc:
@@ -120,8 +161,11 @@ class Containers:
                 event(log, "container_gone", id=record.id, status=state and state.status)
                 await self._teardown(record)
                 continue
+            record.pid = state.pid
+            record.started = (_proc_stat(state.pid) or ("", 0))[1]
             if record.ip:
                 self._ensure_bridge()
+            await asyncio.to_thread(self._adopt_root, record)
             for host, port in list(record.ports.items()):
                 try:
                     await self._open_forward(record, int(host), port)
@@ -131,12 +175,36 @@ class Containers:
                     self._save(record)
             event(log, "container_adopted", id=record.id, pid=state.pid)
 
+    async def _warm_up(self) -> None:
+        try:
+            await asyncio.to_thread(self.mounts.ensure)
+        except (CommandError, FlistError) as exc:  # the first create tries again, and says so
+            event(log, "mount_service_unavailable", level=logging.WARNING, error=exc)
+
+    def _adopt_root(self, record: Record) -> None:
+        """A running container's flist served again, and its root checked to still read."""
+        if not record.mount:  # made before the mount service: its own mount serves it
+            return
+        try:
+            if self.mounts.ensure():
+                event(log, "mount_service_replaced", level=logging.WARNING, id=record.id)
+            self.mounts.adopt(record.mount, Path(record.flist), record.id)
+            (self._dir(record.id) / "root" / "bin").stat()
+        except (OSError, CommandError, FlistError) as exc:
+            # a FUSE mount cannot be served again once its server died: the container's
+            # root stays broken until it is terminated and created again
+            event(log, "container_root_lost", level=logging.WARNING, id=record.id, error=exc)
+
     async def close(self) -> None:
-        """The node stops: forwards close, containers keep running (the next node adopts them)."""
+        """The node stops: forwards close, containers keep running (the next node adopts them);
+        with none left, the mount service and the bridge go too."""
         for forward in list(self.forwards.values()):
             await forward.close()
         self.forwards.clear()
+        if self._warming is not None:
+            await self._warming
         if not self.records:
+            await asyncio.to_thread(self.mounts.stop)
             await asyncio.to_thread(self._drop_bridge)
 
     def _ensure_bridge(self) -> None:
@@ -187,6 +255,8 @@ class Containers:
             )
             if network_on:
                 record.ip, record.bridge = self._next_ip(), self.bridge
+                # here, not beside other creates: two would both find no bridge and make it
+                await asyncio.to_thread(self._ensure_bridge)
             refused = None
             if limits.cpu or limits.memory:
                 refused = self.runtime.cgroups_refused or limits_refused(limits)
@@ -218,15 +288,17 @@ class Containers:
         init: list[str],
     ) -> None:
         folder = self._dir(record.id)
-        root = rootfs.mount_root(Path(record.flist), folder, self.cache)
-        netns = None
-        if record.ip:
-            self._ensure_bridge()
-            netns = network.create_netns(record.netns)
-            prefix = self.cidr.network.prefixlen
-            network.plug(
-                record.netns, record.veth, self.bridge, f"{record.ip}/{prefix}", str(self.cidr.ip)
-            )
+        # the network is made while the root is mounted (neither needs the other)
+        with concurrent.futures.ThreadPoolExecutor(1, "zos-net") as pool:
+            plugged = pool.submit(self._plug, record) if record.ip else None
+            try:
+                record.mount, lower = self.mounts.acquire(Path(record.flist), record.id)
+            except FlistError as exc:
+                raise CommandError(f"cannot serve {record.root_url}: {exc}") from exc
+            finally:
+                netns = plugged.result() if plugged is not None else None
+            self._save(record)
+            root = rootfs.overlay_root(lower, folder)
         spec = Spec(
             rootfs=root,
             args=init,
@@ -239,20 +311,39 @@ class Containers:
         )
         spec.write(folder / "bundle")
         try:
-            self.runtime.create(record.cid, folder / "bundle", log=folder / "init.log")
+            record.pid = self.runtime.create(record.cid, folder / "bundle", log=folder / "init.log")
+            waiting = _cmdline(record.pid)  # the runtime's, until start lets it run the program
+            record.started = (_proc_stat(record.pid) or ("", 0))[1]
             self.runtime.start(record.cid)
         except RuntimeFailure as exc:
             raise CommandError(f"container {record.id}: {exc}") from exc
-        # a process that exits at once is a failed create, not a container
+        self._settle(record, init, waiting)
+
+    def _plug(self, record: Record) -> Path:
+        netns = network.create_netns(record.netns)
+        prefix = self.cidr.network.prefixlen
+        network.plug(
+            record.netns, record.veth, self.bridge, f"{record.ip}/{prefix}", str(self.cidr.ip)
+        )
+        return netns
+
+    def _settle(self, record: Record, init: list[str], waiting: bytes) -> None:
+        """Return once the init runs its program and sleeps, or after EXITS_AT_ONCE; a process
+        that exits before is a failed create, not a container."""
         deadline = time.monotonic() + EXITS_AT_ONCE
+        quiet = 0
         while time.monotonic() < deadline:
-            state = self.runtime.state(record.cid)
-            if state is None or state.status != "running":
+            stat = _proc_stat(record.pid)
+            if stat is None or stat[0] in "ZX" or stat[1] != record.started:
                 raise CommandError(
                     f"container {record.id}: its process {init[0]!r} exited at once"
                     + self._said(record)
                 )
-            time.sleep(0.05)
+            running_it = _cmdline(record.pid) != waiting
+            quiet = quiet + 1 if running_it and stat[0] == "S" else 0
+            if quiet >= SETTLED_POLLS:
+                return
+            time.sleep(POLL)
 
     def _said(self, record: Record) -> str:
         """The last line the container's init wrote, as ': LINE' (or nothing)."""
@@ -314,17 +405,19 @@ class Containers:
             with contextlib.suppress(RuntimeFailure):
                 self.runtime.kill(record.cid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
-            while time.monotonic() < deadline:
-                now = self.runtime.state(record.cid)
-                if now is None or now.status != "running":
-                    break
-                time.sleep(0.05)
+            while _alive(state.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
         try:
             self.runtime.delete(record.cid)  # --force: SIGKILLs what is left
         except RuntimeFailure as exc:
             raise CommandError(f"container {record.id}: {exc}") from exc
         folder = self._dir(record.id)
         rootfs.unmount_root(folder / "root")
+        if record.mount:
+            try:
+                self.mounts.release(record.mount, record.id)
+            except FlistError as exc:
+                raise CommandError(f"container {record.id}: {exc}") from exc
         network.delete_link(record.veth)
         network.delete_netns(record.netns)
         shutil.rmtree(folder, ignore_errors=True)
@@ -353,8 +446,13 @@ class Containers:
     def running(self, n: int) -> Record:
         """Container ``n``, when its process still runs (one line saying why not otherwise)."""
         record = self.get(n)
-        state = self.runtime.state(record.cid)
-        if state is None or state.status != "running":
+        stat = _proc_stat(record.pid) if record.pid else None
+        if stat is not None and stat[1] == record.started:
+            running = stat[0] not in "ZX"  # its init, known without asking the runtime
+        else:
+            state = self.runtime.state(record.cid)
+            running = state is not None and state.status == "running"
+        if not running:
             raise CommandError(
                 f"container {n} is not running (its process exited){self._said(record)}",
                 hint="corex.terminate it",

@@ -20,12 +20,18 @@ TIMEOUT = 30.0
 NAT_TABLE = "zos_nat_"  # + bridge name: one nftables table per bridge with NAT
 
 
-def _run(*argv: str, what: str) -> str:
+def _run(*argv: str, what: str, feed: str | None = None) -> str:
     tool = shutil.which(argv[0])
     if tool is None:
         raise CommandError(f"{what}: {argv[0]} is not installed", hint=f"apt-get install {argv[0]}")
     try:
-        done = subprocess.run([tool, *argv[1:]], capture_output=True, timeout=TIMEOUT, check=False)
+        done = subprocess.run(
+            [tool, *argv[1:]],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+            input=None if feed is None else feed.encode(),
+        )
     except subprocess.TimeoutExpired as exc:
         raise CommandError(f"{what}: {argv[0]} gave no answer in {TIMEOUT:.0f} s") from exc
     if done.returncode != 0:
@@ -36,6 +42,12 @@ def _run(*argv: str, what: str) -> str:
 
 def ip(*args: str, what: str) -> str:
     return _run("ip", *args, what=what)
+
+
+def ip_batch(lines: list[str], *, what: str, netns: str | None = None) -> None:
+    """Several ip commands in one process (``ip -batch``; in ``netns`` when given): a process
+    of its own for each costs more than the change it makes."""
+    _run("ip", *(["-n", netns] if netns else []), "-batch", "-", what=what, feed="\n".join(lines))
 
 
 def links(kind: str | None = None) -> list[dict[str, Any]]:
@@ -134,8 +146,8 @@ def netns_path(name: str) -> Path:
 
 
 def create_netns(name: str) -> Path:
+    """A new network namespace (its loopback still down: plug brings it up)."""
     ip("netns", "add", name, what=f"network namespace {name}")
-    ip("-n", name, "link", "set", "lo", "up", what=f"loopback of {name}")
     return netns_path(name)
 
 
@@ -145,16 +157,26 @@ def delete_netns(name: str) -> None:
 
 
 def plug(netns: str, veth: str, bridge: str, cidr: str, gateway: str) -> None:
-    """A veth pair from ``bridge`` into ``netns``: eth0 there with ``cidr``, via ``gateway``."""
-    peer = veth + "p"
-    ip("link", "add", veth, "type", "veth", "peer", "name", peer, what=f"veth {veth}")
+    """A veth pair from ``bridge`` into ``netns``: eth0 there with ``cidr``, via ``gateway``;
+    the namespace's loopback up."""
+    ip_batch(
+        [
+            f"link add {veth} type veth peer name eth0 netns {netns}",
+            f"link set {veth} master {bridge} up",
+        ],
+        what=f"veth {veth} on {bridge}",
+    )
     try:
-        ip("link", "set", veth, "master", bridge, "up", what=f"put {veth} on {bridge}")
-        ip("link", "set", peer, "netns", netns, what=f"move {peer} into {netns}")
-        ip("-n", netns, "link", "set", peer, "name", "eth0", what="name eth0")
-        ip("-n", netns, "addr", "add", cidr, "dev", "eth0", what=f"address {cidr}")
-        ip("-n", netns, "link", "set", "eth0", "up", what="bring eth0 up")
-        ip("-n", netns, "route", "add", "default", "via", gateway, what="default route")
+        ip_batch(
+            [
+                "link set lo up",
+                f"addr add {cidr} dev eth0",
+                "link set eth0 up",
+                f"route add default via {gateway}",
+            ],
+            what=f"eth0 of {netns} ({cidr} via {gateway})",
+            netns=netns,
+        )
     except CommandError:
         delete_link(veth)
         raise
@@ -168,6 +190,7 @@ __all__ = [
     "create_netns",
     "delete_link",
     "delete_netns",
+    "ip_batch",
     "link_exists",
     "links",
     "nat_tables",

@@ -1,17 +1,15 @@
-"""A container's root: its flist fetched, FUSE-mounted read-only, a writable overlay on top.
+"""A container's root: its flist fetched, served read-only by the node's mount service
+(mounts.py), a writable overlay on top.
 
-The mount is `zos flist mount --rw --daemon` (zeroos.flist.mount), one detached server per
-container: it outlives a restart of the node, which finds it in the mount table again and
-mounts nothing twice. Unmounting the overlay and the FUSE mount (zeroos.flist.mount.unmount)
-ends that server.
+The overlay is the container's own mount; the flist's folder in the service is shared by every
+container of that flist. A restarted node finds the overlay in the mount table again and
+mounts nothing twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,12 +17,11 @@ from urllib.parse import urlparse
 from ...common.http import HttpApi, download
 from ...flist.errors import FlistError
 from ...flist.format import Flist
-from ...flist.mount.system import mounted_at, unmount
+from ...flist.mount.system import mount_overlay, mounted_at, unmount_quietly
 from ..errors import CommandError
 
 FETCH_TIMEOUT = 60.0
-MOUNT_TIMEOUT = 60.0
-GONE_TIMEOUT = 10.0  # seconds the mount's server has to exit once unmounted
+GONE_TIMEOUT = 10.0  # seconds an old per-container mount's server has to exit once unmounted
 
 
 def fetch(url: str, cache: Path) -> Path:
@@ -58,36 +55,18 @@ def _download(url: str, path: Path) -> None:
              timeout=FETCH_TIMEOUT)  # fmt: skip
 
 
-def mount_root(flist: Path, folder: Path, cache: Path) -> Path:
-    """Mount ``flist`` writable at ``folder/root`` (changes in ``folder/rw``); the root path."""
+def overlay_root(lower: Path, folder: Path) -> Path:
+    """A writable root at ``folder/root``: an overlay on ``lower`` (the flist's folder in the
+    node's mount service), changes in ``folder/rw/upper``; the root path."""
     root = folder / "root"
-    root.mkdir(parents=True, exist_ok=True)
-    if mounted_at(root) is not None:  # a restarted node, or a create that got this far
-        return root
-    argv = [
-        sys.executable,
-        "-m",
-        "zeroos.cli",
-        "flist",
-        "mount",
-        "--rw",
-        "--rw-dir",
-        str(folder / "rw"),
-        "--cache",
-        str(cache),
-        "--daemon",
-        "--log",
-        str(folder / "mount.log"),
-        str(flist),
-        str(root),
-    ]
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=MOUNT_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CommandError(f"mounting {flist}: not mounted in {MOUNT_TIMEOUT:.0f} s") from exc
-    if done.returncode != 0:
-        said = done.stderr.decode(errors="replace").strip().splitlines()
-        raise CommandError(f"cannot mount {flist}: {said[0] if said else 'failed'}")
+    upper, work = folder / "rw" / "upper", folder / "rw" / "work"
+    for path in (root, upper, work):
+        path.mkdir(parents=True, exist_ok=True)
+    if mounted_at(root) is None:  # a restarted node, or a create that got this far
+        try:
+            mount_overlay(lower, upper, work, root)
+        except FlistError as exc:
+            raise CommandError(f"cannot mount the root of {folder.name}: {exc}") from exc
     return root
 
 
@@ -108,17 +87,19 @@ def mount_servers(root: Path) -> list[int]:
 
 
 def unmount_root(root: Path) -> None:
-    """Unmount the overlay and the FUSE mount under it; wait for their server to exit."""
+    """Unmount a container's root overlay (and the FUSE mount of its own that containers made
+    before the mount service had under it, waiting for its server to exit)."""
+    own_lower = root.parent / "rw" / "lower"
     servers = mount_servers(root)
-    if mounted_at(root) is not None:
-        try:
-            unmount(root)
-        except FlistError as exc:
-            raise CommandError(f"cannot unmount {root}: {exc}") from exc
+    try:
+        unmount_quietly(root)
+        unmount_quietly(own_lower)
+    except FlistError as exc:
+        raise CommandError(f"cannot unmount {root}: {exc}") from exc
     deadline = time.monotonic() + GONE_TIMEOUT
     for pid in servers:
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
 
 
-__all__ = ["fetch", "mount_root", "mount_servers", "unmount_root"]
+__all__ = ["fetch", "mount_servers", "overlay_root", "unmount_root"]

@@ -40,8 +40,8 @@ class Runtime(Protocol):
     name: str
     cgroups_refused: str | None  # why this runtime cannot apply cgroup limits here; None: it can
 
-    def create(self, cid: str, bundle: Path, *, log: Path) -> None:
-        """Make the container from ``bundle`` (config.json); its init waits for start."""
+    def create(self, cid: str, bundle: Path, *, log: Path) -> int:
+        """Make the container from ``bundle`` (config.json); its init waits for start; its pid."""
         ...
 
     def start(self, cid: str) -> None: ...
@@ -118,8 +118,13 @@ class OciCli:
             raise RuntimeFailure(f"{self.name} {args[0]}: {said[-1] if said else 'failed'}")
         return (done.stdout or b"").decode(errors="replace")
 
-    def create(self, cid: str, bundle: Path, *, log: Path) -> None:
-        self._run("create", "--bundle", str(bundle), cid, log=log)
+    def create(self, cid: str, bundle: Path, *, log: Path) -> int:
+        pid_file = bundle / "init.pid"
+        self._run("create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid, log=log)
+        try:
+            return int(pid_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"{self.name} create: no pid of {cid}'s init: {exc}") from exc
 
     def start(self, cid: str) -> None:
         self._run("start", cid)

@@ -1,0 +1,80 @@
+"""The node's flist mount service: many flists on one FUSE mount, one process, as root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from zeroos.flist.create import create as create_flist
+from zeroos.flist.mount.many_client import ManyClient
+from zeroos.flist.mount.system import MountError
+from zeroos.node.containers.mounts import FlistMounts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="FUSE mounts need root here")
+
+
+def _flist(root: Path, name: str, text: str) -> Path:
+    tree = root / f"{name}-tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "motd").write_text(text)
+    (tree / "big").write_bytes(os.urandom(3 * 512 * 1024 + 17))  # blocks of their own
+    os.link(tree / "etc" / "motd", tree / "etc" / "motd.link")
+    (tree / "motd").symlink_to("etc/motd")
+    out = root / f"{name}.fl"
+    create_flist(tree, out, [f"dir://{root / 'blocks'}"])
+    return out
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[FlistMounts]:
+    service = FlistMounts(tmp_path / "data", tmp_path / "cache")
+    service.ensure()
+    yield service
+    service.stop()
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
+
+
+def test_many_flists_one_mount_one_process(mounts: FlistMounts, tmp_path: Path) -> None:
+    one, two = _flist(tmp_path, "one", "first\n"), _flist(tmp_path, "two", "second\n")
+    name1, path1 = mounts.acquire(one, 1)
+    name2, path2 = mounts.acquire(two, 2)
+    assert mounts.acquire(one, 3) == (name1, path1)  # the same flist: one folder, two users
+    assert sorted(os.listdir(mounts.mountpoint)) == sorted([name1, name2])
+    for path, text, name in ((path1, "first\n", "one"), (path2, "second\n", "two")):
+        assert sorted(os.listdir(path)) == ["big", "etc", "motd"]
+        assert (path / "motd").read_text() == text  # a symlink, within its own flist
+        assert (path / "etc" / "motd.link").read_text() == text
+        assert (path / "etc" / "motd").stat().st_nlink == 2
+        assert (path / "etc" / "motd").stat().st_ino == (path / "etc" / "motd.link").stat().st_ino
+        assert (path / "big").read_bytes() == (tmp_path / f"{name}-tree" / "big").read_bytes()
+
+    # inodes of two flists never meet, though each flist numbers its own from 1
+    assert (path1 / "etc").stat().st_ino != (path2 / "etc").stat().st_ino
+    pid, _ = mounts.client.names()
+    mounts.release(name1, 1)
+    assert name1 in os.listdir(mounts.mountpoint)  # container 3 still uses it
+    mounts.release(name1, 3)
+    mounts.release(name2, 2)
+    assert os.listdir(mounts.mountpoint) == []
+    assert mounts.client.names()[0] == pid  # one process served them all
+
+
+def test_bad_requests_are_one_error_each(mounts: FlistMounts, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.fl"
+    corrupt.write_bytes(b"this is no flist" * 100)
+    client = ManyClient(mounts.mountpoint, timeout=10)
+    cases = {
+        "no such flist file": {"op": "add", "name": "x", "flist": str(tmp_path / "none.fl")},
+        "not a readable flist": {"op": "add", "name": "x", "flist": str(corrupt)},
+        "is no folder name": {"op": "add", "name": "../x", "flist": str(corrupt)},
+        "missing 'flist'": {"op": "add", "name": "x"},
+        "unknown op": {"op": "format"},
+    }
+    for said, request in cases.items():
+        with pytest.raises(MountError, match=said.replace("'", ".")):
+            client.call(request)
+    assert mounts.running()  # and it keeps serving
+    assert os.listdir(mounts.mountpoint) == []
