@@ -7,13 +7,8 @@ and runpy warns when the module it is about to run is already in ``sys.modules``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..common.lazy import lazy_exports
 
 __all__ = ["zos"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "zos":
-        return importlib.import_module(".main", __name__).zos
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"zos": ".main"})

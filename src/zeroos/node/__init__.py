@@ -9,25 +9,16 @@ Importing this package stays light: the server loads with :func:`run`
     node.ping()
 """
 
-import importlib
 import typing
 
+from ..common.lazy import lazy_exports
 from .errors import CommandError, NodeError, UnknownCommand
 from .settings import NodeSettings
 
 if typing.TYPE_CHECKING:
     from .main import run
 
-_LAZY = {"run": ".main"}
-
-
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {"run": ".main"})
 
 
 __all__ = ["CommandError", "NodeError", "NodeSettings", "UnknownCommand", "run"]
