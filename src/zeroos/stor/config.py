@@ -21,10 +21,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..common.address import parse_address
 from .errors import ConfigError
@@ -74,8 +82,11 @@ class ShardConfig(_Model):
         return parse_address(self.address).port
 
 
-def _shard(value: Any) -> Any:
-    return {"address": value} if isinstance(value, str) else value
+def _shards(value: Any) -> Any:
+    """Servers as mappings, or as bare ``host:port`` strings (read as their address)."""
+    if not isinstance(value, list):
+        return value
+    return [{"address": v} if isinstance(v, str) else v for v in value]
 
 
 def _hex_key(value: str | None, kind: str) -> str | None:
@@ -174,24 +185,18 @@ class PipelineConfig(_Model):
     distribution: DistributionConfig = _default(DistributionConfig)
 
 
-class DatastorConfig(_Model):
-    shards: list[ShardConfig] = Field(min_length=1)
-    pipeline: PipelineConfig = _default(PipelineConfig)
+# a list of servers: at least one, each a mapping or a bare "host:port"
+Shards = Annotated[list[ShardConfig], BeforeValidator(_shards), Field(min_length=1)]
 
-    @field_validator("shards", mode="before")
-    @classmethod
-    def _shards(cls, value: Any) -> Any:
-        return [_shard(v) for v in value] if isinstance(value, list) else value
+
+class DatastorConfig(_Model):
+    shards: Shards
+    pipeline: PipelineConfig = _default(PipelineConfig)
 
 
 class MetastorConfig(_Model):
-    shards: list[ShardConfig] = Field(min_length=1)
+    shards: Shards
     encryption: EncryptionConfig = _default(EncryptionConfig)
-
-    @field_validator("shards", mode="before")
-    @classmethod
-    def _shards(cls, value: Any) -> Any:
-        return [_shard(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("encryption")
     @classmethod
