@@ -15,7 +15,7 @@ from ..common.errors import ZosError
 from ..identity.client import DEFAULT_URL, IdentityClient, KeyOwner
 from ..identity.settings import IdSettings
 from .output import echo_json
-from .util import listen_options, serve_options, serve_settings, write_private_json
+from .util import listen_options, serve_options, serve_settings, setting_option, write_private_json
 
 log = logging.getLogger("zeroos.identity")
 TIMEOUT = 10.0
@@ -69,15 +69,11 @@ def identity() -> None:
     """zero-id: users, organisations, API keys and JWTs (ItsYou.Online style)."""
 
 
-def _default(name: str) -> Any:
-    """The default of a serve setting (IdSettings holds them; the help shows them)."""
-    return IdSettings.model_fields[name].default
-
-
 @identity.command()
 @listen_options(IdSettings)
-@click.option("--data", default=_default("data"), show_default=True,
-              help="Private folder: embedded zero-db, its secrets, the key file.")  # fmt: skip
+@setting_option(
+    IdSettings, "--data", help="Private folder: embedded zero-db, its secrets, the key file."
+)
 @click.option("--key-file", type=click.Path(dir_okay=False),
               help="Key sealing the signing keys (default: DATA/keyring.key, 0600).")  # fmt: skip
 @click.option("--zdb", metavar="HOST:PORT/NAMESPACE", help="Use this zero-db instead.")
@@ -88,18 +84,14 @@ def _default(name: str) -> Any:
 @click.option("--admin", metavar="NAME", help="Create/promote this site admin.")
 @click.option("--admin-password", help="Its password (or $ZOS_ID_ADMIN_PASSWORD).")
 @click.option("--no-registration", is_flag=True, help="Only admins create users.")
-@click.option("--token-ttl", type=click.IntRange(60), default=_default("token_ttl"),
-              show_default=True)  # fmt: skip
-@click.option("--max-failures-user", type=click.IntRange(1),
-              default=_default("max_failures_user"), show_default=True)  # fmt: skip
-@click.option("--max-failures-address", type=click.IntRange(1),
-              default=_default("max_failures_address"), show_default=True)  # fmt: skip
-@click.option("--failure-window", type=click.FloatRange(1), default=_default("failure_window"),
-              show_default=True)  # fmt: skip
-@click.option("--argon2-memory", type=click.IntRange(8), default=_default("argon2_memory"),
-              show_default=True, help="Argon2id memory cost (KiB).")  # fmt: skip
-@click.option("--argon2-time", type=click.IntRange(1), default=_default("argon2_time"),
-              show_default=True)  # fmt: skip
+@setting_option(IdSettings, "--token-ttl", type=click.IntRange(60))
+@setting_option(IdSettings, "--max-failures-user", type=click.IntRange(1))
+@setting_option(IdSettings, "--max-failures-address", type=click.IntRange(1))
+@setting_option(IdSettings, "--failure-window", type=click.FloatRange(1))
+@setting_option(
+    IdSettings, "--argon2-memory", type=click.IntRange(8), help="Argon2id memory cost (KiB)."
+)
+@setting_option(IdSettings, "--argon2-time", type=click.IntRange(1))
 @click.option("--trusted-proxy", metavar="ADDR[,ADDR...]", default="",
               help="Believe X-Forwarded-For from these proxies (default: nobody).")  # fmt: skip
 @serve_options

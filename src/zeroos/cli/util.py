@@ -51,15 +51,22 @@ CONFIG_FILE = click.option(
 PORT_HELP = "TCP port (0 picks a free one: see --ready-file)."
 
 
+def setting_option(settings: type[PartSettings], *decls: str, **attrs: Any) -> Callable[[F], F]:
+    """A serve flag whose default, shown in ``--help``, is the setting's it gives: the one
+    named after the first long flag (``--max-size`` -> ``max_size``) unless ``setting=``."""
+    flag = next(d for d in decls if d.startswith("--"))
+    name = attrs.pop("setting", None) or flag[2:].partition("/")[0].replace("-", "_")
+    default = settings.model_fields[name].default
+    return click.option(*decls, default=default, show_default=True, **attrs)
+
+
 def listen_options(settings: type[PartSettings], port_help: str = PORT_HELP) -> Callable[[F], F]:
     """``--listen`` and ``--port``, first of a serve command; their defaults the settings'."""
-    fields = settings.model_fields
 
     def decorate(command: F) -> F:
-        command = click.option("--port", type=click.IntRange(0, 65535), show_default=True,
-                               default=fields["port"].default, help=port_help)(command)  # fmt: skip
-        return click.option("--listen", default=fields["listen"].default, show_default=True,
-                            help="Address to listen on.")(command)  # fmt: skip
+        port = setting_option(settings, "--port", type=click.IntRange(0, 65535), help=port_help)
+        listen = setting_option(settings, "--listen", help="Address to listen on.")
+        return listen(port(command))
 
     return decorate
 

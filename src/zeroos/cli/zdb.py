@@ -7,7 +7,6 @@ import functools
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import click
 
@@ -16,7 +15,7 @@ from ..common.log import setup_logging
 from ..zdb import native
 from ..zdb.errors import NamespaceNotFound, ZdbError, ZdbResponseError
 from ..zdb.settings import ZdbSettings
-from .util import SIZE, listen_options, serve_options, serve_settings
+from .util import SIZE, listen_options, serve_options, serve_settings, setting_option
 
 log = logging.getLogger("zeroos.zdb")
 
@@ -31,11 +30,6 @@ _index_option = click.option(
 @click.group()
 def zdb() -> None:
     """zero-db: key/value namespaces over RESP (0-db's command set)."""
-
-
-def _default(name: str) -> Any:
-    """The default of a serve setting (ZdbSettings holds them; the help shows them)."""
-    return ZdbSettings.model_fields[name].default
 
 
 # serve's parameters whose names differ from the settings they give
@@ -60,11 +54,10 @@ _SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
     metavar="PASSWORD",
     help="Admin password (or $ZOS_ZDB_ADMIN). Without it every client is admin.",
 )
-@click.option(
+@setting_option(
+    ZdbSettings,
     "--datasize",
     type=SIZE,
-    default=_default("datasize"),
-    show_default=True,
     help="Size at which a new data file starts.",
 )
 @click.option(
@@ -75,18 +68,16 @@ _SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
 @click.option(
     "--no-chain", is_flag=True, help="Keep no Merkle chain (no CHAIN commands; benchmarks)."
 )
-@click.option(
+@setting_option(
+    ZdbSettings,
     "--grace",
     type=click.FloatRange(min=0),
-    default=_default("grace"),
-    show_default=True,
     help="Seconds an expired reservation stays read-only before its data is released.",
 )
-@click.option(
+@setting_option(
+    ZdbSettings,
     "--engine",
     type=click.Choice(["embedded", "tarantool"]),
-    default=_default("engine"),
-    show_default=True,
     help="Where namespaces live: local files, or a Tarantool replica set.",
 )
 @click.option(
@@ -101,11 +92,10 @@ _SETTING_OF = {"socket_path": "socket", "datadir": "data", "indexdir": "index"}
     help="Password of Tarantool's zdb user (the instance's DIR/zdb-tarantool.secret); "
     "or user:password@ before the addresses, or $ZOS_TARANTOOL_PASSWORD.",
 )
-@click.option(
+@setting_option(
+    ZdbSettings,
     "--tarantool-timeout",
     type=click.FloatRange(min=0.1),
-    default=_default("tarantool_timeout"),
-    show_default=True,
     help="Seconds any Tarantool call may take before the client gets an error.",
 )
 @serve_options
