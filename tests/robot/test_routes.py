@@ -64,7 +64,7 @@ def _signed(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def test_a_service_logs_are_its_actions_lines(hooked: RobotServer) -> None:
+def test_a_service_logs_are_its_actions_lines_and_outlive_a_restart(hooked: RobotServer) -> None:
     with hooked.http() as http:
         guid = http.post("/services", json={"template": "counter", "name": "l"}).json()["guid"]
         task = _run(http, guid, "install")
@@ -75,6 +75,9 @@ def test_a_service_logs_are_its_actions_lines(hooked: RobotServer) -> None:
         ]
         assert http.get(f"/services/{guid}/logs", params={"task": "other"}).json() == []
         assert http.get("/services/nope/logs").status_code == 404
+    hooked.stop()
+    with hooked.start().http() as http:  # the logs are kept in the store, with the service
+        assert http.get(f"/services/{guid}/logs").json() == lines
 
 
 def test_update_and_checkout_reload_templates(hooked: RobotServer) -> None:

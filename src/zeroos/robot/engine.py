@@ -117,7 +117,13 @@ class Robot:
         data = cls.validate_data(service.data)
         instance = cls(service.guid, service.name, data, ServiceState(service.state), self.api)
         return ServiceRuntime(
-            service, instance, record.tasks, self.store, self.task_timeout, record.secret_hash
+            service,
+            instance,
+            record.tasks,
+            self.store,
+            self.task_timeout,
+            record.secret_hash,
+            record.logs,
         )
 
     def restore(self) -> int:

@@ -13,7 +13,9 @@ Lines (JSON objects):
 - ``{"s": <service>, "h": <sha256 of its secret>}``: a service as it is now;
 - ``{"t": <task>}``: a task as it is now (its ``service_guid`` names its service);
 - ``{"x": [<service guid>, [<task guid>, ...]]}``: finished tasks no longer kept;
-- ``{"d": <service guid>}``: a service deleted, with its task list.
+- ``{"d": <service guid>}``: a service deleted, with its task list;
+- ``{"l": [<service guid>, [<log line>, ...]]}``: lines its actions logged, added to its log
+  (the last :data:`KEEP_LOG` are kept; a snapshot holds those alone).
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ..common.log import event
 from .errors import StoreError
-from .models import Service, Task
+from .models import LogLine, Service, Task
 
 log = logging.getLogger("zeroos.robot")
 COMPACT_AT = 4 << 20  # journal bytes after which a generation may be compacted
+KEEP_LOG = 1000  # log lines kept a service, newest last
 
 
 class Record(BaseModel):
@@ -40,6 +44,7 @@ class Record(BaseModel):
     service: Service
     tasks: list[Task] = Field(default_factory=list)
     secret_hash: str = ""  # sha256 of the service's secret
+    logs: list[LogLine] = Field(default_factory=list)  # the last KEEP_LOG its actions logged
 
 
 class JournalMedium(Protocol):
@@ -81,12 +86,20 @@ def remove_line(service_guid: str) -> bytes:
     return json.dumps({"d": service_guid}).encode() + b"\n"
 
 
+def log_line(service_guid: str, lines: Sequence[LogLine]) -> bytes:
+    """The journal line adding ``lines`` to a service's log."""
+    body = b",".join(line.model_dump_json().encode() for line in lines)
+    return b'{"l":[' + json.dumps(service_guid).encode() + b",[" + body + b"]]}\n"
+
+
 class _State:
-    """The store's state as the lines that make it: one a service, one a task."""
+    """The store's state as the lines that make it: one a service, one a task, and each
+    service's last log lines."""
 
     def __init__(self) -> None:
         self.services: dict[str, bytes] = {}
         self.tasks: dict[str, dict[str, bytes]] = {}
+        self.logs: dict[str, deque[Any]] = {}  # a service's log lines, as JSON values
 
     def apply(self, line: bytes, parsed: dict[str, object] | None = None) -> None:
         item = parsed if parsed is not None else json.loads(line)
@@ -94,6 +107,7 @@ class _State:
             guid = str(item["s"]["guid"])  # type: ignore[index]
             self.services[guid] = line
             self.tasks.setdefault(guid, {})
+            self.logs.setdefault(guid, deque(maxlen=KEEP_LOG))
         elif "t" in item:
             task = item["t"]
             owner = self.tasks.get(str(task["service_guid"]))  # type: ignore[index]
@@ -104,15 +118,30 @@ class _State:
             owner = self.tasks.get(guid, {})
             for task_guid in dropped:
                 owner.pop(task_guid, None)
+        elif "l" in item:
+            guid, lines = item["l"]  # type: ignore[misc]
+            kept = self.logs.get(guid)
+            if kept is not None:  # lines of a service deleted since: gone with it
+                kept.extend(lines)
         elif "d" in item:
             self.services.pop(str(item["d"]), None)
             self.tasks.pop(str(item["d"]), None)
+            self.logs.pop(str(item["d"]), None)
         else:
             raise ValueError(f"unknown journal line {line[:80]!r}")
 
     def snapshot(self) -> bytes:
+        logs = [
+            json.dumps({"l": [guid, list(lines)]}).encode() + b"\n"
+            for guid, lines in self.logs.items()
+            if lines
+        ]
         return b"".join(
-            [*self.services.values(), *(t for ts in self.tasks.values() for t in ts.values())]
+            [
+                *self.services.values(),
+                *(t for ts in self.tasks.values() for t in ts.values()),
+                *logs,
+            ]
         )
 
 
@@ -170,6 +199,7 @@ class ServiceStore:
                         service=Service.model_validate(item["s"]),
                         tasks=tasks,
                         secret_hash=item["h"],
+                        logs=[LogLine.model_validate(x) for x in state.logs[guid]],
                     )
                 )
             except (ValueError, KeyError, ValidationError) as exc:

@@ -23,32 +23,43 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from .errors import BadRequest, StoreError
-from .journal import Record, ServiceStore, drop_line, service_line, task_line
+from .journal import KEEP_LOG, Record, ServiceStore, drop_line, log_line, service_line, task_line
 from .models import LogLine, Priority, Service, Task, TaskFailure, TaskState
 from .template import TemplateBase
 
 KEEP_FINISHED = 200  # finished tasks kept in a task list, newest last
-KEEP_LOG = 1000  # log lines kept a service
 _seq = itertools.count()
 
 
 class ServiceLog(logging.Handler):
-    """The last log lines of one service's actions (its template's ``self.logger``)."""
+    """The last log lines of one service's actions (its template's ``self.logger``), and those
+    not yet in the store."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept: Sequence[LogLine] = ()) -> None:
         super().__init__(logging.DEBUG)
-        self.lines: deque[LogLine] = deque(maxlen=KEEP_LOG)
+        self.lines: deque[LogLine] = deque(kept, maxlen=KEEP_LOG)
+        self._unsaved: list[LogLine] = []
         self.task: str | None = None  # the task running, if any
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(
-            LogLine(
-                time=record.created,
-                level=record.levelname.lower(),
-                task=self.task,
-                message=record.getMessage(),
-            )
+    def emit(self, record: logging.LogRecord) -> None:  # logging holds self.lock here
+        line = LogLine(
+            time=record.created,
+            level=record.levelname.lower(),
+            task=self.task,
+            message=record.getMessage(),
         )
+        self.lines.append(line)
+        self._unsaved.append(line)
+        del self._unsaved[:-KEEP_LOG]  # never more than the store keeps
+
+    def take_unsaved(self) -> list[LogLine]:
+        """The lines logged since the last call (the caller stores them)."""
+        self.acquire()
+        try:
+            taken, self._unsaved = self._unsaved, []
+        finally:
+            self.release()
+        return taken
 
 
 class ServiceRuntime:
@@ -62,6 +73,7 @@ class ServiceRuntime:
         store: ServiceStore,
         timeout: float,
         secret_hash: str,
+        logs: Sequence[LogLine] = (),
     ) -> None:
         self.service = service
         self.secret_hash = secret_hash
@@ -77,7 +89,7 @@ class ServiceRuntime:
         self.next_due: dict[str, float] = {}
         self._saved_line = service_line(service, secret_hash)
         self._next_class: type[TemplateBase] | None = None
-        self.log = ServiceLog()
+        self.log = ServiceLog(logs)
         instance.logger.addHandler(self.log)
         for task in tasks:
             if task.state is TaskState.new:
@@ -191,6 +203,9 @@ class ServiceRuntime:
             dropped = self._trim()
             if dropped:
                 lines.append(drop_line(self.service.guid, dropped))
+            logged = self.log.take_unsaved()  # an action's lines are kept with its outcome
+            if logged:
+                lines.append(log_line(self.service.guid, logged))
             self.lock.notify_all()
         with contextlib.suppress(StoreError):  # closing: "running" on disk, i.e. interrupted
             self.store.write(lines, wait=False)

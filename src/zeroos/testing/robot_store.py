@@ -8,8 +8,17 @@ import time
 import uuid
 from collections.abc import Callable
 
-from ..robot.journal import Record, ServiceStore, drop_line, remove_line, service_line, task_line
-from ..robot.models import Service, Task, TaskState
+from ..robot.journal import (
+    KEEP_LOG,
+    Record,
+    ServiceStore,
+    drop_line,
+    log_line,
+    remove_line,
+    service_line,
+    task_line,
+)
+from ..robot.models import LogLine, Service, Task, TaskState
 
 DIGEST = "5e" * 32  # a secret's sha256, as a service line holds it
 StoreMaker = Callable[[], ServiceStore]  # opens the same store again at every call
@@ -154,6 +163,32 @@ def check_compaction_keeps_the_state(make: StoreMaker) -> None:
     assert generation > 0, "300 rewrites of 4 KiB compacted nothing"
 
 
+def check_logs_are_kept_bounded_and_go_with_their_service(make: StoreMaker) -> None:
+    """A service's log lines come back after a reopen, the newest :data:`KEEP_LOG` of them
+    (compactions included); a removed service's lines are gone."""
+    store = make()
+    store.load()
+    store.compact_at = 4096
+    service, gone = _service("talks"), _service("gone")
+    store.write([service_line(service, ""), service_line(gone, "")])
+    written = [
+        LogLine(time=time.time(), level="info", task=None, message=f"line {n}")
+        for n in range(KEEP_LOG + 200)
+    ]
+    for start in range(0, len(written), 40):
+        store.write([log_line(service.guid, written[start : start + 40])], wait=start % 200 == 0)
+    store.write([log_line(gone.guid, written[:3]), remove_line(gone.guid)])
+    store.close()
+    kept = _reopened(make)
+    assert list(kept) == [service.guid]
+    assert kept[service.guid].logs == written[-KEEP_LOG:]
+    again = make()
+    again.load()
+    generation = again.generation
+    again.close()
+    assert generation > 0, "1,200 log lines in 4 KiB generations compacted nothing"
+
+
 CHECKS = [
     check_empty,
     check_services_and_tasks_survive_a_reopen,
@@ -161,6 +196,7 @@ CHECKS = [
     check_unwaited_writes_are_durable_after_close,
     check_concurrent_writers_share_commits,
     check_compaction_keeps_the_state,
+    check_logs_are_kept_bounded_and_go_with_their_service,
 ]
 
 
