@@ -52,7 +52,7 @@ _PORT_HELP = "TCP port, TLS and plain RESP (0 picks a free one: see --ready-file
     type=click.Choice(["auto", "kvm", "tcg"]),
     default=_default("vm_accel"),
     show_default=True,
-    help="How VMs run: KVM, QEMU's TCG, or KVM when /dev/kvm works.",
+    help="How VMs run: KVM, QEMU's TCG, or KVM when a test guest runs on it.",
 )
 @click.option(
     "--vm-shutdown-timeout",

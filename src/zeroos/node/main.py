@@ -73,9 +73,8 @@ async def serve(settings: NodeSettings) -> None:
     containers = await _containers(settings)
     runner.node.containers = containers
     data = Path(settings.data)
-    vms = VmHost(
-        QemuDriver(data / "vms", settings.vm_accel), data / "vm-boot", settings.vm_shutdown_timeout
-    )
+    driver = QemuDriver(data / "vms", settings.vm_accel)
+    vms = VmHost(driver, data / "vm-boot", settings.vm_shutdown_timeout)
     runner.node.vms = vms
     # VMs outlive the node: those still running are driven again, the stopped ones cleared
     adopted = await vms.driver.list()
@@ -106,6 +105,7 @@ async def serve(settings: NodeSettings) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await runner.stop()
+        driver.close()
         if containers is not None:
             await containers.close()
         await gate.aclose()

@@ -37,7 +37,7 @@ class NodeSettings(PartSettings):
     runtime: str = "crun"  # the OCI runtime of containers: crun or runc
     bridge: str = "zos0"  # the bridge of containers with nics default
     bridge_cidr: str = "10.213.0.1/16"  # its address on the host (the gateway) and network
-    vm_accel: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM when /dev/kvm works, else TCG
+    vm_accel: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM when a test guest runs on it
     vm_shutdown_timeout: float = Field(30.0, gt=0)  # seconds a guest has to power off
     verbose: bool = False
 

@@ -31,7 +31,7 @@ from qemu.qmp import ConnectError, ExecuteError, QMPClient, QMPError
 
 from ...common.log import event
 from ..errors import VmError, VmNotFound
-from .accel import detect_accel
+from .accel import KVM_ARGS, TCG_ARGS, AccelChoice
 from .driver import CRASHED, PAUSED, RUNNING, SHUTDOWN, Disk, Share, VmInfo, VmSpec
 
 POWER_BUTTON_EVERY = 5.0  # seconds between presses of the ACPI power button at a shutdown
@@ -92,9 +92,18 @@ class QemuDriver:
     ) -> None:
         self.root = root
         self.binary = binary
-        self.accel = detect_accel(accel, kvm_device)
+        # auto: a guest is tried on KVM now, its answer read at the first VM (accel.py)
+        self._accel = AccelChoice(accel, kvm_device, binary)
         self._locks: dict[str, asyncio.Lock] = {}
-        event(log, "vm_accel", accel=self.accel, asked=accel)
+
+    def close(self) -> None:
+        """The node stops: a KVM probe still running is stopped (VMs keep running)."""
+        self._accel.close()
+
+    @property
+    def accel(self) -> str:
+        """kvm or tcg (the first call may wait for the KVM probe: see accel.py)."""
+        return self._accel.accel()
 
     # -- the VMs' folders
 
@@ -170,7 +179,7 @@ class QemuDriver:
     # -- the driver's calls
 
     def _argv(self, uuid: str, spec: VmSpec) -> list[str]:
-        accel = ["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else ["-accel", "tcg"]
+        accel = KVM_ARGS if self.accel == "kvm" else TCG_ARGS
         argv = [
             self.binary,
             "-name",
@@ -242,6 +251,7 @@ class QemuDriver:
 
     async def create(self, spec: VmSpec) -> VmInfo:
         self._check(spec)
+        await asyncio.to_thread(self._accel.accel)  # the KVM probe's answer, once
         uuid = str(uuids.uuid4())
         folder = self.root / uuid
         folder.mkdir(parents=True, mode=0o700)
