@@ -9,16 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zeroos.zdb.chain.layout import BLOCKS_FILE, HASHES_FILE, LEAVES_FILE, read_leaf_records
 from zeroos.zdb.chain.leaf import OP_DEL, OP_SET, Leaf, value_hash
-from zeroos.zdb.chain.log import (
-    BLOCKS_FILE,
-    HASHES_FILE,
-    LEAVES_FILE,
-    ChainLog,
-    read_leaf_records,
-    record_end,
-)
+from zeroos.zdb.chain.log import ChainLog
 from zeroos.zdb.chain.merkle import MemoryTree, verify_consistency, verify_inclusion
+from zeroos.zdb.chain.native import record_end
 from zeroos.zdb.chain.signing import Identity
 from zeroos.zdb.embedded import EmbeddedEngine
 from zeroos.zdb.namespace import NamespaceSettings

@@ -20,8 +20,8 @@ from zeroos.zdb import (
     VerificationError,
 )
 from zeroos.zdb.chain.anchor import anchor, read_anchors
+from zeroos.zdb.chain.layout import CHAIN_FILES
 from zeroos.zdb.chain.leaf import OP_DEL, OP_SET
-from zeroos.zdb.chain.log import CHAIN_FILES
 from zeroos.zdb.chain.signing import KEY_FILE
 from zeroos.zdb.chain.verify import server_public_key, verify_offline, verify_online
 

@@ -231,7 +231,7 @@ def _naming(namespace: str, where: str) -> Iterator[None]:
 
 def _chain_namespaces(indexdir: str) -> tuple[str, ...]:
     """The namespaces of an index folder that keep a chain (what offline verify checks)."""
-    from ..zdb.chain.log import LEAVES_FILE
+    from ..zdb.chain.layout import LEAVES_FILE
     from ..zdb.embedded.engine import list_namespaces
 
     return tuple(

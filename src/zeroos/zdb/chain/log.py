@@ -45,7 +45,6 @@ from .layout import (
     ChainFiles,
     leaf_key,
     local_files,
-    read_leaf_records,
 )
 from .leaf import (
     DATA_OPS,
@@ -467,17 +466,4 @@ class ChainLog:
 
 ChainFactory = Callable[[str, str], ChainLog]
 
-__all__ = [
-    "BLOCKS_FILE",
-    "CHAIN_FILES",
-    "HASHES_FILE",
-    "HEADS_FILE",
-    "HEAD_RECORD",
-    "LEAVES_FILE",
-    "ChainFactory",
-    "ChainFile",
-    "ChainFiles",
-    "ChainLog",
-    "leaf_key",
-    "read_leaf_records",
-]
+__all__ = ["ChainFactory", "ChainLog"]  # the files' layout: layout.py

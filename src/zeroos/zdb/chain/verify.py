@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from crc32c import crc32c
 
 from ..errors import ProofMismatch, SignatureMismatch, ValueMismatch, VerificationError
+from .layout import HASHES_FILE, HEAD_RECORD, HEADS_FILE, LEAVES_FILE, read_leaf_records
 from .leaf import DATA_OPS, OP_COMPACT, OP_DEL, OP_FLUSH, OP_RELEASE, OP_SET, Leaf, LeafError
 from .leaf import value_hash as _vhash
-from .log import HASHES_FILE, HEAD_RECORD, HEADS_FILE, LEAVES_FILE, read_leaf_records
 from .merkle import MemoryTree, leaf_hash
 from .signing import KEY_FILE, SignatureError, SignedHead
 

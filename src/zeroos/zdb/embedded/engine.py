@@ -120,8 +120,9 @@ class EmbeddedEngine(Engine):
     def restore_chain(
         self, store: Store, files: Sequence[bytes], identity: Identity, mark: bytes
     ) -> None:
+        from ..chain.layout import CHAIN_FILES
         from ..chain.leaf import OP_COMPACT
-        from ..chain.log import CHAIN_FILES, ChainLog
+        from ..chain.log import ChainLog
 
         folder = self._paths(store.name)[1]
         for fname, content in zip(CHAIN_FILES, files, strict=True):

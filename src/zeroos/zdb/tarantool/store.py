@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from crc32c import crc32c
 
+from ..chain.layout import CHAIN_FILES, ChainFile
 from ..chain.leaf import OP_FLUSH
-from ..chain.log import CHAIN_FILES, ChainFile, ChainLog
+from ..chain.log import ChainLog
 from ..chain.signing import Identity
 from ..engine import EntryInfo, Faults, Store, Version
 from ..errors import StorageError
