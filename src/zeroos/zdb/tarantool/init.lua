@@ -328,17 +328,22 @@ function zdb_ns_drop(db, name, owner)
     return true
 end
 
--- pages of the key index (after a key), for a store's in-memory mirror
-function zdb_keys_page(nsid, after, limit)
+-- up to limit rows of a namespace's zdb_keys from key on, by index: { key, id, size, ts }
+local function key_rows(index, nsid, key, iter, limit)
     local out = {}
-    local iter, key = 'GE', { nsid }
-    if after ~= nil then iter, key = 'GT', { nsid, after } end
-    for _, t in box.space.zdb_keys:pairs(key, { iterator = iter }) do
+    for _, t in index:pairs(key, { iterator = iter }) do
         if t[1] ~= nsid then break end
         out[#out + 1] = { t[2], t[3], t[4], t[5] }
         if #out >= limit then break end
     end
     return out
+end
+
+-- pages of the key index (after a key), for a store's in-memory mirror
+function zdb_keys_page(nsid, after, limit)
+    local iter, key = 'GE', { nsid }
+    if after ~= nil then iter, key = 'GT', { nsid, after } end
+    return key_rows(box.space.zdb_keys.index.primary, nsid, key, iter, limit)
 end
 
 function zdb_chain_page(nsid, file, after, limit)
@@ -360,7 +365,6 @@ function zdb_last_id(nsid)
 end
 
 function zdb_scan(nsid, id, limit, reverse)
-    local out = {}
     local key, iter
     if reverse then
         key, iter = { nsid, id < 0 and MAX_ID or id }, 'LT'
@@ -369,12 +373,7 @@ function zdb_scan(nsid, id, limit, reverse)
     else
         key, iter = { nsid, id }, 'GT'
     end
-    for _, t in box.space.zdb_keys.index.byid:pairs(key, { iterator = iter }) do
-        if t[1] ~= nsid then break end
-        out[#out + 1] = { t[2], t[3], t[4], t[5] }
-        if #out >= limit then break end
-    end
-    return out
+    return key_rows(box.space.zdb_keys.index.byid, nsid, key, iter, limit)
 end
 
 log.info('zero-db tarantool ready listen=%s ro=%s', listen, tostring(box.info.ro))
