@@ -1,6 +1,8 @@
 # The C module built from _native.c (chain/native.py and embedded/codec.py fall back to
 # Python without it).
-from typing import Any, Final
+from typing import Final
+
+from .embedded.codec import ReadValue, WriteEntry
 
 # the layouts and codes _native.c assumes (tests/zdb/test_contracts.py holds them to
 # embedded/format.py, chain/leaf.py and protocol.py)
@@ -27,19 +29,11 @@ def packed_root(buf: bytes, /) -> bytes: ...
 def leaf_records(
     pending: list[tuple[int, bytes, bytes, int]], first: int, ns: bytes, mark_mask: int, /
 ) -> tuple[bytes, bytes, list[int]]: ...
-def write_entry(
-    dmap: Any,
-    dpos: int,
-    imap: Any,
-    ipos: int,
-    flags: int,
-    key: bytes,
-    value: bytes,
-    timestamp_us: int,
-    prev: int,
-    /,
-) -> None: ...
-def read_value(dmap: Any, offset: int, entrylen: int, key: bytes, /) -> bytes | None: ...
+
+# the same calls as embedded/codec.py's Python fallbacks (py_write_entry, py_read_value)
+write_entry: WriteEntry
+read_value: ReadValue
+
 def index_valid_end(buf: bytes, /) -> int: ...
 def scan_entries(buf: bytes, start: int, /) -> list[tuple[int, int, bool]]: ...
 def scan_leaves(
