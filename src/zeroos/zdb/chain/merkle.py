@@ -97,6 +97,15 @@ def consistency_path(old: int, new: int, subtree: Subtree) -> list[bytes]:
     return out
 
 
+def _to_set_bit(fn: int, sn: int) -> tuple[int, int]:
+    """RFC 9162's step of both proofs: right-shift fn and sn equally until fn's lowest bit is
+    set or fn is 0."""
+    while not fn & 1 and fn != 0:
+        fn >>= 1
+        sn >>= 1
+    return fn, sn
+
+
 def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes:
     """The root a leaf hash and its path lead to (RFC 9162 2.1.3.2); ProofError if malformed."""
     if not 0 <= index < size:
@@ -109,10 +118,7 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes
             raise ProofError("inclusion proof is too long")
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            fn, sn = _to_set_bit(fn, sn)
         else:
             r = node_hash(r, p)
         fn >>= 1
@@ -165,10 +171,7 @@ def verify_consistency(
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            fn, sn = _to_set_bit(fn, sn)
         else:
             sr = node_hash(sr, c)
         fn >>= 1
