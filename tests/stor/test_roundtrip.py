@@ -170,4 +170,4 @@ def test_async_put_that_fails_stops_reading_its_source(cluster):
                 await asyncio.wait_for(stor.put("k" * 300, source()), timeout=60)
 
     asyncio.run(main())
-    assert taken < 1000  # it stopped at the put's error, it did not drain the source
+    assert taken < 100  # it stopped at the put's error, it did not drain the source

@@ -102,7 +102,7 @@ class AsyncStor:
         task = asyncio.create_task(asyncio.to_thread(put))
         try:
             async for chunk in data:
-                if task.done():  # the put failed: its error, without reading the rest
+                if pipe.closed:  # the put stopped before the end: it failed; its error below
                     break
                 if not pipe.put_nowait(bytes(chunk)):  # the put is behind: wait off the loop
                     await asyncio.to_thread(pipe.put, bytes(chunk))
