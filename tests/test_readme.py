@@ -16,6 +16,7 @@ import yaml
 
 from tests.zdb.conftest import ZdbProcess, has_redis_cli
 from zeroos.common.harness import Child, zos_serve
+from zeroos.testing.guest import Guest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -191,7 +192,7 @@ def test_zero_id_examples(tmp_path: Path) -> None:
 
 
 def test_node_example(tmp_path: Path) -> None:
-    (block,) = _blocks("zero-os node", "python")
+    block = _blocks("zero-os node", "python")[0]
     ready = tmp_path / "node.ready"
     argv = zos_serve("node", "--dev", "--port", "0", "--data", str(tmp_path / "data"))
     with Child(argv, ready, log=tmp_path / "node.log").start(60) as node:
@@ -210,6 +211,37 @@ def test_node_example(tmp_path: Path) -> None:
         "['cru', 'hru', 'mru', 'sru']",
     ]
     assert (tmp_path / "demo" / "greeting").read_bytes() == b"hi there"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="containers and VMs need root")
+def test_node_containers_and_vms_example(tmp_path: Path, vm_guest: Guest) -> None:
+    from zeroos.flist.create import create as create_flist
+    from zeroos.testing import free_port
+    from zeroos.testing.runtime import busybox_rootfs
+
+    block = _blocks("zero-os node", "python")[1]
+    flist = tmp_path / "busybox.fl"
+    create_flist(busybox_rootfs(tmp_path / "tree"), flist, [f"dir://{tmp_path / 'blocks'}"])
+    box_port, vm_port = free_port(), free_port()
+    tag = os.urandom(2)  # a bridge of its own: other nodes may run beside
+    bridge = ["--bridge", f"zr{tag.hex()}", "--bridge-cidr", f"10.{tag[0]}.{tag[1]}.1/24"]
+    argv = zos_serve("node", "--dev", "--port", "0", "--data", str(tmp_path / "data"), *bridge)
+    with Child(argv, tmp_path / "node.ready", log=tmp_path / "node.log").start(60) as node:
+        code = block.replace("port=6379", f"port={node.port}")
+        code = code.replace("/srv/busybox.fl", str(flist))
+        code = code.replace("/srv/vmlinuz", str(vm_guest.kernel))
+        code = code.replace("/srv/initrd.gz", str(vm_guest.initrd))
+        code = code.replace("{8022:", f"{{{box_port}:").replace('"8080"', f'"{vm_port}"')
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "box",
+        f"{{'{box_port}': 22}}",
+        f"running {{'{vm_port}': 80}}",
+        "{} []",
+    ]
 
 
 def test_robot_blueprint_is_the_one_tested() -> None:
