@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..common.log import setup_logging
 from ..node.main import run
 from ..node.settings import NodeSettings
-from .util import SIZE, listen_options, serve_options, serve_settings
+from .util import SIZE, listen_options, serve_options, serve_settings, setting_option
 
 
 @click.group()
 def node() -> None:
     """zero-os node: runs processes (later containers and VMs) driven by 0-core-client."""
-
-
-def _default(name: str) -> Any:
-    return NodeSettings.model_fields[name].default
 
 
 _PORT_HELP = "TCP port, TLS and plain RESP (0 picks a free one: see --ready-file)."
@@ -30,35 +25,29 @@ _PORT_HELP = "TCP port, TLS and plain RESP (0 picks a free one: see --ready-file
 @click.option("--org", help="Organisation whose members may drive the node (with --id).")
 @click.option("--id", "id_url", metavar="URL", help="zero-id's URL: it signs the clients' tokens.")
 @click.option("--dev", is_flag=True, help="No authentication at all (loopback only).")
-@click.option(
-    "--data", default=_default("data"), show_default=True, help="Folder of the node's own files."
-)
-@click.option(
+@setting_option(NodeSettings, "--data", help="Folder of the node's own files.")
+@setting_option(
+    NodeSettings,
     "--runtime",
     type=click.Choice(["crun", "runc"]),
-    default=_default("runtime"),
-    show_default=True,
     help="OCI runtime of containers.",
 )
-@click.option("--bridge", default=_default("bridge"), show_default=True, help="Containers' bridge.")
-@click.option(
+@setting_option(NodeSettings, "--bridge", help="Containers' bridge.")
+@setting_option(
+    NodeSettings,
     "--bridge-cidr",
-    default=_default("bridge_cidr"),
-    show_default=True,
     help="The bridge's address on the host and the containers' network.",
 )
-@click.option(
+@setting_option(
+    NodeSettings,
     "--vm-accel",
     type=click.Choice(["auto", "kvm", "tcg"]),
-    default=_default("vm_accel"),
-    show_default=True,
     help="How VMs run: KVM, QEMU's TCG, or KVM when a test guest runs on it.",
 )
-@click.option(
+@setting_option(
+    NodeSettings,
     "--vm-shutdown-timeout",
     type=float,
-    default=_default("vm_shutdown_timeout"),
-    show_default=True,
     help="Seconds kvm.shutdown waits for the guest to power off before it stops it.",
 )
 @serve_options
