@@ -95,14 +95,13 @@ def leftovers(node: Node, wait: float = 15.0) -> list[str]:
 
 def _leftovers(node: Node) -> list[str]:
     data = node.data
-    service = data / "mounts" / "flists"  # the node's mount service: stops with the node
+    # the node's mount service, and the flists it keeps served idle: they go with the node
+    service = data / "mounts" / "flists"
     found = [
         line
         for line in Path("/proc/mounts").read_text().splitlines()
         if str(data) in line and not line.startswith(f"zos-flists {service} ")
     ]
-    if service.is_dir():
-        found += [f"flist served {name}" for name in os.listdir(service)]
     state = data / "containers"
     found += [f"state {p}" for p in state.iterdir()] if state.exists() else []
     cids = re.findall(

@@ -11,7 +11,7 @@ import pytest
 from zeroos.flist.create import create as create_flist
 from zeroos.flist.mount.many_client import ManyClient
 from zeroos.flist.mount.system import MountError
-from zeroos.node.containers.mounts import FlistMounts
+from zeroos.node.containers.mounts import IDLE_KEPT, FlistMounts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="FUSE mounts need root here")
 
@@ -58,7 +58,16 @@ def test_many_flists_one_mount_one_process(mounts: FlistMounts, tmp_path: Path) 
     assert name1 in os.listdir(mounts.mountpoint)  # container 3 still uses it
     mounts.release(name1, 3)
     mounts.release(name2, 2)
-    assert os.listdir(mounts.mountpoint) == []
+    # unused, both stay served (for the next container of them) up to IDLE_KEPT flists ...
+    assert sorted(os.listdir(mounts.mountpoint)) == sorted([name1, name2])
+    more = [_flist(tmp_path, f"more{i}", f"{i}\n") for i in range(IDLE_KEPT - 1)]
+    names = [mounts.acquire(flist, 10 + i)[0] for i, flist in enumerate(more)]
+    for i, name in enumerate(names):
+        mounts.release(name, 10 + i)
+    # ... the least recently used going first
+    assert sorted(os.listdir(mounts.mountpoint)) == sorted([name2, *names])
+    assert mounts.acquire(two, 4) == (name2, path2)  # an idle one is used again as it is
+    assert (path2 / "motd").read_text() == "second\n"
     assert mounts.client.names()[0] == pid  # one process served them all
 
 

@@ -101,6 +101,23 @@ def check_lifecycle(runtime: Runtime, root: Path) -> None:
         case.cleanup()
 
 
+def check_run_creates_and_starts(runtime: Runtime, root: Path) -> None:
+    """run is create and start at once: the container runs its program, run gives its pid."""
+    case = _Case(runtime, root, WAITING_INIT)
+    try:
+        pid = runtime.run(case.id, case.bundle, log=case.log)
+        running = case.wait_for(lambda s: s is not None and s.status == "running", "run")
+        assert running is not None
+        assert running.pid == pid, f"run said pid {pid}, state says {running.pid}"
+        argv = runtime.exec_argv(case.id, ["/bin/sh", "-c", "echo $$"], env={}, cwd="")
+        done = subprocess.run(argv, capture_output=True, timeout=WAIT, check=False)
+        assert done.returncode == 0, done.stderr
+        runtime.delete(case.id)
+        assert runtime.state(case.id) is None
+    finally:
+        case.cleanup()
+
+
 def check_delete_kills_a_running_container(runtime: Runtime, root: Path) -> None:
     case = _Case(runtime, root, ["/bin/sleep", "1000"])  # ignores SIGTERM as pid 1
     try:
@@ -177,6 +194,7 @@ def check_a_bad_bundle_is_refused(runtime: Runtime, root: Path) -> None:
 
 RUNTIME_CHECKS = [
     check_lifecycle,
+    check_run_creates_and_starts,
     check_delete_kills_a_running_container,
     check_exec_runs_inside,
     check_a_missing_program_fails,

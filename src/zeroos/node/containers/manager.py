@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import shutil
 import signal
 import time
@@ -311,13 +312,11 @@ class Containers:
         )
         spec.write(folder / "bundle")
         try:
-            record.pid = self.runtime.create(record.cid, folder / "bundle", log=folder / "init.log")
-            waiting = _cmdline(record.pid)  # the runtime's, until start lets it run the program
-            record.started = (_proc_stat(record.pid) or ("", 0))[1]
-            self.runtime.start(record.cid)
+            record.pid = self.runtime.run(record.cid, folder / "bundle", log=folder / "init.log")
         except RuntimeFailure as exc:
             raise CommandError(f"container {record.id}: {exc}") from exc
-        self._settle(record, init, waiting)
+        record.started = (_proc_stat(record.pid) or ("", 0))[1]
+        self._settle(record, init)
 
     def _plug(self, record: Record) -> Path:
         netns = network.create_netns(record.netns)
@@ -327,9 +326,13 @@ class Containers:
         )
         return netns
 
-    def _settle(self, record: Record, init: list[str], waiting: bytes) -> None:
+    def _settle(self, record: Record, init: list[str]) -> None:
         """Return once the init runs its program and sleeps, or after EXITS_AT_ONCE; a process
-        that exits before is a failed create, not a container."""
+        that exits before is a failed create, not a container.
+
+        It runs its program once its command line is ``init`` (a script's ends with it; a
+        program that rewrites its own is given the whole EXITS_AT_ONCE)."""
+        asked = b"\0".join(os.fsencode(arg) for arg in init) + b"\0"
         deadline = time.monotonic() + EXITS_AT_ONCE
         quiet = 0
         while time.monotonic() < deadline:
@@ -339,7 +342,7 @@ class Containers:
                     f"container {record.id}: its process {init[0]!r} exited at once"
                     + self._said(record)
                 )
-            running_it = _cmdline(record.pid) != waiting
+            running_it = _cmdline(record.pid).endswith(asked)
             quiet = quiet + 1 if running_it and stat[0] == "S" else 0
             if quiet >= SETTLED_POLLS:
                 return

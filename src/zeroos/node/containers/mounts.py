@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from ...common.log import event
@@ -31,6 +32,9 @@ log = logging.getLogger("zeroos.node")
 START_TIMEOUT = 60.0  # seconds a new service has to answer (a loaded machine imports slowly)
 PING_TIMEOUT = 5.0  # seconds a running service has to answer before it counts as hung
 STOP_TIMEOUT = 10.0
+# flists no container uses any more kept served (at most this many, the least recently used go
+# first): the next container of one finds its files in the page cache, not behind FUSE
+IDLE_KEPT = 4
 
 
 def member_name(flist: Path) -> str:
@@ -49,6 +53,7 @@ class FlistMounts:
         self.cache = cache
         self.client = ManyClient(self.mountpoint)
         self.users: dict[str, set[int]] = {}  # folder -> containers on it
+        self.idle: OrderedDict[str, None] = OrderedDict()  # served, no user (oldest first)
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
 
@@ -139,6 +144,7 @@ class FlistMounts:
                     raise
                 path = self.client.add(name, flist)
             self.users.setdefault(name, set()).add(container)
+            self.idle.pop(name, None)
         return name, path
 
     def adopt(self, name: str, flist: Path, container: int) -> None:
@@ -147,17 +153,22 @@ class FlistMounts:
         with self._lock:
             self.client.add(name, flist)
             self.users.setdefault(name, set()).add(container)
+            self.idle.pop(name, None)
 
     def release(self, name: str, container: int) -> None:
-        """``container`` is done with folder ``name``; the last user's going stops serving it."""
+        """``container`` is done with folder ``name``; with its last user gone it is kept
+        served while idle (IDLE_KEPT at most), then stops being served."""
         with self._lock:
             users = self.users.get(name, set())
             users.discard(container)
             if users:
                 return
             self.users.pop(name, None)
-            if self.running():
-                self.client.remove(name)
+            self.idle[name] = None
+            while len(self.idle) > IDLE_KEPT:
+                oldest, _ = self.idle.popitem(last=False)
+                if self.running():
+                    self.client.remove(oldest)
 
     def stop(self) -> None:
         """Stop the service (the node stops with no container left); nothing stays mounted."""
@@ -177,6 +188,7 @@ class FlistMounts:
             else:
                 _wait_gone(pid, STOP_TIMEOUT)
             self._child = None
+            self.idle.clear()
             self._pid_file.unlink(missing_ok=True)
             if mounted_at(self.mountpoint) is not None:
                 unmount_path(self.mountpoint, lazy=True)

@@ -46,6 +46,10 @@ class Runtime(Protocol):
 
     def start(self, cid: str) -> None: ...
 
+    def run(self, cid: str, bundle: Path, *, log: Path) -> int:
+        """create and start in one call (one runtime process, not two); its init's pid."""
+        ...
+
     def state(self, cid: str) -> State | None:
         """Its state, or None when the runtime knows no such container."""
         ...
@@ -121,13 +125,22 @@ class OciCli:
     def create(self, cid: str, bundle: Path, *, log: Path) -> int:
         pid_file = bundle / "init.pid"
         self._run("create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid, log=log)
-        try:
-            return int(pid_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise RuntimeFailure(f"{self.name} create: no pid of {cid}'s init: {exc}") from exc
+        return self._pid(cid, pid_file)
 
     def start(self, cid: str) -> None:
         self._run("start", cid)
+
+    def run(self, cid: str, bundle: Path, *, log: Path) -> int:
+        pid_file = bundle / "init.pid"
+        argv = ["run", "--detach", "--bundle", str(bundle), "--pid-file", str(pid_file), cid]
+        self._run(*argv, log=log)
+        return self._pid(cid, pid_file)
+
+    def _pid(self, cid: str, pid_file: Path) -> int:
+        try:
+            return int(pid_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"{self.name}: no pid of {cid}'s init: {exc}") from exc
 
     def state(self, cid: str) -> State | None:
         try:
