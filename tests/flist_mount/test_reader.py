@@ -140,3 +140,21 @@ def test_processes_sharing_a_cache_see_whole_blocks_and_keep_its_bound(tmp_path:
     assert 0 < cache.size() <= bound
     leftovers = [p for p in (tmp_path / "c").rglob(".*") if p.name != ".size"]
     assert leftovers == []  # no temporary files left behind
+
+
+def test_a_block_put_after_the_cache_closed_touches_nothing(tmp_path: Path) -> None:
+    # an unmount closes the cache without waiting for fetches still running: their blocks
+    # stay out, and the size file's old descriptor number (maybe another file's by then) is
+    # not written
+    cache = BlockCache(tmp_path / "cache", 1 << 20)
+    cache.close()
+    other = tmp_path / "other"
+    other.write_bytes(b"x" * 64)
+    with other.open("r+b"):  # likely takes the number the size file had
+        ref, sealed = encode(b"late block")
+        cache.put(ref.id, sealed)
+    assert other.read_bytes() == b"x" * 64
+    reopened = BlockCache(tmp_path / "cache", 1 << 20)
+    assert reopened.get(ref.id) is None
+    assert [p for p in (tmp_path / "cache").rglob(".*") if p.name != ".size"] == []
+    reopened.close()

@@ -51,6 +51,8 @@ class BlockCache:
     @contextlib.contextmanager
     def _state(self) -> Iterator[_Counter]:
         with self._lock:
+            if self._fd < 0:
+                raise _Closed
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 yield _Counter(self._fd)
@@ -58,8 +60,15 @@ class BlockCache:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Let go of the size file (blocks stay for the next mount)."""
-        os.close(self._fd)
+        """Let go of the size file (blocks stay for the next mount).
+
+        A fetch still running (an unmount does not wait for them) then keeps its block out of
+        the cache: its descriptor number may already name another file.
+        """
+        with self._lock:
+            fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     def get(self, block_id: bytes) -> bytes | None:
         """The cached bytes of a block, or None when it is not cached."""
@@ -92,6 +101,9 @@ class BlockCache:
                 if total > self.max_bytes:
                     total = self._evict()
                 state.write(total)
+        except _Closed:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         except OSError as exc:
             # a full or read-only cache disk costs speed, never a read
             log.warning("event=cache_write_failed path=%s error=%r", path, exc)
@@ -151,6 +163,10 @@ class BlockCache:
 
     def _scan_size(self) -> int:
         return sum(size for _, size, _ in self._entries())
+
+
+class _Closed(Exception):
+    """The cache was closed while a block was being put into it."""
 
 
 class _Counter:
