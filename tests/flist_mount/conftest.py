@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -151,3 +151,16 @@ def make_tree(root: Path) -> Path:
 def build_flist(src: Path, out: Path, store: str) -> Path:
     create(src, out, [store], block_size=BLOCK_SIZE)
     return out
+
+
+def cached_soon(cache: Path, ids: Iterable[bytes], timeout: float = 30) -> bool:
+    """Whether every block of `ids` is in the cache at `cache` within `timeout` seconds
+    (a mount writes blocks to it from a thread of its own, just after the read has them)."""
+    wanted = list(ids)
+    paths = [cache / i.hex()[:2] / i.hex() for i in wanted]
+    deadline = time.monotonic() + timeout
+    while not all(p.exists() for p in paths):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

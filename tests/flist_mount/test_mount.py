@@ -19,7 +19,7 @@ from zeroos.flist.format import Flist
 from zeroos.flist.mount.cache import BlockCache
 from zeroos.flist.mount.system import mounted_at
 
-from .conftest import BLOCK_SIZE, build_flist, make_tree
+from .conftest import BLOCK_SIZE, build_flist, cached_soon, make_tree
 
 
 def _facts(path: Path) -> dict[str, Any]:
@@ -103,6 +103,8 @@ def test_two_mounts_share_one_cache(tmp_path: Path, mounter: Any) -> None:
     assert results == {"one": expected, "two": expected}
 
     # the store goes away: a third mount of the same cache still reads everything
+    with Flist.open(flist) as fl:
+        assert cached_soon(cache, (ref.id for _, ref in fl.all_blocks()))
     shutil.rmtree(tmp_path / "blocks")
     third = mounter(flist, cache=cache, name="three")
     assert _tree_facts(third.mountpoint) == expected
@@ -129,6 +131,7 @@ def test_cache_stays_within_its_bound(tmp_path: Path, mounter: Any) -> None:
     with Flist.open(flist) as fl:
         last = fl.blocks(fl.resolve("/f7").ino)
         first = fl.blocks(fl.resolve("/f0").ino)
+    assert cached_soon(tmp_path / "cache", (ref.id for ref in last[1:]))
     cache = BlockCache(tmp_path / "cache", bound)
     assert all(cache.get(ref.id) is not None for ref in last[1:])
     assert all(cache.get(ref.id) is None for ref in first[1:])

@@ -48,10 +48,12 @@ def test_a_corrupt_cached_block_is_dropped_and_fetched_again(tmp_path: Path) -> 
     reader = BlockReader(open_store(f"dir://{tmp_path}/store"), cache, timeout=10)
     try:
         assert reader.read(refs[0]) == plains[0]
+        assert reader.flush(10)
         cached = cache.get(refs[0].id)
         assert cached is not None
         cache.put(refs[1].id, cached)  # the wrong bytes under the second block's id
         assert reader.read(refs[1]) == plains[1]
+        assert reader.flush(10)
         assert cache.get(refs[1].id) != cached  # replaced by the store's good copy
     finally:
         reader.close()

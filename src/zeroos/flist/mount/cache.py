@@ -93,14 +93,15 @@ class BlockCache:
         folder, _, name = path.rpartition("/")
         tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}"
         try:
-            self._write(tmp, data)
+            # room is made before the block is written: a block being written counts too
             with self._state() as state:
-                os.rename(tmp, path)
                 # a block two mounts both wrote is counted twice: too high, corrected by a scan
                 total = state.read() + len(data)
                 if total > self.max_bytes:
-                    total = self._evict()
+                    total = self._evict(len(data))
                 state.write(total)
+            self._write(tmp, data)
+            os.rename(tmp, path)
         except _Closed:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -133,10 +134,11 @@ class BlockCache:
         """Bytes held by the cache now, counted on disk."""
         return self._scan_size()
 
-    def _evict(self) -> int:
-        """Delete least recently used blocks down to the low-water mark; the bytes left."""
+    def _evict(self, coming: int) -> int:
+        """Delete least recently used blocks until those left and `coming` more bytes are
+        within the low-water mark; the bytes that will be held then."""
         entries = self._entries()
-        total = sum(size for _, size, _ in entries)
+        total = sum(size for _, size, _ in entries) + coming
         target = int(self.max_bytes * _LOW_WATER)
         entries.sort(key=lambda entry: entry[2])
         for path, size, _ in entries:

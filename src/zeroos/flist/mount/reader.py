@@ -15,6 +15,9 @@ from .cache import BlockCache
 
 log = logging.getLogger(__name__)
 
+# Blocks waiting for the cache writer, at most; past it a fetch writes its block itself.
+_WRITES_QUEUED = 64
+
 
 class BlockReader:
     """Plain blocks by reference: decoded blocks in memory, their ciphertext in the disk cache.
@@ -27,6 +30,10 @@ class BlockReader:
     (a store that stops answering makes the read fail, never hang) and the blocks after a
     sequential read are fetched while the reader is still busy with the current one. Two reads
     of the same block share one fetch.
+
+    A fetched block goes to the disk cache from a thread of its own, after the read has it:
+    a new file costs ext4 a millisecond of system time (its inode allocator), as much as the
+    rest of a small file's read, and the reader need not wait for it.
     """
 
     def __init__(
@@ -48,6 +55,9 @@ class BlockReader:
         self._plain: OrderedDict[bytes, memoryview] = OrderedDict()
         self._plain_bytes = 0
         self._memory_bytes = memory_bytes
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, "flist-cache")
+        self._unwritten: dict[bytes, bytes] = {}  # blocks queued for the cache, by id
+        self._written = threading.Condition(self._lock)
 
     def read(self, ref: BlockRef) -> memoryview:
         """A block's plain bytes; StoreUnavailable when it cannot be had within the timeout."""
@@ -76,9 +86,16 @@ class BlockReader:
         for ref in refs:
             self.fetch(ref)
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until the blocks fetched so far are in the disk cache; False on timeout."""
+        with self._written:
+            return self._written.wait_for(lambda: not self._unwritten, timeout)
+
     def close(self) -> None:
-        """Stop the fetch threads (fetches already waiting on a store are abandoned)."""
+        """Stop the fetch threads (fetches already waiting on a store are abandoned, and
+        blocks not yet in the disk cache stay out of it)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._writer.shutdown(wait=False, cancel_futures=True)
 
     def fetch(self, ref: BlockRef) -> concurrent.futures.Future[memoryview]:
         """A block's plain bytes to come: done at once when in memory, else being fetched."""
@@ -111,11 +128,44 @@ class BlockReader:
                 log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
                 self.cache.discard(ref.id)
         if plain is None:
-            data = self.store.get(ref.id)
+            with self._lock:  # fetched again before the writer got to it
+                data = self._unwritten.get(ref.id)
+            if data is None:
+                data = self.store.get(ref.id)
+                plain = unseal(ref, data)
+                self._remember(ref.id, plain)
+                self._keep(ref.id, data)
+                return plain
             plain = unseal(ref, data)
-            self.cache.put(ref.id, data)
         self._remember(ref.id, plain)
         return plain
+
+    def _keep(self, block_id: bytes, data: bytes) -> None:
+        """Have a verified block written to the disk cache, by the writer while it keeps up."""
+        with self._lock:
+            if block_id in self._unwritten:
+                return
+            queued = len(self._unwritten) < _WRITES_QUEUED
+            if queued:
+                self._unwritten[block_id] = data
+        if not queued:
+            self.cache.put(block_id, data)
+            return
+        try:
+            self._writer.submit(self._write, block_id, data)
+        except RuntimeError:  # closed: the mount is going away
+            self._written_out(block_id)
+
+    def _write(self, block_id: bytes, data: bytes) -> None:
+        try:
+            self.cache.put(block_id, data)
+        finally:
+            self._written_out(block_id)
+
+    def _written_out(self, block_id: bytes) -> None:
+        with self._written:
+            self._unwritten.pop(block_id, None)
+            self._written.notify_all()
 
     def _remember(self, block_id: bytes, plain: memoryview) -> None:
         with self._lock:
