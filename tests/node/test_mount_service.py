@@ -10,7 +10,7 @@ import pytest
 
 from zeroos.flist.create import create as create_flist
 from zeroos.flist.mount.many_client import ManyClient
-from zeroos.flist.mount.system import MountError
+from zeroos.flist.mount.system import MountError, mount_overlay, unmount_path
 from zeroos.node.containers.mounts import IDLE_KEPT, FlistMounts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="FUSE mounts need root here")
@@ -87,3 +87,19 @@ def test_bad_requests_are_one_error_each(mounts: FlistMounts, tmp_path: Path) ->
             client.call(request)
     assert mounts.running()  # and it keeps serving
     assert os.listdir(mounts.mountpoint) == []
+
+
+def test_a_root_still_on_it_keeps_the_service(mounts: FlistMounts, tmp_path: Path) -> None:
+    name, path = mounts.acquire(_flist(tmp_path, "one", "first\n"), 1)
+    parts = [tmp_path / "root", tmp_path / "upper", tmp_path / "work"]
+    for part in parts:
+        part.mkdir()
+    mount_overlay(path, parts[1], parts[2], parts[0])
+    try:
+        mounts.release(name, 1)
+        mounts.stop()  # a container the node does not know stands on it: kept
+        assert mounts.running()
+        assert (parts[0] / "motd").read_text() == "first\n"
+        assert mounts.in_use() == [parts[0]]
+    finally:
+        unmount_path(parts[0])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ...common.log import event
 from ...flist.mount.many_client import ManyClient
-from ...flist.mount.system import MountError, mounted_at, unmount_path
+from ...flist.mount.system import MountError, mounted_at, mounts, unmount_path
 from ..errors import CommandError
 
 log = logging.getLogger("zeroos.node")
@@ -170,8 +170,26 @@ class FlistMounts:
                 if self.running():
                     self.client.remove(oldest)
 
+    def in_use(self) -> list[Path]:
+        """The mounts on the service's folders (overlays of containers), whatever made them."""
+        under = f"{self.mountpoint}/"
+        return [
+            entry.target
+            for entry in mounts()
+            if entry.fstype == "overlay" and entry.options.get("lowerdir", "").startswith(under)
+        ]
+
     def stop(self) -> None:
-        """Stop the service (the node stops with no container left); nothing stays mounted."""
+        """Stop the service (the node stops with no container left); nothing stays mounted.
+
+        Kept when a root still stands on it (a container the node does not know, say): its
+        files would be gone from under it."""
+        used = self.in_use()
+        if used:
+            event(
+                log, "mount_service_kept", level=logging.WARNING, used_by=used[0], count=len(used)
+            )
+            return
         with self._lock:
             try:
                 pid, _ = self.client.names(timeout=PING_TIMEOUT)
