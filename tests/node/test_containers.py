@@ -458,3 +458,17 @@ def test_cpu_and_memory_limits_where_the_machine_has_cgroups(
     client.container.terminate(n)
     assert not v1.exists()
     assert leftovers(node) == []
+
+
+def test_a_node_killed_with_no_container_leaves_no_mount_service(
+    container_node: Callable[..., Node],
+) -> None:
+    node = container_node()
+    deadline = time.monotonic() + WAIT
+    while not service_pids(node):  # started in the background as the node starts
+        assert time.monotonic() < deadline, "no mount service started"
+        time.sleep(0.1)
+    node.child.kill()  # nothing stops it: it sees no node holding it, no root on it, and goes
+    while service_pids(node) or str(node.data) in Path("/proc/mounts").read_text():
+        assert time.monotonic() < deadline, "the mount service outlived its node"
+        time.sleep(0.1)

@@ -27,6 +27,7 @@ import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from .cache import BlockCache
 from .fs import FlistOperations
 from .many_client import REQUEST_BYTES, control_address
 from .reader import BlockReader
-from .system import SUBTYPE, MountError, mounted_at, set_read_ahead
+from .system import SUBTYPE, MountError, mounted_at, mounts, set_read_ahead
 
 __all__ = ["ManyOperations", "serve_many"]
 
@@ -55,6 +56,8 @@ _LOW = (1 << _SLOT_BITS) - 1
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 _REQUEST_TIMEOUT = 10.0  # seconds a client has to send its request
 _ROOT_TTL = 1.0  # the root's listing changes as flists come and go
+_ORPHAN_CHECK = 2.0  # seconds between looks at whether anything still needs the service
+_FIRST_HOLD = 60.0  # seconds a new service waits for its first node to hold it
 _READ_AHEAD_KIB = 1024
 
 
@@ -350,7 +353,7 @@ def serve_many(
             set_read_ahead(mountpoint, _READ_AHEAD_KIB)
 
         try:
-            trio.run(_serve, operations, control, settle, on_ready)
+            trio.run(_serve, operations, control, mountpoint, settle, on_ready)
         finally:
             pyfuse3.close(unmount=True)
     finally:
@@ -359,13 +362,46 @@ def serve_many(
         cache.close()
 
 
+class _Holders:
+    """The nodes holding the service (a connection each, open as long as the node runs)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ever = False
+        self.started = time.monotonic()
+
+    async def hold(self, stream: trio.SocketStream) -> None:
+        self.count += 1
+        self.ever = True
+        try:
+            while await stream.receive_some(1024):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.count -= 1
+
+    def orphaned(self, mountpoint: Path) -> bool:
+        """No node holds it (since one did, or for a while after the start) and no overlay
+        stands on its folders: whoever started it is gone and nothing needs it."""
+        if self.count or not (self.ever or time.monotonic() - self.started > _FIRST_HOLD):
+            return False
+        under = f"{mountpoint}/"
+        return not any(
+            e.fstype == "overlay" and e.options.get("lowerdir", "").startswith(under)
+            for e in mounts()
+        )
+
+
 async def _serve(
     operations: ManyOperations,
     control: socket.socket,
+    mountpoint: Path,
     settle: Callable[[], None],
     on_ready: Callable[[], None] | None,
 ) -> None:
-    """Run the FUSE loop and the control socket until a stop, a signal, or an unmount."""
+    """Run the FUSE loop and the control socket until a stop, a signal, an unmount, or no
+    node holding it any more with no root on it (see _Holders)."""
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
@@ -382,14 +418,24 @@ async def _serve(
 
             async def answer(stream: trio.SocketStream) -> None:
                 async with stream:
-                    reply, stopping = await _answer(operations, stream)
+                    reply, action = await _answer(operations, stream)
                     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                         await stream.send_all(json.dumps(reply).encode() + b"\n")
-                if stopping:
+                        if action == "hold":
+                            await holders.hold(stream)
+                if action == "stop":
                     stop.set()
 
+            async def orphaned() -> None:
+                while not holders.orphaned(mountpoint):
+                    await trio.sleep(_ORPHAN_CHECK)
+                log.info("event=orphaned reason='no node holds it, no root stands on it'")
+                stop.set()
+
+            holders = _Holders()
             nursery.start_soon(fuse_loop)
             nursery.start_soon(on_signal)
+            nursery.start_soon(orphaned)
             await trio.to_thread.run_sync(settle)
             listener = trio.SocketListener(trio.socket.from_stdlib_socket(control))
             nursery.start_soon(trio.serve_listeners, answer, [listener])
@@ -401,8 +447,9 @@ async def _serve(
 
 async def _answer(
     operations: ManyOperations, stream: trio.SocketStream
-) -> tuple[dict[str, Any], bool]:
-    """The answer to one request, and whether the service is to stop."""
+) -> tuple[dict[str, Any], str]:
+    """The answer to one request, and what follows it: "stop", "hold" (the connection is kept:
+    the node holding it runs), or nothing."""
     data = b""
     with trio.move_on_after(_REQUEST_TIMEOUT):
         while not data.endswith(b"\n") and len(data) < REQUEST_BYTES:
@@ -414,24 +461,26 @@ async def _answer(
         request = json.loads(data)
         op = request["op"]
     except (ValueError, TypeError, KeyError):
-        return {"ok": False, "error": "a request is one JSON object with an 'op'"}, False
+        return {"ok": False, "error": "a request is one JSON object with an 'op'"}, ""
     try:
         if op == "add":
             added = await trio.to_thread.run_sync(
                 operations.add, str(request["name"]), Path(str(request["flist"]))
             )
             log.info("event=flist_added name=%s new=%s", request["name"], added)
-            return {"ok": True, "added": added}, False
+            return {"ok": True, "added": added}, ""
         if op == "remove":
             removed = await trio.to_thread.run_sync(operations.remove, str(request["name"]))
             log.info("event=flist_removed name=%s was=%s", request["name"], removed)
-            return {"ok": True, "removed": removed}, False
+            return {"ok": True, "removed": removed}, ""
         if op == "list":
-            return {"ok": True, "names": sorted(operations.members), "pid": os.getpid()}, False
+            return {"ok": True, "names": sorted(operations.members), "pid": os.getpid()}, ""
         if op == "stop":
-            return {"ok": True}, True
+            return {"ok": True}, "stop"
+        if op == "hold":
+            return {"ok": True}, "hold"
     except KeyError as exc:
-        return {"ok": False, "error": f"{op}: missing {exc.args[0]!r}"}, False
+        return {"ok": False, "error": f"{op}: missing {exc.args[0]!r}"}, ""
     except FlistError as exc:
-        return {"ok": False, "error": str(exc)}, False
-    return {"ok": False, "error": f"unknown op {op!r}"}, False
+        return {"ok": False, "error": str(exc)}, ""
+    return {"ok": False, "error": f"unknown op {op!r}"}, ""

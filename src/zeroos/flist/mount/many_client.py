@@ -71,5 +71,22 @@ class ManyClient:
         reply = self.call({"op": "list"}, timeout)
         return int(reply["pid"]), [str(n) for n in reply["names"]]
 
+    def hold(self) -> socket.socket:
+        """A connection the service keeps while it is open: the service knows a node runs
+        (when all are closed, and no root stands on it, it stops by itself)."""
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            sock.settimeout(self.timeout)
+            sock.connect(self.address)
+            sock.sendall(b'{"op": "hold"}\n')
+            if not sock.recv(REQUEST_BYTES).startswith(b'{"ok": true'):
+                raise OSError("refused")
+        except OSError as exc:
+            sock.close()
+            raise MountError(
+                f"cannot hold the flist mount service of {self.mountpoint}: {exc}"
+            ) from exc
+        return sock
+
     def stop(self) -> None:
         self.call({"op": "stop"})

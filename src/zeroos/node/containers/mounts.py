@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +57,7 @@ class FlistMounts:
         self.idle: OrderedDict[str, None] = OrderedDict()  # served, no user (oldest first)
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
+        self._hold: socket.socket | None = None  # open while this node runs: see many.py
 
     @property
     def _pid_file(self) -> Path:
@@ -76,10 +78,19 @@ class FlistMounts:
 
     def _ensure(self) -> bool:
         if self.running():
+            if self._hold is None:
+                self._hold = self.client.hold()
             return False
         self._clear_dead()
         self._start()
+        self._let_go()
+        self._hold = self.client.hold()
         return True
+
+    def _let_go(self) -> None:
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
     def _clear_dead(self) -> None:
         """What a dead or hung service left: its process killed, its mount detached."""
@@ -189,8 +200,11 @@ class FlistMounts:
             event(
                 log, "mount_service_kept", level=logging.WARNING, used_by=used[0], count=len(used)
             )
+            with self._lock:
+                self._let_go()
             return
         with self._lock:
+            self._let_go()
             try:
                 pid, _ = self.client.names(timeout=PING_TIMEOUT)
             except MountError:
