@@ -3,7 +3,6 @@
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
 
 from ..oauth import INTROSPECT_PATH
 from .deps import Ids
@@ -38,12 +37,3 @@ def discovery(ids: Ids) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": ["ES384"],
         "scopes_supported": _SCOPES,
     }
-
-
-@router.get("/metrics", response_class=PlainTextResponse, tags=["service"])
-def metrics(ids: Ids) -> str:
-    """Anyone: Prometheus counters."""
-    lines = []
-    for name, value in ids.metrics().items():
-        lines += [f"# TYPE zeroid_{name}_total counter", f"zeroid_{name}_total {value}"]
-    return "\n".join(lines) + "\n"
