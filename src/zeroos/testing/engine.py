@@ -8,6 +8,7 @@ which called again with the same root must reopen what an earlier engine left th
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -203,6 +204,21 @@ def check_namespaces_create_open_drop(harness: EngineHarness) -> None:
     assert fresh.get(b"k") is None
 
 
+def check_folders_are_this_machines_or_none(harness: EngineHarness) -> None:
+    """``folders()`` names local folders holding each namespace (NSINFO shows their paths and
+    free space), or is None for an engine that keeps namespaces elsewhere."""
+    engine = harness.engine
+    assert engine is not None
+    engine.create("where", NamespaceSettings()).put(b"k", b"v", 1)
+    engine.flush()
+    folders = engine.folders()
+    if folders is None:
+        return
+    for folder in folders:
+        assert os.path.isabs(folder), folder
+        assert os.path.isdir(os.path.join(folder, "where")), (folder, os.listdir(folder))
+
+
 def check_a_store_let_go_of_is_marked_dropped(harness: EngineHarness) -> None:
     """drop() and reload() set ``dropped`` on the store they let go of (never its users):
     the commands layer tells whoever still holds it that the namespace is gone."""
@@ -376,6 +392,7 @@ ENGINE_CHECKS: tuple[Callable[[EngineHarness], None], ...] = (
     check_settings_persist,
     check_seq_mode_next_id,
     check_namespaces_create_open_drop,
+    check_folders_are_this_machines_or_none,
     check_a_store_let_go_of_is_marked_dropped,
     check_reopen_after_close_keeps_everything,
     check_seq_ids_are_not_reused_after_deleting_the_last,

@@ -214,6 +214,11 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def folders(self) -> tuple[str, str] | None:
+        """Where this engine keeps namespaces on this machine, ``(data, index)``; None when
+        they live elsewhere (a Tarantool server): NSINFO then shows no paths or free space."""
+        return None
+
     def restore_chain(
         self, store: Store, files: Sequence[bytes], identity: Identity, mark: bytes
     ) -> None:

@@ -204,6 +204,9 @@ class EmbeddedEngine(Engine):
             store.flush()
             self._unsynced.add(store)
 
+    def folders(self) -> tuple[str, str]:
+        return self.datadir, self.indexdir
+
     def sync(self) -> None:
         self.flush()
         unsynced = self._unsynced

@@ -155,16 +155,16 @@ def command_nsinfo(session: Session, args: list[bytes]) -> bytes:
     ]
     if s.maxsize > 0:
         lines.append(f"space_available: {s.maxsize - store.data_size}")
-    engine = commands.engine
-    paths = getattr(engine, "datadir", None), getattr(engine, "indexdir", None)
-    if paths[0] and paths[1]:
-        for label, path in (("index", paths[1]), ("data", paths[0])):
-            free = shutil.disk_usage(str(path)).free
+    folders = commands.engine.folders()
+    if folders is not None:
+        datadir, indexdir = folders
+        for label, path in (("index", indexdir), ("data", datadir)):
+            free = shutil.disk_usage(path).free
             lines.append(f"{label}_disk_freespace_bytes: {free}")
             lines.append(f"{label}_disk_freespace_mb: {mb(free)}")
         if session.admin:
-            lines.append(f"data_path: {os.path.join(str(paths[0]), store.name)}")
-            lines.append(f"index_path: {os.path.join(str(paths[1]), store.name)}")
+            lines.append(f"data_path: {os.path.join(datadir, store.name)}")
+            lines.append(f"index_path: {os.path.join(indexdir, store.name)}")
     if s.owner:
         commands.check_reservation(store, time.time())
         lines.append(f"reservation_owner: {s.owner}")
