@@ -16,6 +16,7 @@ import pytest
 
 from tests.zdb.conftest import ZdbProcess
 from zeroos.flist.create import create
+from zeroos.flist.mount.cache import BlockCache
 from zeroos.flist.mount.system import mounted_at
 
 BLOCK_SIZE = 64 * 1024
@@ -157,10 +158,13 @@ def cached_soon(cache: Path, ids: Iterable[bytes], timeout: float = 30) -> bool:
     """Whether every block of `ids` is in the cache at `cache` within `timeout` seconds
     (a mount writes blocks to it from a thread of its own, just after the read has them)."""
     wanted = list(ids)
-    paths = [cache / i.hex()[:2] / i.hex() for i in wanted]
-    deadline = time.monotonic() + timeout
-    while not all(p.exists() for p in paths):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    blocks = BlockCache(cache, 1 << 40, refresh=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while not all(blocks.get(i) is not None for i in wanted):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+    finally:
+        blocks.close()

@@ -108,7 +108,7 @@ def test_two_mounts_share_one_cache(tmp_path: Path, mounter: Any) -> None:
     shutil.rmtree(tmp_path / "blocks")
     third = mounter(flist, cache=cache, name="three")
     assert _tree_facts(third.mountpoint) == expected
-    cached = BlockCache(cache, 1 << 30)
+    cached = BlockCache(cache, 1 << 30, refresh=False)
     with Flist.open(flist) as fl:
         ids = {ref.id for _, ref in fl.all_blocks()}
     assert all(cached.get(i) is not None for i in ids)
@@ -132,7 +132,7 @@ def test_cache_stays_within_its_bound(tmp_path: Path, mounter: Any) -> None:
         last = fl.blocks(fl.resolve("/f7").ino)
         first = fl.blocks(fl.resolve("/f0").ino)
     assert cached_soon(tmp_path / "cache", (ref.id for ref in last[1:]))
-    cache = BlockCache(tmp_path / "cache", bound)
+    cache = BlockCache(tmp_path / "cache", bound, refresh=False)
     assert all(cache.get(ref.id) is not None for ref in last[1:])
     assert all(cache.get(ref.id) is None for ref in first[1:])
 

@@ -1,4 +1,4 @@
-"""The block cache every flist mount of a machine shares: a directory of blocks by id."""
+"""The block cache every flist mount of a machine shares: blocks packed in a few segment files."""
 
 from __future__ import annotations
 
@@ -6,185 +6,264 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
+import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# After an eviction the cache holds at most this share of its bound, so that the next few
-# blocks do not each trigger a scan of the directory.
-_LOW_WATER = 0.9
-_STATE = ".size"  # the bytes held, as text; updated under an exclusive flock on the file
+_SEGMENTS = 8  # the bound is split in this many segments; eviction drops one, the oldest
+_LOCK = ".lock"  # flock'ed exclusively around an append, a new segment and an eviction
+_INDEX = "index.db"  # block id -> (segment, offset, length); sqlite in WAL mode
+_SEGMENT = re.compile(r"seg-(\d{12})")
+_OLD_LAYOUT = re.compile(r"[0-9a-f]{2}|\.size")  # the one-file-per-block cache this replaced
+# A WAL past this many pages is folded into the database and cut back: the index stays small
+# next to the bound it counts against.
+_WAL_PAGES = 32
+_WAL_BYTES = (_WAL_PAGES + 8) * 4096
+_SHM_BYTES = 32768  # sqlite's shared-memory file
 
 
 class BlockCache:
-    """Verified blocks as files named by their id, bounded in bytes, least recently used evicted.
+    """Verified blocks appended to a few segment files, bounded in bytes, oldest segment evicted.
 
-    Blocks are kept as stored (the ciphertext), so a cached file is checked against its id on
-    every use exactly like a block from the store. Several mounts, in several processes, may use
-    the same directory: a block is written to a temporary file and renamed into place (readers
-    see a whole block or none), a read touches the file's mtime (the LRU clock), and the bytes
-    held are counted in ``.size`` under a lock, so every process sees the others' blocks; past
-    the bound, the oldest files are deleted (under the same lock) until 90% of it is left.
+    Blocks are kept as stored (the ciphertext), so a cached block is checked against its id on
+    every use exactly like a block from the store: whatever a torn append or a crash left, wrong
+    bytes are never served. A new block is appended to the newest segment (one write, no new
+    file: creating a file per block cost more than the rest of a small file's read), then
+    recorded in a sqlite index shared by every process using the folder (WAL: lookups never
+    wait for a writer). Appends, new segments and evictions happen under an exclusive flock.
+    The bound counts segments and index alike; past it the oldest segment goes, whole. A block
+    read from the oldest quarter of the segments is appended again to the newest, so blocks in
+    use outlive the ones that are not (LRU, a segment at a time).
     """
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, *, refresh: bool = True) -> None:
+        """Open (or make) the cache in `root`; `refresh=False` only looks (no block moves)."""
         self.root = root
+        self._refresh = refresh
         self.max_bytes = max_bytes
+        self._segment_bytes = max(max_bytes // _SEGMENTS, 1)
         root.mkdir(parents=True, exist_ok=True)
-        # every block's folder at once: a cold read does not pay a mkdir for each new one
-        for prefix in range(256):
-            (root / f"{prefix:02x}").mkdir(exist_ok=True)
         self._root = str(root)
-        # flock excludes other processes; threads of this one share the descriptor: a Lock
-        self._fd = os.open(root / _STATE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # flock excludes other processes; threads of this one share the descriptor, the
+        # index connection and the segment descriptors: one Lock over all of them
         self._lock = threading.Lock()
-        with self._state() as state:
-            state.write(self._scan_size())  # the truth, whatever a crashed writer left
+        self._lock_fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._fds: dict[int, int] = {}  # open segments by number
+        self._known: list[int] = []  # the segments on disk when last listed, oldest first
+        self._closed = False
+        try:
+            with self._exclusive():
+                self._drop_old_layout()
+                self._db = sqlite3.connect(
+                    root / _INDEX, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                self._setup_index()
+                self._known = self._list()
+        except (OSError, sqlite3.Error) as exc:
+            os.close(self._lock_fd)
+            if isinstance(exc, sqlite3.Error):
+                raise OSError(0, f"its index: {exc}") from exc
+            raise
 
-    def _path(self, block_id: bytes) -> str:
-        # plain strings and os calls: pathlib's objects cost more than the syscalls here
-        name = block_id.hex()
-        return f"{self._root}/{name[:2]}/{name}"
+    def _setup_index(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        # a crash of the machine may lose the last commits or leave an entry whose bytes were
+        # lost: both cost a fetch from the store (every block is checked), never wrong bytes
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
+        db.execute(f"PRAGMA journal_size_limit={_WAL_PAGES * 4096}")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS block (id BLOB PRIMARY KEY, seg INTEGER NOT NULL,"
+            " off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS block_seg ON block (seg)")
+
+    def _drop_old_layout(self) -> None:
+        for entry in os.scandir(self._root):
+            if _OLD_LAYOUT.fullmatch(entry.name):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+    def _seg_path(self, seg: int) -> str:
+        return f"{self._root}/seg-{seg:012d}"
+
+    def _list(self) -> list[int]:
+        """The segments on disk, oldest first."""
+        found = (_SEGMENT.fullmatch(name) for name in os.listdir(self._root))
+        return sorted(int(m.group(1)) for m in found if m)
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[_Counter]:
-        with self._lock:
-            if self._fd < 0:
-                raise _Closed
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield _Counter(self._fd)
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+    def _exclusive(self) -> Iterator[None]:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Let go of the size file (blocks stay for the next mount).
+        """Let go of the index and the segments (blocks stay for the next mount).
 
-        A fetch still running (an unmount does not wait for them) then keeps its block out of
-        the cache: its descriptor number may already name another file.
+        A fetch still running (an unmount does not wait for them) then keeps its block out.
         """
         with self._lock:
-            fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
+            if self._closed:
+                return
+            self._closed = True
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            self._db.close()
+            os.close(self._lock_fd)
 
     def get(self, block_id: bytes) -> bytes | None:
         """The cached bytes of a block, or None when it is not cached."""
-        try:
-            fd = os.open(self._path(block_id), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        try:
-            with open(fd, "rb", buffering=0, closefd=False) as f:
-                data = f.readall()
-            # through the descriptor: a block evicted meanwhile by another mount is still read
-            os.utime(fd)
-        finally:
-            os.close(fd)
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                data, seg = self._read(block_id)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("event=cache_read_failed block=%s error=%r", block_id.hex(), exc)
+                return None
+            if data is None or not self._refresh or not self._fading(seg):
+                return data
+            # in use, and in a segment evicted soon: appended again to the newest
+            try:
+                self._append(block_id, data)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("event=cache_write_failed root=%s error=%r", self._root, exc)
         return data
 
-    def put(self, block_id: bytes, data: bytes) -> None:
-        """Keep a block (already verified against its id); evict old blocks past the bound."""
-        if len(data) > self.max_bytes * (1 - _LOW_WATER):
-            return  # a block this large would evict most of the cache for one use
-        path = self._path(block_id)
-        folder, _, name = path.rpartition("/")
-        tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}"
-        try:
-            # room is made before the block is written: a block being written counts too
-            with self._state() as state:
-                # a block two mounts both wrote is counted twice: too high, corrected by a scan
-                total = state.read() + len(data)
-                if total > self.max_bytes:
-                    total = self._evict(len(data))
-                state.write(total)
-            self._write(tmp, data)
-            os.rename(tmp, path)
-        except _Closed:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        except OSError as exc:
-            # a full or read-only cache disk costs speed, never a read
-            log.warning("event=cache_write_failed path=%s error=%r", path, exc)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    def _read(self, block_id: bytes) -> tuple[bytes | None, int]:
+        row = self._db.execute(
+            "SELECT seg, off, len FROM block WHERE id = ?", (block_id,)
+        ).fetchone()
+        if row is None:
+            return None, 0
+        seg, off, length = row
+        fd = self._segment(seg)
+        data = os.pread(fd, length, off) if fd >= 0 else b""
+        if len(data) != length:  # its segment is gone or was cut short
+            self._db.execute("DELETE FROM block WHERE id = ?", (block_id,))
+            return None, seg
+        return data, seg
 
-    def _write(self, tmp: str, data: bytes) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    def _segment(self, seg: int) -> int:
+        """An open descriptor of segment `seg`, or -1 when it is gone."""
+        fd = self._fds.get(seg)
+        if fd is not None:
+            return fd
         try:
-            fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:  # its folder was removed under the cache: made again
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
-        try:
+            fd = os.open(self._seg_path(seg), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return -1
+        # segments evicted by another process: their space comes free once we close them
+        self._known = self._list()
+        for old in [n for n in self._fds if n not in self._known]:
+            os.close(self._fds.pop(old))
+        self._fds[seg] = fd
+        return fd
+
+    def _fading(self, seg: int) -> bool:
+        known = self._known
+        return len(known) >= 2 and seg < known[max(len(known) // 4, 1)] and seg != known[-1]
+
+    def put(self, block_id: bytes, data: bytes) -> None:
+        """Keep a block (already verified against its id); evict old segments past the bound."""
+        if len(data) > min(self.max_bytes // 10, self._segment_bytes):
+            return  # a block this large would evict much of the cache for one use
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._append(block_id, data)
+            except (OSError, sqlite3.Error) as exc:
+                # a full or read-only cache disk costs speed, never a read
+                log.warning("event=cache_write_failed root=%s error=%r", self._root, exc)
+
+    def _append(self, block_id: bytes, data: bytes) -> None:
+        with self._exclusive():
+            newest = self._newest()
+            row = self._db.execute("SELECT seg FROM block WHERE id = ?", (block_id,)).fetchone()
+            if row is not None and row[0] == newest:
+                return  # another mount had it meanwhile
+            fd = self._segment(newest) if newest >= 0 else -1
+            end = os.fstat(fd).st_size if fd >= 0 else self._segment_bytes
+            if end + len(data) > self._segment_bytes:
+                newest = self._roll(newest)
+                fd, end = self._fds[newest], 0
             view = memoryview(data)
+            at = end
             while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+                view = view[os.pwrite(fd, view, at) :]
+                at = end + len(data) - len(view)
+            # the entry only once its bytes are all in the segment (other processes see them
+            # from the page cache at once): a crash before this line leaves unused bytes
+            self._db.execute(
+                "INSERT OR REPLACE INTO block (id, seg, off, len) VALUES (?, ?, ?, ?)",
+                (block_id, newest, end, len(data)),
+            )
+
+    def _newest(self) -> int:
+        """The segment appends go to (-1: none yet), seeing those other processes began."""
+        newest = self._known[-1] if self._known else -1
+        if newest < 0 or os.path.exists(self._seg_path(newest + 1)):
+            self._known = self._list()
+            newest = self._known[-1] if self._known else -1
+        return newest
+
+    def _roll(self, newest: int) -> int:
+        """Begin a new segment, evicting the oldest ones until it fits in the bound."""
+        known = self._list()
+        sizes = {seg: _size(self._seg_path(seg)) for seg in known}
+        # room for a whole segment: appends to it check no bound until the next one
+        held = sum(sizes.values()) + self._index_bytes(reserve=True)
+        while known and held + self._segment_bytes > self.max_bytes:
+            old = known.pop(0)
+            # entries first: a crash between the two leaves a segment nobody reads, evicted next
+            self._db.execute("DELETE FROM block WHERE seg = ?", (old,))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._seg_path(old))
+            fd = self._fds.pop(old, None)
+            if fd is not None:
+                os.close(fd)
+            held -= sizes[old]
+        seg = max([newest, *known]) + 1
+        fd = os.open(self._seg_path(seg), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._fds[seg] = fd
+        self._known = [*known, seg]
+        return seg
+
+    def _index_bytes(self, *, reserve: bool = False) -> int:
+        """The index's bytes on disk; with `reserve`, its log counted at the most it grows to."""
+        db, wal, shm = (_size(f"{self._root}/{_INDEX}{end}") for end in ("", "-wal", "-shm"))
+        if reserve:
+            return db + max(wal, _WAL_BYTES) + max(shm, _SHM_BYTES)
+        return db + wal + shm
 
     def discard(self, block_id: bytes) -> None:
         """Forget a cached block (its bytes did not match its id)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(block_id))
+        with self._lock:
+            if not self._closed:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("DELETE FROM block WHERE id = ?", (block_id,))
 
     def size(self) -> int:
-        """Bytes held by the cache now, counted on disk."""
-        return self._scan_size()
-
-    def _evict(self, coming: int) -> int:
-        """Delete least recently used blocks until those left and `coming` more bytes are
-        within the low-water mark; the bytes that will be held then."""
-        entries = self._entries()
-        total = sum(size for _, size, _ in entries) + coming
-        target = int(self.max_bytes * _LOW_WATER)
-        entries.sort(key=lambda entry: entry[2])
-        for path, size, _ in entries:
-            if total <= target:
-                break
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            total -= size
-        return total
-
-    def _entries(self) -> list[tuple[Path, int, int]]:
-        """(path, size, mtime in ns) of every cached block."""
-        found: list[tuple[Path, int, int]] = []
-        for sub in os.scandir(self.root):
-            if not sub.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(sub.path):
-                if entry.name.startswith("."):
-                    continue  # a block being written
-                with contextlib.suppress(FileNotFoundError):
-                    st = entry.stat(follow_symlinks=False)
-                    found.append((Path(entry.path), st.st_size, st.st_mtime_ns))
-        return found
-
-    def _scan_size(self) -> int:
-        return sum(size for _, size, _ in self._entries())
+        """Bytes held by the cache now (segments and index), counted on disk."""
+        return sum(_size(self._seg_path(seg)) for seg in self._list()) + self._index_bytes()
 
 
-class _Closed(Exception):
-    """The cache was closed while a block was being put into it."""
-
-
-class _Counter:
-    """The number in the locked ``.size`` file, written in place at a fixed width.
-
-    (Truncating and rewriting a file makes ext4 flush it: milliseconds a block.)
-    """
-
-    _WIDTH = 20
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    def read(self) -> int:
-        text = os.pread(self._fd, self._WIDTH, 0).strip()
-        return int(text) if text.isdigit() else 0
-
-    def write(self, value: int) -> None:
-        os.pwrite(self._fd, str(value).rjust(self._WIDTH).encode(), 0)
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
