@@ -10,9 +10,9 @@ loads only with :func:`run` (``zeroos.zdb.run(ZdbSettings(...))``).
         zdb.set("cat.jpg", data)
 """
 
-import importlib
 import typing
 
+from ..common.lazy import lazy_exports as _lazy_exports
 from .engine import Engine, EntryInfo, Store, Version
 from .errors import (
     ChecksumError,
@@ -53,13 +53,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
