@@ -153,7 +153,10 @@ class BlockCache:
         fd = self._segment(seg)
         data = os.pread(fd, length, off) if fd >= 0 else b""
         if len(data) != length:  # its segment is gone or was cut short
-            self._db.execute("DELETE FROM block WHERE id = ?", (block_id,))
+            # this entry only: another mount may have appended the block again meanwhile
+            self._db.execute(
+                "DELETE FROM block WHERE id = ? AND seg = ? AND off = ?", (block_id, seg, off)
+            )
             return None, seg
         return data, seg
 
