@@ -27,11 +27,15 @@ def zos(*args: str | Path, input: bytes | None = None) -> subprocess.CompletedPr
     )
 
 
-HOME = Path(tempfile.mkdtemp(prefix="flist-cli-home-"))
+HOME = Path("/nonexistent")  # set by _home while this module's tests run
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _home() -> Iterator[None]:
+    # made here, not at import: every xdist worker imports this module to collect it, and
+    # only the one that runs it removes the folder afterwards
+    global HOME
+    HOME = Path(tempfile.mkdtemp(prefix="flist-cli-home-"))
     yield
     shutil.rmtree(HOME, ignore_errors=True)
 
