@@ -10,7 +10,8 @@
 - restart time with ``--services`` services and ``--pending`` pending tasks (target < 5 s),
   beside the time to read the journal's files alone;
 - REST p99 of ``GET /services`` with those services (target < 50 ms), beside ``GET /robot``,
-  against a real ``zos robot serve`` started on the shared harness.
+  against a real ``zos robot serve`` started on the shared harness: with nothing to run (the
+  target's case), then again while it runs the pending tasks.
 
 Never part of the test suite; it prints figures and exits 0.
 """
@@ -185,7 +186,12 @@ def main() -> None:
         reference = args.tasks / reference_pool(args.tasks)
         data, repo = prepare(root / "r", args.services, args.pending)
         restart, read = bench_restart(data, repo)
-        slow, fast = bench_rest(root / "r", data, repo, args.requests)
+        # the target's case: a robot with its services and nothing to run; then the same
+        # routes while it works through the pending tasks (the threads running them share
+        # the interpreter with the requests)
+        idle_data, idle_repo = prepare(root / "q", args.services, 0)
+        slow, fast = bench_rest(root / "q", idle_data, idle_repo, args.requests)
+        busy_slow, busy_fast = bench_rest(root / "r", data, repo, args.requests)
     print(f"blueprint of {args.services} services   {blueprint:7.2f} s")
     print(
         f"tasks, scheduled in batches     {batched:7.0f} tasks/s ({commits} group commits)  "
@@ -202,6 +208,10 @@ def main() -> None:
     print(
         f"GET /services p99 ({args.services} services)  {slow * 1000:6.1f} ms (target < 50); "
         f"GET /robot p99 {fast * 1000:.1f} ms, ratio {slow / fast:.1f}x"
+    )
+    print(
+        f"  while running {args.pending} pending tasks: GET /services p99 {busy_slow * 1000:.1f} "
+        f"ms, GET /robot p99 {busy_fast * 1000:.1f} ms"
     )
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
