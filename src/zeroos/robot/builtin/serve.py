@@ -66,10 +66,19 @@ def http_answers(url: str) -> bool:
         return False
 
 
-class Answering(Protocol):
-    """A template whose service answers when it is up (its state says so)."""
+class Running(Protocol):
+    """A service with a state: what :func:`set_running` writes to."""
 
     state: ServiceState
+
+
+def set_running(service: Running, ok: bool) -> None:
+    """Say whether the service runs: its ``status:running`` state, ok or error (0-robot's)."""
+    service.state.set("status", "running", "ok" if ok else "error")
+
+
+class Answering(Running, Protocol):
+    """A template whose service answers when it is up (its state says so)."""
 
     def answers(self) -> bool: ...
 
@@ -90,13 +99,13 @@ def wait_answering(
     while not service.answers():
         looks += 1
         if looks % checks_every == 0 and ended():
-            service.state.set("status", "running", "error")
+            set_running(service, False)
             raise RobotError(f"{what} ended at start")
         if time.monotonic() > deadline:
-            service.state.set("status", "running", "error")
+            set_running(service, False)
             raise RobotError(f"{what} did not answer in {timeout:g} s")
         time.sleep(every)
-    service.state.set("status", "running", "ok")
+    set_running(service, True)
 
 
 class ServeOnNode(TemplateBase):
@@ -147,7 +156,7 @@ class ServeOnNode(TemplateBase):
             try:
                 handle = node.system(shlex.join(argv), id=job)
             except NODE_ERRORS as exc:
-                self.state.set("status", "running", "error")
+                set_running(self, False)
                 raise RobotError(f"node {self.data.node} refused to start {job}: {exc}") from exc
             self.logger.info("started job %s on node %s", handle.id, self.data.node)
         self.update(job=job)
@@ -162,7 +171,7 @@ class ServeOnNode(TemplateBase):
     def ping(self) -> bool:
         """Whether the part answers (its state says so)."""
         up = self.answers()
-        self.state.set("status", "running", "ok" if up else "error")
+        set_running(self, up)
         return up
 
     def stop(self) -> None:
@@ -178,7 +187,7 @@ class ServeOnNode(TemplateBase):
                     ) from exc
             self.logger.info("killed job %s", self.data.job)
         self.update(job="")
-        self.state.set("status", "running", "error")
+        set_running(self, False)
 
     def uninstall(self) -> None:
         """Stop the part."""
@@ -193,10 +202,12 @@ __all__ = [
     "START_SECONDS",
     "Answering",
     "NodeData",
+    "Running",
     "ServeData",
     "ServeOnNode",
     "http_answers",
     "node_call",
     "node_client",
+    "set_running",
     "wait_answering",
 ]

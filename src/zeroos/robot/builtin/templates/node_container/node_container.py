@@ -5,7 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from zeroos.robot import RobotError, TemplateBase
-from zeroos.robot.builtin.serve import NODE_ERRORS, NodeData, node_call, node_client
+from zeroos.robot.builtin.serve import (
+    NODE_ERRORS,
+    NodeData,
+    node_call,
+    node_client,
+    set_running,
+)
 
 WAIT = 120  # seconds the node may take to make or end a container (it mounts the flist)
 
@@ -65,10 +71,10 @@ class NodeContainer(TemplateBase):
         try:
             container = int(node_call(self.data, "corex.create", args, WAIT))
         except RobotError:
-            self.state.set("status", "running", "error")
+            set_running(self, False)
             raise
         self.update(container=container)
-        self.state.set("status", "running", "ok")
+        set_running(self, True)
         return container
 
     def stop(self) -> None:
@@ -81,7 +87,7 @@ class NodeContainer(TemplateBase):
             node_call(self.data, "corex.terminate", {"container": self.data.container}, WAIT)
             self.logger.info("terminated container %s", self.data.container)
         self.update(container=0)
-        self.state.set("status", "running", "error")
+        set_running(self, False)
 
     def delete(self) -> None:
         self.uninstall()

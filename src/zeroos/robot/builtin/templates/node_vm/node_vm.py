@@ -10,7 +10,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from zeroos.robot import RobotError, TemplateBase
-from zeroos.robot.builtin.serve import NodeData, node_call, wait_answering
+from zeroos.robot.builtin.serve import NodeData, node_call, set_running, wait_answering
 
 WAIT = 120.0  # seconds the node may take to answer kvm.create, kvm.list or kvm.destroy
 SHUTDOWN_WAIT = 900.0  # kvm.shutdown waits for the guest up to the node's --vm-shutdown-timeout
@@ -118,7 +118,7 @@ class NodeVm(TemplateBase):
             try:
                 uuid = str(node_call(self.data, "kvm.create", args, WAIT))
             except RobotError:
-                self.state.set("status", "running", "error")
+                set_running(self, False)
                 raise
             self.update(uuid=uuid)
             self.logger.info("created VM %s on node %s", uuid, self.data.node)
@@ -135,7 +135,7 @@ class NodeVm(TemplateBase):
     def ping(self) -> bool:
         """Whether the guest answers (its state says so)."""
         up = bool(self.data.uuid) and self.answers()
-        self.state.set("status", "running", "ok" if up else "error")
+        set_running(self, up)
         return up
 
     def stop(self) -> None:
@@ -145,7 +145,7 @@ class NodeVm(TemplateBase):
             how = "powered off" if (said or {}).get("powered_off") else "ended by the node"
             self.logger.info("VM %s shut down (%s)", self.data.uuid, how)
         self.update(uuid="")
-        self.state.set("status", "running", "error")
+        set_running(self, False)
 
     def uninstall(self) -> None:
         """Destroy the VM: its process ends at once, nothing of it stays on the node."""
@@ -153,7 +153,7 @@ class NodeVm(TemplateBase):
             node_call(self.data, "kvm.destroy", {"uuid": self.data.uuid}, WAIT)
             self.logger.info("destroyed VM %s", self.data.uuid)
         self.update(uuid="")
-        self.state.set("status", "running", "error")
+        set_running(self, False)
 
     def delete(self) -> None:
         self.uninstall()
