@@ -127,6 +127,32 @@ def _leftovers(node: Node) -> list[str]:
     return found
 
 
+def spare_networks(node: Node) -> list[str]:
+    """The cids of the networks the node made ahead for its next container (its log names
+    them) that no container took and whose namespace or veth is still on the machine."""
+    said = (node.root / "node.log").read_text()
+    taken = set(re.findall(r"event=container_created id=\d+ cid=(\w+)", said))
+    return [
+        cid
+        for cid in re.findall(r"event=network_spare_made cid=(\w+)", said)
+        if cid not in taken
+        and (
+            Path(f"/sys/class/net/zv{cid[-10:]}").exists()
+            or Path(f"/var/run/netns/zos-{cid}").exists()
+        )
+    ]
+
+
+def wait_spare(node: Node) -> str:
+    """The cid of the network the node makes ahead after a start with a network, once made."""
+    deadline = time.monotonic() + WAIT
+    while not (made := spare_networks(node)):
+        assert time.monotonic() < deadline, "no network made ahead for the next container"
+        time.sleep(0.05)
+    [cid] = made
+    return cid
+
+
 def service_pids(node: Node) -> list[int]:
     """The pids of the node's flist mount service (zos node mount-service on its folder)."""
     mountpoint = str(node.data / "mounts" / "flists").encode()
@@ -148,6 +174,7 @@ def stop_leaves_nothing(node: Node) -> None:
     assert service_pids(node), "no mount service ran"
     assert node.child.stop() == 0, (node.root / "node.log").read_text()
     assert service_pids(node) == []
+    assert spare_networks(node) == []  # the network made ahead goes with the node
     assert str(node.data) not in Path("/proc/mounts").read_text()
 
 
@@ -195,6 +222,15 @@ def test_container_from_an_flist_runs_commands_inside(
     assert (node.data / "containers" / str(n) / "rw" / "upper" / "new").exists()
     listed = client.container.list()
     assert listed[str(n)]["container"]["arguments"]["hostname"] == "boxy"
+    # the next start takes the network made ahead: its namespace, veth and address
+    spare = wait_spare(node)
+    second = create(client, busybox_flist)
+    state = json.loads((node.data / "containers" / str(second) / "state.json").read_text())
+    assert state["cid"] == spare
+    code, out, err = run_inside(client, second, "ip -4 -o addr show eth0")
+    assert code == 0, err
+    assert f"inet {state['ip']}/" in out
+    client.container.terminate(second)
     # streamed output, as 0-core streams a job's
     seen: list[str] = []
     job = client.container.client(n).system("sh -c 'echo one; echo two'", stream=True)
@@ -290,6 +326,7 @@ def test_port_forward_bridge_and_readoption(
     # kill -9 of the node core: the container keeps running; a new node adopts it
     served_by = service_pids(node)
     assert len(served_by) == 1, served_by
+    spare = wait_spare(node)
     node.child.kill()
     state = json.loads((node.data / "containers" / str(n) / "state.json").read_text())
     runtime = ["crun", "--root", str(node.data / "runtime" / "crun")]
@@ -312,6 +349,9 @@ def test_port_forward_bridge_and_readoption(
     service = [m for m in table if f" {node.data}/mounts/flists " in m]
     assert len(service) == 1, service  # the mount service kept, not started again
     assert service_pids(node) == served_by  # ...and its process the same one
+    # the network the killed node made ahead: removed by the new one
+    assert not Path(f"/var/run/netns/zos-{spare}").exists()
+    assert not Path(f"/sys/class/net/zv{spare[-10:]}").exists()
     assert run_inside(client, n, "cat /etc/motd")[:2] == (0, "hello from the flist\n")
     client.container.terminate(n)
     assert leftovers(node) == []

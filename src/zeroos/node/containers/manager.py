@@ -42,7 +42,7 @@ EXITS_AT_ONCE = 1.0
 # ...but one that has run its program and sleeps (waits for a child, a socket, a signal) over
 # this many polls in a row is started: a process on its way out does not go to sleep
 SETTLED_POLLS = 2
-POLL = 0.005
+POLL = 0.001  # seconds between looks at a new init (a look costs ~50 µs)
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on terminate
 
 
@@ -60,6 +60,18 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def netns_name(cid: str) -> str:
+    return f"zos-{cid}"
+
+
+def veth_name(cid: str) -> str:
+    return f"zv{cid[-10:]}"
+
+
+def new_cid() -> str:
+    return f"zos{uuid.uuid4().hex[:12]}"
 
 
 def _alive(pid: int) -> bool:
@@ -90,11 +102,20 @@ class Record:
 
     @property
     def netns(self) -> str:
-        return f"zos-{self.cid}"
+        return netns_name(self.cid)
 
     @property
     def veth(self) -> str:
-        return f"zv{self.cid[-10:]}"
+        return veth_name(self.cid)
+
+
+@dataclass(frozen=True, slots=True)
+class Spare:
+    """The next container's network, made ahead: namespace zos-CID with its eth0 at ``ip``,
+    plugged into the bridge by veth zv... (the names a container of that cid has)."""
+
+    cid: str
+    ip: str
 
 
 class Containers:
@@ -114,6 +135,10 @@ class Containers:
         self.forwards: dict[int, Forward] = {}  # host port -> its relay
         self.mounts = FlistMounts(data, self.cache)
         self._warming: asyncio.Task[None] | None = None
+        # the next container's network, made ahead (reserved from the start of its making)
+        self._spare: Spare | None = None
+        self._spare_task: asyncio.Task[None] | None = None
+        self._spare_file = data / "network-spare.json"
         self._lock = asyncio.Lock()  # one create/terminate at a time touches ids and addresses
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -133,6 +158,8 @@ class Containers:
 
     def _next_ip(self) -> str:
         used = {r.ip for r in self.records.values()} | {str(self.cidr.ip)}
+        if self._spare is not None:
+            used.add(self._spare.ip)
         for host in self.cidr.network.hosts():
             if str(host) not in used:
                 return str(host)
@@ -145,6 +172,7 @@ class Containers:
         The mount service is kept when it answers, else started again (at once when containers
         need their flists served, else in the background: the first create waits for it).
         """
+        await asyncio.to_thread(self._drop_old_spare)
         found = sorted(self.folder.glob("*/state.json"))
         if not found:
             self._warming = asyncio.create_task(self._warm_up())
@@ -204,6 +232,9 @@ class Containers:
         self.forwards.clear()
         if self._warming is not None:
             await self._warming
+        if self._spare_task is not None:
+            await self._spare_task
+        await asyncio.to_thread(self._drop_spare)
         if not self.records:
             await asyncio.to_thread(self.mounts.stop)
             await asyncio.to_thread(self._drop_bridge)
@@ -244,9 +275,10 @@ class Containers:
         flist = await asyncio.to_thread(rootfs.fetch, root, self.flists)
         async with self._lock:
             n = self._next_id()
+            spare = await self._take_spare() if network_on else None
             record = Record(
                 id=n,
-                cid=f"zos{uuid.uuid4().hex[:12]}",
+                cid=spare.cid if spare is not None else new_cid(),
                 root_url=root,
                 flist=str(flist),
                 arguments=arguments,
@@ -255,21 +287,31 @@ class Containers:
                 created=time.time(),
             )
             if network_on:
-                record.ip, record.bridge = self._next_ip(), self.bridge
-                # here, not beside other creates: two would both find no bridge and make it
-                await asyncio.to_thread(self._ensure_bridge)
-            refused = None
-            if limits.cpu or limits.memory:
-                refused = self.runtime.cgroups_refused or limits_refused(limits)
-            if refused:
-                event(log, "limits_refused", level=logging.WARNING, id=n, reason=refused)
-                limits = Limits()
-            record.limits = refused or ("applied" if limits.cpu or limits.memory else "none")
-            self._dir(n).mkdir(parents=True)
+                record.ip = spare.ip if spare is not None else self._next_ip()
+                record.bridge = self.bridge
+            # its id and address are taken from here on: the next network's making, which
+            # holds no lock, chooses an address between two awaits
             self.records[n] = record
-            self._save(record)
+            try:
+                if network_on and spare is None:
+                    # here, not beside other creates: two would both find no bridge and make it
+                    await asyncio.to_thread(self._ensure_bridge)
+                refused = None
+                if limits.cpu or limits.memory:
+                    refused = self.runtime.cgroups_refused or limits_refused(limits)
+                if refused:
+                    event(log, "limits_refused", level=logging.WARNING, id=n, reason=refused)
+                    limits = Limits()
+                record.limits = refused or ("applied" if limits.cpu or limits.memory else "none")
+                self._dir(n).mkdir(parents=True)
+                self._save(record)
+            except BaseException:
+                await self._teardown(record)  # a network made ahead goes with it
+                raise
         try:
-            await asyncio.to_thread(self._make, record, mounts, env, limits, init)
+            await asyncio.to_thread(
+                self._make, record, mounts, env, limits, init, plugged=spare is not None
+            )
             for host_port, port in ports.items():
                 await self._open_forward(record, host_port, port)
                 record.ports[str(host_port)] = port
@@ -278,6 +320,8 @@ class Containers:
             await self._teardown(record)
             raise
         event(log, "container_created", id=n, cid=record.cid, ip=record.ip or None)
+        if network_on:
+            self._refill()
         return record
 
     def _make(
@@ -287,17 +331,24 @@ class Containers:
         env: dict[str, str],
         limits: Limits,
         init: list[str],
+        *,
+        plugged: bool,
     ) -> None:
+        """Its root mounted, its network made (unless ``plugged``: made ahead), its init run."""
         folder = self._dir(record.id)
         # the network is made while the root is mounted (neither needs the other)
         with concurrent.futures.ThreadPoolExecutor(1, "zos-net") as pool:
-            plugged = pool.submit(self._plug, record) if record.ip else None
+            making = None
+            if record.ip and not plugged:
+                making = pool.submit(self._plug, record.cid, record.ip)
             try:
                 record.mount, lower = self.mounts.acquire(Path(record.flist), record.id)
             except FlistError as exc:
                 raise CommandError(f"cannot serve {record.root_url}: {exc}") from exc
             finally:
-                netns = plugged.result() if plugged is not None else None
+                netns = making.result() if making is not None else None
+            if plugged:
+                netns = network.netns_path(record.netns)
             self._save(record)
             root = rootfs.overlay_root(lower, folder)
         spec = Spec(
@@ -318,13 +369,72 @@ class Containers:
         record.started = (_proc_stat(record.pid) or ("", 0))[1]
         self._settle(record, init)
 
-    def _plug(self, record: Record) -> Path:
-        netns = network.create_netns(record.netns)
+    def _plug(self, cid: str, ip: str) -> Path:
+        """Container ``cid``'s network namespace, its eth0 at ``ip`` on the bridge."""
+        netns = network.create_netns(netns_name(cid))
         prefix = self.cidr.network.prefixlen
         network.plug(
-            record.netns, record.veth, self.bridge, f"{record.ip}/{prefix}", str(self.cidr.ip)
+            netns_name(cid), veth_name(cid), self.bridge, f"{ip}/{prefix}", str(self.cidr.ip)
         )
         return netns
+
+    # -- the next container's network, made ahead ----------------------------------------
+    # A namespace, a veth and an address cost a container start more than its runtime's own
+    # work on the way to its process (three `ip` runs): after each start with a network the
+    # next one's is made in the background, and the next start takes it as its own.
+    def _refill(self) -> None:
+        """Start making the next container's network, unless one is made or being made."""
+        if self._spare is None and (self._spare_task is None or self._spare_task.done()):
+            self._spare_task = asyncio.create_task(self._make_spare())
+
+    async def _make_spare(self) -> None:
+        # no await between choosing the address and taking it: no lock needed (see create)
+        spare = Spare(new_cid(), self._next_ip())
+        self._spare = spare
+        self._spare_file.write_text(json.dumps(asdict(spare)))
+        try:
+            await asyncio.to_thread(self._plug, spare.cid, spare.ip)
+        except CommandError as exc:  # the next start makes its own, as it would anyway
+            event(log, "network_spare_failed", level=logging.WARNING, error=exc)
+            await asyncio.to_thread(self._drop_spare)
+            return
+        event(log, "network_spare_made", cid=spare.cid, ip=spare.ip)
+
+    async def _take_spare(self) -> Spare | None:
+        """The network made ahead (waited for when still being made: it is ready sooner than
+        one made anew), when it is still plugged into the bridge. Called holding the lock,
+        which its making holds only before it is reserved."""
+        if self._spare is not None and self._spare_task is not None:
+            await asyncio.shield(self._spare_task)
+        spare = self._spare
+        if spare is None:
+            return None
+        master = Path("/sys/class/net", veth_name(spare.cid), "master")
+        if not (network.netns_path(netns_name(spare.cid)).exists() and master.exists()):
+            return None
+        if master.resolve().name != self.bridge:
+            return None
+        self._spare = None
+        self._spare_file.unlink(missing_ok=True)
+        return spare
+
+    def _drop_spare(self) -> None:
+        """The network made ahead removed (the node stops, or its making failed)."""
+        if self._spare is not None:
+            network.delete_link(veth_name(self._spare.cid))
+            network.delete_netns(netns_name(self._spare.cid))
+            self._spare = None
+        self._spare_file.unlink(missing_ok=True)
+
+    def _drop_old_spare(self) -> None:
+        """What a node killed before it could stop left made ahead: removed."""
+        try:
+            self._spare = Spare(**json.loads(self._spare_file.read_text()))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError) as exc:
+            event(log, "network_spare_unreadable", level=logging.WARNING, error=exc)
+        self._drop_spare()
 
     def _settle(self, record: Record, init: list[str]) -> None:
         """Return once the init runs its program and sleeps, or after EXITS_AT_ONCE; a process
