@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,15 @@ def _flist(root: Path, name: str, text: str) -> Path:
     out = root / f"{name}.fl"
     create_flist(tree, out, [f"dir://{root / 'blocks'}"])
     return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (the killed service stays a zombie until its parent, this test's
+    process, reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture
@@ -69,6 +80,24 @@ def test_many_flists_one_mount_one_process(mounts: FlistMounts, tmp_path: Path) 
     assert mounts.acquire(two, 4) == (name2, path2)  # an idle one is used again as it is
     assert (path2 / "motd").read_text() == "second\n"
     assert mounts.client.names()[0] == pid  # one process served them all
+
+
+def test_a_flist_in_use_is_served_again_when_its_service_died(
+    mounts: FlistMounts, tmp_path: Path
+) -> None:
+    one = _flist(tmp_path, "one", "first\n")
+    name, path = mounts.acquire(one, 1)
+    pid, _ = mounts.client.names()
+    assert mounts.acquire(one, 2) == (name, path)  # served already: its folder answers
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _running(pid):
+        assert time.monotonic() < deadline, "the killed service is still there"
+        time.sleep(0.02)
+    # its folder no longer answers: a new service is started and serves it again
+    assert mounts.acquire(one, 3) == (name, path)
+    assert mounts.client.names()[0] != pid
+    assert (path / "etc" / "motd").read_text() == "first\n"
 
 
 def test_bad_requests_are_one_error_each(mounts: FlistMounts, tmp_path: Path) -> None:

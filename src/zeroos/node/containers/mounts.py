@@ -11,6 +11,7 @@ lost, and said so in the log). It stops with the node when no container is left.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -98,10 +99,16 @@ class FlistMounts:
             pid = int(self._pid_file.read_text())
         except (OSError, ValueError):
             pid = 0
+        ours = self._child
         if pid and self._is_service(pid):
             event(log, "mount_service_hung", level=logging.WARNING, pid=pid)
             os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, STOP_TIMEOUT)
+            if ours is None or ours.pid != pid:
+                _wait_gone(pid, STOP_TIMEOUT)
+        if ours is not None:  # a service this node started: reaped, not left a zombie
+            self._child = None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ours.wait(STOP_TIMEOUT)
         if mounted_at(self.mountpoint) is not None:
             event(log, "mount_service_dead", level=logging.WARNING, mount=self.mountpoint)
             unmount_path(self.mountpoint, lazy=True)
@@ -148,12 +155,18 @@ class FlistMounts:
         """Serve ``flist`` for ``container``: its folder's name and path."""
         name = member_name(flist)
         with self._lock:
-            try:
-                path = self.client.add(name, flist)
-            except MountError:
-                if not self._ensure():  # it answers: the refusal is about this flist
-                    raise
-                path = self.client.add(name, flist)
+            path = self.mountpoint / name
+            # one served already (another container's, or kept idle) needs no request on the
+            # socket while its folder answers (a dead service's mount says ENOTCONN, a new
+            # service's ENOENT)
+            known = name in self.users or name in self.idle
+            if not (known and _answers(path)):
+                try:
+                    path = self.client.add(name, flist)
+                except MountError:
+                    if not self._ensure():  # it answers: the refusal is about this flist
+                        raise
+                    path = self.client.add(name, flist)
             self.users.setdefault(name, set()).add(container)
             self.idle.pop(name, None)
         return name, path
@@ -225,6 +238,16 @@ class FlistMounts:
             if mounted_at(self.mountpoint) is not None:
                 unmount_path(self.mountpoint, lazy=True)
         event(log, "mount_service_stopped", pid=pid)
+
+
+def _answers(path: Path) -> bool:
+    """Whether the service answers for ``path``: statfs always goes to it (a stat may be
+    answered from the kernel's cache of a mount whose service is gone)."""
+    try:
+        os.statvfs(path)
+    except OSError:
+        return False
+    return True
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

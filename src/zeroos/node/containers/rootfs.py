@@ -8,6 +8,7 @@ mounts nothing twice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -38,13 +39,21 @@ def fetch(url: str, cache: Path) -> Path:
             raise CommandError(f"root flist {url}: no such file")
     else:
         raise CommandError(f"root flist {url}: use a path or an http(s) URL, not {parsed.scheme}:")
+    info = path.stat()
+    _check(url, path, info.st_ino, info.st_size, info.st_mtime_ns)
+    return path
+
+
+@functools.lru_cache(maxsize=64)
+def _check(url: str, path: Path, ino: int, size: int, mtime_ns: int) -> None:
+    """That ``path`` is an flist naming a store, once per version of the file (a rewritten one
+    is checked again; a refused one every time)."""
     try:
         with Flist.open(path) as flist:
             if not flist.routes():
                 raise CommandError(f"root flist {url} names no store to read its blocks from")
     except FlistError as exc:
         raise CommandError(f"root flist {url} is not a usable flist: {exc}") from exc
-    return path
 
 
 def _download(url: str, path: Path) -> None:
