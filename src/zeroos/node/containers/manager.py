@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from . import network, rootfs
 from .forward import Forward
 from .mounts import FlistMounts
 from .runtime import Runtime, RuntimeFailure
+from .spare import Spares, netns_name, new_cid, veth_name
 from .spec import Limits, Spec, limits_refused
 
 log = logging.getLogger("zeroos.node")
@@ -60,18 +60,6 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def netns_name(cid: str) -> str:
-    return f"zos-{cid}"
-
-
-def veth_name(cid: str) -> str:
-    return f"zv{cid[-10:]}"
-
-
-def new_cid() -> str:
-    return f"zos{uuid.uuid4().hex[:12]}"
 
 
 def _alive(pid: int) -> bool:
@@ -109,15 +97,6 @@ class Record:
         return veth_name(self.cid)
 
 
-@dataclass(frozen=True, slots=True)
-class Spare:
-    """The next container's network, made ahead: namespace zos-CID with its eth0 at ``ip``,
-    plugged into the bridge by veth zv... (the names a container of that cid has)."""
-
-    cid: str
-    ip: str
-
-
 class Containers:
     """Every container of one node, and the runtime, bridge and forwards they use."""
 
@@ -135,10 +114,7 @@ class Containers:
         self.forwards: dict[int, Forward] = {}  # host port -> its relay
         self.mounts = FlistMounts(data, self.cache)
         self._warming: asyncio.Task[None] | None = None
-        # the next container's network, made ahead (reserved from the start of its making)
-        self._spare: Spare | None = None
-        self._spare_task: asyncio.Task[None] | None = None
-        self._spare_file = data / "network-spare.json"
+        self.spares = Spares(data / "network-spare.json", bridge, self._plug, self._next_ip)
         self._lock = asyncio.Lock()  # one create/terminate at a time touches ids and addresses
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -158,8 +134,8 @@ class Containers:
 
     def _next_ip(self) -> str:
         used = {r.ip for r in self.records.values()} | {str(self.cidr.ip)}
-        if self._spare is not None:
-            used.add(self._spare.ip)
+        if self.spares.reserved_ip is not None:
+            used.add(self.spares.reserved_ip)
         for host in self.cidr.network.hosts():
             if str(host) not in used:
                 return str(host)
@@ -172,7 +148,7 @@ class Containers:
         The mount service is kept when it answers, else started again (at once when containers
         need their flists served, else in the background: the first create waits for it).
         """
-        await asyncio.to_thread(self._drop_old_spare)
+        await asyncio.to_thread(self.spares.drop_old)
         found = sorted(self.folder.glob("*/state.json"))
         if not found:
             self._warming = asyncio.create_task(self._warm_up())
@@ -232,9 +208,7 @@ class Containers:
         self.forwards.clear()
         if self._warming is not None:
             await self._warming
-        if self._spare_task is not None:
-            await self._spare_task
-        await asyncio.to_thread(self._drop_spare)
+        await self.spares.close()
         if not self.records:
             await asyncio.to_thread(self.mounts.stop)
             await asyncio.to_thread(self._drop_bridge)
@@ -275,7 +249,7 @@ class Containers:
         flist = await asyncio.to_thread(rootfs.fetch, root, self.flists)
         async with self._lock:
             n = self._next_id()
-            spare = await self._take_spare() if network_on else None
+            spare = await self.spares.take() if network_on else None
             record = Record(
                 id=n,
                 cid=spare.cid if spare is not None else new_cid(),
@@ -289,8 +263,8 @@ class Containers:
             if network_on:
                 record.ip = spare.ip if spare is not None else self._next_ip()
                 record.bridge = self.bridge
-            # its id and address are taken from here on: the next network's making, which
-            # holds no lock, chooses an address between two awaits
+            # its id and address are taken from here on: the making of the next container's
+            # network (spare.py), which holds no lock, chooses an address between two awaits
             self.records[n] = record
             try:
                 if network_on and spare is None:
@@ -321,7 +295,7 @@ class Containers:
             raise
         event(log, "container_created", id=n, cid=record.cid, ip=record.ip or None)
         if network_on:
-            self._refill()
+            self.spares.refill()  # the next container's network, made while none starts
         return record
 
     def _make(
@@ -377,64 +351,6 @@ class Containers:
             netns_name(cid), veth_name(cid), self.bridge, f"{ip}/{prefix}", str(self.cidr.ip)
         )
         return netns
-
-    # -- the next container's network, made ahead ----------------------------------------
-    # A namespace, a veth and an address cost a container start more than its runtime's own
-    # work on the way to its process (three `ip` runs): after each start with a network the
-    # next one's is made in the background, and the next start takes it as its own.
-    def _refill(self) -> None:
-        """Start making the next container's network, unless one is made or being made."""
-        if self._spare is None and (self._spare_task is None or self._spare_task.done()):
-            self._spare_task = asyncio.create_task(self._make_spare())
-
-    async def _make_spare(self) -> None:
-        # no await between choosing the address and taking it: no lock needed (see create)
-        spare = Spare(new_cid(), self._next_ip())
-        self._spare = spare
-        self._spare_file.write_text(json.dumps(asdict(spare)))
-        try:
-            await asyncio.to_thread(self._plug, spare.cid, spare.ip)
-        except CommandError as exc:  # the next start makes its own, as it would anyway
-            event(log, "network_spare_failed", level=logging.WARNING, error=exc)
-            await asyncio.to_thread(self._drop_spare)
-            return
-        event(log, "network_spare_made", cid=spare.cid, ip=spare.ip)
-
-    async def _take_spare(self) -> Spare | None:
-        """The network made ahead (waited for when still being made: it is ready sooner than
-        one made anew), when it is still plugged into the bridge. Called holding the lock,
-        which its making holds only before it is reserved."""
-        if self._spare is not None and self._spare_task is not None:
-            await asyncio.shield(self._spare_task)
-        spare = self._spare
-        if spare is None:
-            return None
-        master = Path("/sys/class/net", veth_name(spare.cid), "master")
-        if not (network.netns_path(netns_name(spare.cid)).exists() and master.exists()):
-            return None
-        if master.resolve().name != self.bridge:
-            return None
-        self._spare = None
-        self._spare_file.unlink(missing_ok=True)
-        return spare
-
-    def _drop_spare(self) -> None:
-        """The network made ahead removed (the node stops, or its making failed)."""
-        if self._spare is not None:
-            network.delete_link(veth_name(self._spare.cid))
-            network.delete_netns(netns_name(self._spare.cid))
-            self._spare = None
-        self._spare_file.unlink(missing_ok=True)
-
-    def _drop_old_spare(self) -> None:
-        """What a node killed before it could stop left made ahead: removed."""
-        try:
-            self._spare = Spare(**json.loads(self._spare_file.read_text()))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, TypeError) as exc:
-            event(log, "network_spare_unreadable", level=logging.WARNING, error=exc)
-        self._drop_spare()
 
     def _settle(self, record: Record, init: list[str]) -> None:
         """Return once the init runs its program and sleeps, or after EXITS_AT_ONCE; a process
