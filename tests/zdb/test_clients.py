@@ -41,7 +41,7 @@ ADMIN = "secret"
 
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
-    """Which client the test runs on: "sync" or "async"."""
+    """Which client the test runs on: "sync", "async" or "trio"."""
     return str(request.param)
 
 

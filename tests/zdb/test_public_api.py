@@ -32,6 +32,7 @@ EXPECTED = {
     "ValueMismatch",
     "VerificationError",
     "ScanEntry",
+    "TrioClient",
     "StorageError",
     "Store",
     "Version",

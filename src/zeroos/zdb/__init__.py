@@ -38,6 +38,7 @@ from .namespace import Mode, NamespaceSettings
 if typing.TYPE_CHECKING:
     from .client import Client, HistoryEntry, NamespaceInfo, ScanEntry
     from .client.aio import AsyncClient
+    from .client.triodriver import TrioClient
     from .main import run
     from .settings import ZdbSettings
 
@@ -48,6 +49,7 @@ _LAZY = {
     "HistoryEntry": ".client",
     "NamespaceInfo": ".client",
     "ScanEntry": ".client",
+    "TrioClient": ".client.triodriver",
     "ZdbSettings": ".settings",
     "run": ".main",
 }
@@ -82,6 +84,7 @@ __all__ = [
     "SignatureMismatch",
     "StorageError",
     "Store",
+    "TrioClient",
     "ValueMismatch",
     "VerificationError",
     "Version",

@@ -11,30 +11,27 @@ driver.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, ClassVar, Literal, Self, TypeAlias, TypeVar
+from collections.abc import Generator
+from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 import redis.asyncio
 import redis.exceptions
 from redis.asyncio.connection import Connection as _RedisConnection
 from redis.asyncio.connection import UnixDomainSocketConnection as _RedisUnixConnection
 
-from ..errors import ZdbError, ZdbTimeoutError
+from ..errors import ZdbTimeoutError
+from .awaited import Awaited
 from .pool import Driver, SessionConnection, closes_connection, open_pool, translate_error
 from .replies import Command
 from .steps import (
     Commands,
     Login,
     Pipelined,
-    Request,
     Run,
-    Send,
     Session,
     connect_steps,
     enter_steps,
 )
-
-_T = TypeVar("_T")
 
 
 async def _login(conn: _AsyncConn, steps: Generator[Command, Any, Login]) -> None:
@@ -55,7 +52,7 @@ async def _connect_hook(session: Session, conn: _AsyncConn) -> None:
     await _login(conn, connect_steps(session))
 
 
-class AsyncClient(Commands):
+class AsyncClient(Awaited, Commands):
     """An asyncio connection pool to one zero-db server, in one namespace at a time.
 
     Its commands are :class:`~.steps.Commands`', awaited: ``await client.get(key)``,
@@ -117,45 +114,6 @@ class AsyncClient(Commands):
             raise translate_error(exc, self.address, timeout) from exc
         finally:
             await pool.release(conn)
-
-    async def _exchange(self, request: Send) -> tuple[Any, ZdbError | None]:
-        """One request of a dialog or stream: its reply, or the zero-db error it met."""
-        try:
-            if isinstance(request, Request):
-                return await self._execute(request.command, request.read_timeout), None
-            return await self._execute(request), None
-        except ZdbError as exc:
-            return None, exc
-
-    async def _talk(self, steps: Generator[Any, Any, _T]) -> _T:
-        """Run a dialog's steps to their result."""
-        run = Run(steps)
-        request = run.advance()
-        while request is not None:
-            request = run.advance(*await self._exchange(request))
-        return run.result  # type: ignore[no-any-return]
-
-    async def _flow(self, steps: Generator[Any, Any, None]) -> AsyncIterator[Any]:
-        """Run a stream's steps, handing out its batches' items as they come."""
-        run = Run(steps)
-        request = run.advance()
-        while True:
-            for item in run.take():
-                yield item
-            if request is None:
-                return
-            request = run.advance(*await self._exchange(request))
-
-    _call_source = (
-        "async def method({params}):\n    return read(await self._execute(build({args})))"
-    )
-
-    @staticmethod
-    def _dialog_method(steps: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
-        async def dialog(self: AsyncClient, /, *args: Any, **kwargs: Any) -> Any:
-            return await self._talk(steps(self, *args, **kwargs))
-
-        return dialog
 
 
 class AsyncZdbConnection(SessionConnection, _RedisConnection):

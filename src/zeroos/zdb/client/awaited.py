@@ -1,0 +1,68 @@
+"""How an awaiting driver runs the steps: written once for the asyncio and the trio clients.
+
+A driver class mixes :class:`Awaited` in before :class:`~.steps.Commands` and provides
+``async _execute(command, read_timeout)``: one command (or :class:`~.steps.Pipelined` commands)
+on a connection in the client's namespace, its raw reply, zero-db's errors raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, TypeVar
+
+from ..errors import ZdbError
+from .replies import Command
+from .steps import Pipelined, Request, Run, Send
+
+_T = TypeVar("_T")
+
+
+class Awaited:
+    """Dialogs, streams and one-request methods of a client whose ``_execute`` is awaited."""
+
+    async def _execute(
+        self, command: Command | Pipelined | None, read_timeout: float | None = None
+    ) -> Any:
+        raise NotImplementedError
+
+    async def _exchange(self, request: Send) -> tuple[Any, ZdbError | None]:
+        """One request of a dialog or stream: its reply, or the zero-db error it met."""
+        try:
+            if isinstance(request, Request):
+                return await self._execute(request.command, request.read_timeout), None
+            return await self._execute(request), None
+        except ZdbError as exc:
+            return None, exc
+
+    async def _talk(self, steps: Generator[Any, Any, _T]) -> _T:
+        """Run a dialog's steps to their result."""
+        run = Run(steps)
+        request = run.advance()
+        while request is not None:
+            request = run.advance(*await self._exchange(request))
+        return run.result  # type: ignore[no-any-return]
+
+    async def _flow(self, steps: Generator[Any, Any, None]) -> AsyncIterator[Any]:
+        """Run a stream's steps, handing out its batches' items as they come."""
+        run = Run(steps)
+        request = run.advance()
+        while True:
+            for item in run.take():
+                yield item
+            if request is None:
+                return
+            request = run.advance(*await self._exchange(request))
+
+    _call_source = (
+        "async def method({params}):\n    return read(await self._execute(build({args})))"
+    )
+
+    @staticmethod
+    def _dialog_method(steps: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
+        async def dialog(self: Awaited, /, *args: Any, **kwargs: Any) -> Any:
+            return await self._talk(steps(self, *args, **kwargs))
+
+        return dialog
+
+
+__all__ = ["Awaited"]
