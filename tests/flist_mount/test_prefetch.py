@@ -25,11 +25,12 @@ def _cached(cache: BlockCache, refs: list[BlockRef]) -> list[bool]:
     return [cache.get(ref.id) is not None for ref in refs]
 
 
-def _settle(cache: BlockCache, refs: list[BlockRef], want: list[bool]) -> list[bool]:
-    """What the cache holds of `refs` once the fetches in flight are done (or 30 s passed)."""
+async def _settle(cache: BlockCache, refs: list[BlockRef], want: list[bool]) -> list[bool]:
+    """What the cache holds of `refs` once the fetches in flight are done (or 30 s passed);
+    the fetches run on the loop, which waits here."""
     deadline = time.monotonic() + 30
     while (got := _cached(cache, refs)) != want and time.monotonic() < deadline:
-        time.sleep(0.05)
+        await trio.sleep(0.05)
     return got
 
 
@@ -63,7 +64,7 @@ def test_a_sequential_reader_has_the_next_blocks_fetched(tmp_path: Path) -> None
             got = await ops.read(info.fh, index * BLOCK_SIZE, BLOCK_SIZE)
             assert got == data[index * BLOCK_SIZE : (index + 1) * BLOCK_SIZE]
         want = [True] * (4 + 8) + [False] * (40 - 12)
-        assert _settle(cache, refs, want) == want
+        assert await _settle(cache, refs, want) == want
         await ops.release(info.fh)
 
         # jumping about: nothing beyond what is read (and block 0, fetched as the first block
@@ -74,7 +75,7 @@ def test_a_sequential_reader_has_the_next_blocks_fetched(tmp_path: Path) -> None
         for index in (30, 10, 20):
             await ops.read(info.fh, index * BLOCK_SIZE, 100)
         want = [i in (0, 10, 20, 30) for i in range(40)]
-        assert _settle(cache, refs, want) == want
+        assert await _settle(cache, refs, want) == want
 
     _session(tmp_path, flist_path, body)
 
@@ -94,12 +95,20 @@ def test_a_directory_read_in_order_has_the_next_files_fetched(tmp_path: Path) ->
             info = await ops.open(flist.resolve(name).ino, os.O_RDONLY, ctx)
             assert await ops.read(info.fh, 0, 10) == (src / name[1:]).read_bytes()[:10]
             await ops.release(info.fh)
-        want = [i < 2 + 8 for i in range(20)]  # the two read, and the 8 after them
-        assert _settle(cache, heads, want) == want
+        # the first read asked for the next 16 files' first blocks, in one batch
+        want = [i < 1 + 16 for i in range(20)]
+        assert await _settle(cache, heads, want) == want
         # an open without a read (its pages are still in the kernel's cache) fetches nothing
         info = await ops.open(flist.resolve(names[2]).ino, os.O_RDONLY, ctx)
         await ops.release(info.fh)
-        assert _settle(cache, heads, want) == want
+        assert await _settle(cache, heads, want) == want
+        # once half of those are read, the next batch is asked for
+        for name in names[3:10]:
+            info = await ops.open(flist.resolve(name).ino, os.O_RDONLY, ctx)
+            assert await ops.read(info.fh, 0, 10) == (src / name[1:]).read_bytes()[:10]
+            await ops.release(info.fh)
+        want = [True] * 20
+        assert await _settle(cache, heads, want) == want
 
     _session(tmp_path, flist_path, body)
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from zeroos.flist.blocks import encode, unseal
 from zeroos.flist.errors import BlockError, StoreUnavailable
@@ -47,13 +48,13 @@ def test_a_corrupt_cached_block_is_dropped_and_fetched_again(tmp_path: Path) -> 
     cache = BlockCache(tmp_path / "cache", 1 << 20)
     reader = BlockReader(open_store(f"dir://{tmp_path}/store"), cache, timeout=10)
     try:
-        assert reader.read(refs[0]) == plains[0]
-        assert reader.flush(10)
+        assert trio.run(reader.read, refs[0]) == plains[0]
+        reader.flush()
         cached = cache.get(refs[0].id)
         assert cached is not None
         cache.put(refs[1].id, cached)  # the wrong bytes under the second block's id
-        assert reader.read(refs[1]) == plains[1]
-        assert reader.flush(10)
+        assert trio.run(reader.read, refs[1]) == plains[1]
+        reader.flush()
         assert cache.get(refs[1].id) != cached  # replaced by the store's good copy
     finally:
         reader.close()
@@ -67,7 +68,7 @@ def test_a_corrupt_stored_block_fails_and_is_not_cached(tmp_path: Path) -> None:
     reader = BlockReader(open_store(f"dir://{tmp_path}/store"), cache, timeout=10)
     try:
         with pytest.raises(BlockError):
-            reader.read(refs[0])
+            trio.run(reader.read, refs[0])
         assert cache.get(refs[0].id) is None
     finally:
         reader.close()
@@ -103,13 +104,13 @@ def test_a_read_gives_up_at_its_deadline_and_a_later_read_succeeds(tmp_path: Pat
     try:
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match=r"slow://test within 0\.5s"):
-            reader.read(refs[0])
+            trio.run(reader.read, refs[0])
         assert time.monotonic() - started < 2.5
         store.delay = 0
         deadline = time.monotonic() + 30
         while True:  # the slow fetch still finishes (and is kept), or a new one is made
             try:
-                assert reader.read(refs[0]) == plains[0]
+                assert trio.run(reader.read, refs[0]) == plains[0]
                 break
             except StoreUnavailable:
                 assert time.monotonic() < deadline

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -277,13 +277,22 @@ class Flist:
 
     def blocks(self, ino: int) -> list[BlockRef]:
         rows = self._all("SELECT id, key FROM block WHERE ino = ? ORDER BY rowid", (ino,))
-        refs = []
-        for block_id, key in rows:
-            bid, bkey = _blob(block_id), _blob(key)
-            if len(bid) != 32 or len(bkey) != 32:
-                raise FlistFormatError(f"{self.path}: inode {ino} has a block of a bad length")
-            refs.append(BlockRef(bid, bkey))
-        return refs
+        return [self._ref(ino, block_id, key) for block_id, key in rows]
+
+    def blocks_of(self, inos: Sequence[int]) -> dict[int, list[BlockRef]]:
+        """The blocks of several files, by inode, in one query (files without any left out)."""
+        marks = ",".join("?" * len(inos))
+        sql = f"SELECT ino, id, key FROM block WHERE ino IN ({marks}) ORDER BY ino, rowid"  # noqa: S608
+        found: dict[int, list[BlockRef]] = {}
+        for ino, block_id, key in self._all(sql, inos):
+            found.setdefault(int(ino), []).append(self._ref(int(ino), block_id, key))
+        return found
+
+    def _ref(self, ino: int, block_id: Any, key: Any) -> BlockRef:
+        bid, bkey = _blob(block_id), _blob(key)
+        if len(bid) != 32 or len(bkey) != 32:
+            raise FlistFormatError(f"{self.path}: inode {ino} has a block of a bad length")
+        return BlockRef(bid, bkey)
 
     def all_blocks(self) -> Iterator[tuple[int, BlockRef]]:
         """Every (ino, block) row of the flist, file by file in order."""

@@ -12,10 +12,12 @@ StoreUnavailable naming its URL (password hidden), an absent block BlockError.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -26,7 +28,7 @@ from .models import Route
 
 if TYPE_CHECKING:
     from ..stor import Stor
-    from ..zdb import Client
+    from ..zdb import Client, TrioClient
     from .format import Flist
 
 _T = TypeVar("_T")
@@ -79,6 +81,31 @@ def has_many(store: BlockStore, ids: Sequence[bytes]) -> list[bool]:
     return [store.has(i) for i in ids]
 
 
+def get_many(store: BlockStore, ids: Sequence[bytes]) -> list[bytes | None]:
+    """The stored bytes of several blocks, None for each the store does not hold: the
+    store's batch call (one round trip) when it has one, else one get after the other."""
+    batch = getattr(store, "get_many", None)
+    if batch is not None:
+        result: list[bytes | None] = batch(ids)
+        return result
+    found: list[bytes | None] = []
+    for block in ids:
+        try:
+            found.append(store.get(block))
+        except BlockError:
+            found.append(None)
+    return found
+
+
+def one_failure(errors: Sequence[FlistError]) -> FlistError:
+    """The one error of a block that no store gave: a store being unreachable says more than
+    another not holding it (the block may well be on the one that is down)."""
+    unavailable = [e for e in errors if isinstance(e, StoreUnavailable)]
+    if unavailable:
+        return StoreUnavailable(str(unavailable[0]))
+    return BlockError(str(errors[0]))
+
+
 class DirStore:
     """Blocks as files under a local directory."""
 
@@ -122,25 +149,50 @@ class DirStore:
 class ZdbStore:
     """Blocks in one zero-db namespace, keyed by their raw 32-byte id (as rfs does)."""
 
-    def __init__(self, url: str, client: Client) -> None:
+    def __init__(
+        self, url: str, client: Client, trio_client: Callable[[], TrioClient] | None = None
+    ) -> None:
         self.url = redact(url)
         self._client = client
+        self._make_trio = trio_client
+        self._trio: TrioClient | None = None
 
-    def _call(self, what: str, fn: Callable[..., _T], *args: bytes) -> _T:
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """zero-db's errors as the store's: the one place they are turned into them."""
         from ..zdb.errors import ZdbConnectionError, ZdbError
 
         try:
-            return fn(*args)
+            yield
         except ZdbConnectionError as exc:
             raise StoreUnavailable(f"store {self.url} is unreachable: {exc}") from exc
         except ZdbError as exc:
             raise StoreUnavailable(f"store {self.url} refused {what}: {exc}") from exc
+
+    def _call(self, what: str, fn: Callable[..., _T], *args: bytes) -> _T:
+        with self._translated(what):
+            return fn(*args)
 
     def get(self, id: bytes) -> bytes:
         data = self._call("GET", self._client.get, id)
         if not data:
             raise BlockError(f"block {id.hex()} is not in store {self.url}")
         return bytes(data)
+
+    def get_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
+        """Several blocks in one MGET (0-db's; a thousand keys a command)."""
+        values = self._call("MGET", lambda: self._client.mget(ids))
+        return [v or None for v in values]
+
+    async def aget_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
+        """get_many on trio's loop (the mount's), through the trio client."""
+        if self._trio is None:
+            if self._make_trio is None:
+                raise StoreUnavailable(f"store {self.url} has no trio client")
+            self._trio = self._make_trio()
+        with self._translated("MGET"):
+            values = await self._trio.mget(ids)
+        return [v or None for v in values]
 
     def put(self, id: bytes, data: bytes) -> None:
         self._call("SET", self._client.set, id, data)
@@ -154,6 +206,8 @@ class ZdbStore:
 
     def close(self) -> None:
         self._client.close()
+        if self._trio is not None:
+            self._trio.close()
 
 
 class ZstorStore:
@@ -241,7 +295,8 @@ def open_store(url: str, *, timeout: float = 10.0) -> BlockStore:
             kwargs = parse_url(url)
         except ValueError as exc:
             raise FlistError(str(exc)) from exc
-        return ZdbStore(url, Client(**kwargs, timeout=timeout, max_connections=32))
+        client = Client(**kwargs, timeout=timeout, max_connections=32)
+        return ZdbStore(url, client, functools.partial(_trio_client, kwargs, timeout))
     if scheme == "zstor":
         path = url.split("://", 1)[1]
         if not path:
@@ -251,6 +306,13 @@ def open_store(url: str, *, timeout: float = 10.0) -> BlockStore:
         f"{redact(url)!r}: unknown store (use dir:///path, zdb://host:port/namespace "
         "or zstor://path/to/zstor.yaml)"
     )
+
+
+def _trio_client(kwargs: dict[str, Any], timeout: float) -> TrioClient:
+    # imported when a mount first reads: flist's other tools never load trio
+    from ..zdb.client.triodriver import TrioClient
+
+    return TrioClient(**kwargs, timeout=timeout, max_connections=8)
 
 
 def parse_routes(specs: Iterable[str]) -> list[Route]:
@@ -309,17 +371,32 @@ class Router:
     def _matching(self, id: bytes) -> list[BlockStore]:
         return [self.store(u) for u in self._urls(id)]
 
+    def candidates(self, id: bytes) -> list[BlockStore]:
+        """The stores that serve a block, in the order a read tries them."""
+        return self._matching(id)
+
     def get(self, id: bytes) -> bytes:
-        errors: list[Exception] = []
+        errors: list[FlistError] = []
         for store in self._matching(id):
             try:
                 return store.get(id)
             except (StoreUnavailable, BlockError) as exc:
                 errors.append(exc)
-        unavailable = [e for e in errors if isinstance(e, StoreUnavailable)]
-        if unavailable:
-            raise StoreUnavailable(str(unavailable[0]))
-        raise BlockError(str(errors[0]))
+        raise one_failure(errors)
+
+    def get_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
+        """Several blocks, each store asked once for those of its range; None for a block
+        its first store did not give (``get`` then tries the others and says why)."""
+        wanted: dict[str, list[bytes]] = {}
+        for block in dict.fromkeys(ids):
+            wanted.setdefault(self._urls(block)[0], []).append(block)
+        found: dict[bytes, bytes | None] = {}
+        for url, blocks in wanted.items():
+            try:
+                found.update(zip(blocks, get_many(self.store(url), blocks), strict=True))
+            except FlistError:  # unreachable, refused, not opened: `get` says which
+                continue
+        return [found.get(i) for i in ids]
 
     def put(self, id: bytes, data: bytes) -> None:
         for store in self._matching(id):

@@ -10,7 +10,7 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ _OLD_LAYOUT = re.compile(r"[0-9a-f]{2}|\.size")  # the one-file-per-block cache 
 _WAL_PAGES = 32
 _WAL_BYTES = (_WAL_PAGES + 8) * 4096
 _SHM_BYTES = 32768  # sqlite's shared-memory file
+_Row = tuple[bytes, int, int, int]  # an index entry: block id, segment, offset, length
 
 
 class BlockCache:
@@ -126,30 +127,40 @@ class BlockCache:
 
     def get(self, block_id: bytes) -> bytes | None:
         """The cached bytes of a block, or None when it is not cached."""
-        with self._lock:
-            if self._closed:
-                return None
-            try:
-                data, seg = self._read(block_id)
-            except (OSError, sqlite3.Error) as exc:
-                log.warning("event=cache_read_failed block=%s error=%r", block_id.hex(), exc)
-                return None
-            if data is None or not self._refresh or not self._fading(seg):
-                return data
-            # in use, and in a segment evicted soon: appended again to the newest
-            try:
-                self._append(block_id, data)
-            except (OSError, sqlite3.Error) as exc:
-                log.warning("event=cache_write_failed root=%s error=%r", self._root, exc)
-        return data
+        return self.get_many([block_id]).get(block_id)
 
-    def _read(self, block_id: bytes) -> tuple[bytes | None, int]:
-        row = self._db.execute(
-            "SELECT seg, off, len FROM block WHERE id = ?", (block_id,)
-        ).fetchone()
-        if row is None:
-            return None, 0
-        seg, off, length = row
+    def get_many(self, block_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The cached bytes of those of several blocks that are cached, by id: one index
+        lookup for all (a prefetch asks for a directory's files at once)."""
+        found: dict[bytes, bytes] = {}
+        with self._lock:
+            if self._closed or not block_ids:
+                return found
+            try:
+                rows = self._db.execute(
+                    f"SELECT id, seg, off, len FROM block WHERE id IN ({_marks(len(block_ids))})",  # noqa: S608
+                    tuple(block_ids),
+                ).fetchall()
+                for block_id, seg, off, length in rows:
+                    data = self._read(block_id, seg, off, length)
+                    if data is not None:
+                        found[block_id] = data
+                        self._refresh_if_fading(block_id, seg, data)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("event=cache_read_failed blocks=%d error=%r", len(block_ids), exc)
+        return found
+
+    def _refresh_if_fading(self, block_id: bytes, seg: int, data: bytes) -> None:
+        """Append a block in use again to the newest segment when its own is evicted soon."""
+        if not self._refresh or not self._fading(seg):
+            return
+        try:
+            with self._exclusive():
+                self._append([(block_id, data)])
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("event=cache_write_failed root=%s error=%r", self._root, exc)
+
+    def _read(self, block_id: bytes, seg: int, off: int, length: int) -> bytes | None:
         fd = self._segment(seg)
         data = os.pread(fd, length, off) if fd >= 0 else b""
         if len(data) != length:  # its segment is gone or was cut short
@@ -157,8 +168,8 @@ class BlockCache:
             self._db.execute(
                 "DELETE FROM block WHERE id = ? AND seg = ? AND off = ?", (block_id, seg, off)
             )
-            return None, seg
-        return data, seg
+            return None
+        return data
 
     def _segment(self, seg: int) -> int:
         """An open descriptor of segment `seg`, or -1 when it is gone."""
@@ -182,39 +193,65 @@ class BlockCache:
 
     def put(self, block_id: bytes, data: bytes) -> None:
         """Keep a block (already verified against its id); evict old segments past the bound."""
-        if len(data) > min(self.max_bytes // 10, self._segment_bytes):
-            return  # a block this large would evict much of the cache for one use
+        self.put_many([(block_id, data)])
+
+    def put_many(self, blocks: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keep several blocks (verified): one lock and one index transaction for all."""
+        limit = min(self.max_bytes // 10, self._segment_bytes)
+        # a block this large would evict much of the cache for one use
+        kept = [(i, d) for i, d in blocks if len(d) <= limit]
         with self._lock:
-            if self._closed:
+            if self._closed or not kept:
                 return
             try:
-                self._append(block_id, data)
+                with self._exclusive():
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._append(kept)
+                    finally:
+                        self._db.execute("COMMIT")
             except (OSError, sqlite3.Error) as exc:
                 # a full or read-only cache disk costs speed, never a read
                 log.warning("event=cache_write_failed root=%s error=%r", self._root, exc)
 
-    def _append(self, block_id: bytes, data: bytes) -> None:
-        with self._exclusive():
-            newest = self._newest()
-            row = self._db.execute("SELECT seg FROM block WHERE id = ?", (block_id,)).fetchone()
-            if row is not None and row[0] == newest:
-                return  # another mount had it meanwhile
-            fd = self._segment(newest) if newest >= 0 else -1
-            end = os.fstat(fd).st_size if fd >= 0 else self._segment_bytes
+    def _append(self, blocks: Sequence[tuple[bytes, bytes]]) -> None:
+        """Append blocks to the newest segment, in one write while they fit, and enter them;
+        the caller holds the flock."""
+        newest = self._newest()
+        fresh = dict(blocks)
+        sql = f"SELECT id FROM block WHERE seg = ? AND id IN ({_marks(len(fresh))})"  # noqa: S608
+        for (block_id,) in self._db.execute(sql, (newest, *fresh)).fetchall():
+            del fresh[block_id]  # another mount had it meanwhile
+        if not fresh:
+            return
+        fd = self._segment(newest) if newest >= 0 else -1
+        end = os.fstat(fd).st_size if fd >= 0 else self._segment_bytes
+        start = end
+        parts: list[bytes] = []
+        rows: list[_Row] = []
+        for block_id, data in fresh.items():
             if end + len(data) > self._segment_bytes:
+                self._write(fd, parts, start, rows)
                 newest = self._roll(newest)
-                fd, end = self._fds[newest], 0
-            view = memoryview(data)
-            at = end
-            while view:
-                view = view[os.pwrite(fd, view, at) :]
-                at = end + len(data) - len(view)
-            # the entry only once its bytes are all in the segment (other processes see them
-            # from the page cache at once): a crash before this line leaves unused bytes
-            self._db.execute(
-                "INSERT OR REPLACE INTO block (id, seg, off, len) VALUES (?, ?, ?, ?)",
-                (block_id, newest, end, len(data)),
-            )
+                fd, start, end, parts, rows = self._fds[newest], 0, 0, [], []
+            parts.append(data)
+            rows.append((block_id, newest, end, len(data)))
+            end += len(data)
+        self._write(fd, parts, start, rows)
+
+    def _write(self, fd: int, parts: list[bytes], at: int, rows: list[_Row]) -> None:
+        """Write blocks at an offset of a segment, then their index entries."""
+        if not parts:
+            return
+        view = memoryview(b"".join(parts))
+        end = at + len(view)
+        while view:
+            view = view[os.pwrite(fd, view, end - len(view)) :]
+        # the entries only once their bytes are all in the segment (other processes see
+        # them from the page cache at once): a crash before this leaves unused bytes
+        self._db.executemany(
+            "INSERT OR REPLACE INTO block (id, seg, off, len) VALUES (?, ?, ?, ?)", rows
+        )
 
     def _newest(self) -> int:
         """The segment appends go to (-1: none yet), seeing those other processes began."""
@@ -263,6 +300,11 @@ class BlockCache:
     def size(self) -> int:
         """Bytes held by the cache now (segments and index), counted on disk."""
         return sum(_size(self._seg_path(seg)) for seg in self._list()) + self._index_bytes()
+
+
+def _marks(count: int) -> str:
+    """SQL placeholders for `count` values of an IN list."""
+    return ",".join("?" * count)
 
 
 def _size(path: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import json
@@ -10,11 +9,9 @@ import logging
 import os
 import stat
 from collections import Counter, OrderedDict
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyfuse3
-import trio
 
 from ..errors import FlistError
 from ..format import Flist
@@ -29,7 +26,8 @@ _TTL = 3600.0
 _MAX_AHEAD = 16
 # Files of a directory whose first block is fetched ahead of a reader going through them in
 # order (tar, cp -r, a scan): small files are one block each, and one fetch at a time is slow.
-_FILES_AHEAD = 8
+# They are asked for in batches (one query, one store request): when half of them are read.
+_FILES_AHEAD = 16
 _DIRS_REMEMBERED = 16
 # Files whose read state (blocks, prefetch window) is kept without open requests to hold it.
 _FILES_REMEMBERED = 1024
@@ -98,6 +96,8 @@ class FlistOperations(pyfuse3.Operations):
         # one inode (that one) with as many links as names
         self._links = flist.link_counts()
         self._walks: OrderedDict[int, _Walk] = OrderedDict()
+        # block lists looked up for a prefetch, until their files' first reads take them
+        self._blocks: OrderedDict[int, list[BlockRef]] = OrderedDict()
 
     def _attributes(self, node: Inode) -> pyfuse3.EntryAttributes:
         if self._links:
@@ -236,7 +236,8 @@ class FlistOperations(pyfuse3.Operations):
         if off >= end:
             return b""
         if handle.blocks is None:
-            handle.blocks = self.flist.blocks(handle.inode.ino)
+            known = self._blocks.pop(handle.inode.ino, None)
+            handle.blocks = self.flist.blocks(handle.inode.ino) if known is None else known
         if handle.next_files:
             self._fetch_first_blocks(handle.next_files)
             handle.next_files = []
@@ -246,12 +247,12 @@ class FlistOperations(pyfuse3.Operations):
             log.error("event=blocks_missing ino=%d blocks=%d", handle.inode.ino, len(blocks))
             raise pyfuse3.FUSEError(errno.EIO)
         self._read_ahead(handle, blocks, first, last)
-        # every block of the read is asked for before the first is waited for
-        futures = [self.reader.fetch(blocks[index]) for index in range(first, last + 1)]
+        if last > first:  # every block of the read is asked for before the first is waited for
+            self.reader.prefetch(blocks[first + 1 : last + 1])
         parts = []
-        for index, future in enumerate(futures, first):
+        for index in range(first, last + 1):
             try:
-                plain = await self._block(blocks[index], future)
+                plain = await self.reader.read(blocks[index])
             except FlistError as exc:
                 log.error(
                     "event=read_failed ino=%d block=%d error=%s", handle.inode.ino, index, exc
@@ -261,27 +262,6 @@ class FlistOperations(pyfuse3.Operations):
             parts.append(plain[max(off - base, 0) : end - base])
         # pyfuse3 takes any buffer: a read within one block is not copied before the kernel
         return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    async def _block(self, ref: BlockRef, future: Future[memoryview]) -> memoryview:
-        """A block's plain bytes once its fetch is done, or the reader's timeout error.
-
-        The loop waits without a thread of its own: the fetch thread wakes it when done.
-        """
-        if not future.done():
-            done = trio.Event()
-            token = trio.lowlevel.current_trio_token()
-
-            def wake(_: Future[memoryview]) -> None:
-                # in the fetch thread; after an unmount the loop is gone and nobody waits
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(done.set)
-
-            future.add_done_callback(wake)
-            with trio.move_on_after(self.reader.timeout):
-                await done.wait()
-            if not future.done():
-                raise self.reader.late(ref)
-        return future.result()
 
     def _read_ahead(self, handle: _Open, blocks: list[BlockRef], first: int, last: int) -> None:
         """Ask for the blocks after a sequential read before the reader needs them.
@@ -323,18 +303,21 @@ class FlistOperations(pyfuse3.Operations):
         walk.at = index
         if not in_order:
             return []
+        if walk.fetched_upto - index > _FILES_AHEAD // 2:
+            return []  # enough are coming; the next batch when half of them are read
         stop = min(index + 1 + _FILES_AHEAD, len(walk.files))
         start = max(index + 1, walk.fetched_upto)
         walk.fetched_upto = max(walk.fetched_upto, stop)
         return walk.files[start:stop]
 
     def _fetch_first_blocks(self, inos: list[int]) -> None:
-        heads = []
-        for ino in inos:
-            blocks = self.flist.blocks(ino)
-            if blocks:
-                heads.append(blocks[0])
-        self.reader.prefetch(heads)
+        """Fetch the first blocks of the files a reader will read next, all in one batch, and
+        keep their block lists for their reads."""
+        found = self.flist.blocks_of(inos)
+        self._blocks.update(found)
+        while len(self._blocks) > _FILES_REMEMBERED:
+            self._blocks.popitem(last=False)
+        self.reader.prefetch([blocks[0] for blocks in found.values()])
 
     async def release(self, fh: int) -> None:
         self.requests["release"] += 1

@@ -2,38 +2,47 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+
+import trio
 
 from ..blocks import unseal
-from ..errors import BlockError, StoreUnavailable
+from ..errors import BlockError, FlistError, StoreUnavailable
 from ..models import BlockRef
-from ..stores import BlockStore
+from ..stores import BlockStore, get_many, one_failure
 from .cache import BlockCache
 
 log = logging.getLogger(__name__)
 
-# Blocks waiting for the cache writer, at most; past it a fetch writes its block itself.
-_WRITES_QUEUED = 64
+# Blocks asked of a store in one request (zero-db: one MGET), at most.
+_BATCH = 16
+# A block at least this large is checked and decoded on a worker thread (hashing and
+# decryption let go of the GIL), so that the loop keeps serving other reads meanwhile; a
+# small one costs less than the hand-over and is done on the loop.
+_DECODE_ON_THREAD = 256 * 1024
+
+_Outcome = memoryview | FlistError
 
 
 class BlockReader:
     """Plain blocks by reference: decoded blocks in memory, their ciphertext in the disk cache.
 
+    It runs on the mount's trio loop, and so does every fetch: a zero-db store is asked
+    through its trio client, a batch of blocks in one MGET; other stores (dir, zstor) on a
+    worker thread. A thread hand-over per block cost more than a small file's whole read (two
+    to four context switches each way, on a machine where one costs tens of microseconds).
     Each block is checked against its id (and AES-GCM's tag) before use, from the store or the
     cache alike; hashing the plain bytes again against the key is skipped (see blocks.unseal).
     Plain blocks are read-only memoryviews: nothing copies them before the kernel does.
 
-    Every fetch runs on a small thread pool, so a read can wait for its block with a deadline
-    (a store that stops answering makes the read fail, never hang) and the blocks after a
-    sequential read are fetched while the reader is still busy with the current one. Two reads
-    of the same block share one fetch.
+    A read waits for its block at most ``timeout`` seconds (a store that stops answering
+    makes the read fail, never hang); reads of a block being fetched wait for that fetch.
+    ``prefetch`` starts fetching blocks a reader will want next, in batches.
 
-    A fetched block goes to the disk cache from a thread of its own, after the read has it:
-    a new file costs ext4 a millisecond of system time (its inode allocator), as much as the
-    rest of a small file's read, and the reader need not wait for it.
+    A fetched block goes to the disk cache after the read has it, from the loop too; a burst
+    of them costs the cache one lock and one commit.
     """
 
     def __init__(
@@ -48,24 +57,22 @@ class BlockReader:
         self.store = store
         self.cache = cache
         self.timeout = timeout
-        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "flist-fetch")
-        # reentrant: a future that is already done runs its callback (_settle) at once
-        self._lock = threading.RLock()
-        self._pending: dict[bytes, concurrent.futures.Future[memoryview]] = {}
+        self._requests = trio.CapacityLimiter(workers)  # store requests under way, at most
+        self._pending: dict[bytes, trio.Event] = {}  # blocks being fetched, set when done
         self._plain: OrderedDict[bytes, memoryview] = OrderedDict()
         self._plain_bytes = 0
         self._memory_bytes = memory_bytes
-        self._writer = concurrent.futures.ThreadPoolExecutor(1, "flist-cache")
-        self._unwritten: dict[bytes, bytes] = {}  # blocks queued for the cache, by id
-        self._written = threading.Condition(self._lock)
+        self._unwritten: dict[bytes, bytes] = {}  # blocks waiting for the disk cache, by id
+        self._writing = False  # a write of them is scheduled
 
-    def read(self, ref: BlockRef) -> memoryview:
+    async def read(self, ref: BlockRef) -> memoryview:
         """A block's plain bytes; StoreUnavailable when it cannot be had within the timeout."""
-        future = self.fetch(ref)
-        try:
-            return future.result(self.timeout)
-        except concurrent.futures.TimeoutError as exc:
-            raise self.late(ref) from exc
+        plain = self.peek(ref)
+        if plain is not None:
+            return plain
+        with trio.move_on_after(self.timeout):
+            return await self._get(ref)
+        raise self.late(ref)
 
     def late(self, ref: BlockRef) -> StoreUnavailable:
         """The error of a block not had within the timeout."""
@@ -75,104 +82,178 @@ class BlockReader:
 
     def peek(self, ref: BlockRef) -> memoryview | None:
         """A block's plain bytes if they are in memory now, else None (never waits)."""
-        with self._lock:
-            plain = self._plain.get(ref.id)
-            if plain is not None:
-                self._plain.move_to_end(ref.id)
-            return plain
-
-    def prefetch(self, refs: list[BlockRef]) -> None:
-        """Start fetching blocks that a reader will probably ask for next."""
-        for ref in refs:
-            self.fetch(ref)
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until the blocks fetched so far are in the disk cache; False on timeout."""
-        with self._written:
-            return self._written.wait_for(lambda: not self._unwritten, timeout)
-
-    def close(self) -> None:
-        """Stop the fetch threads (fetches already waiting on a store are abandoned, and
-        blocks not yet in the disk cache stay out of it)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._writer.shutdown(wait=False, cancel_futures=True)
-
-    def fetch(self, ref: BlockRef) -> concurrent.futures.Future[memoryview]:
-        """A block's plain bytes to come: done at once when in memory, else being fetched."""
-        with self._lock:
-            plain = self._plain.get(ref.id)
-            if plain is not None:
-                self._plain.move_to_end(ref.id)
-                done: concurrent.futures.Future[memoryview] = concurrent.futures.Future()
-                done.set_result(plain)
-                return done
-            future = self._pending.get(ref.id)
-            if future is None:
-                future = self._pool.submit(self._load, ref)
-                self._pending[ref.id] = future
-                future.add_done_callback(lambda _: self._settle(ref.id))
-            return future
-
-    def _settle(self, block_id: bytes) -> None:
-        # a failed fetch is forgotten, so the next read of the block asks the store again
-        with self._lock:
-            self._pending.pop(block_id, None)
-
-    def _load(self, ref: BlockRef) -> memoryview:
-        cached = self.cache.get(ref.id)
-        plain: memoryview | None = None
-        if cached is not None:
-            try:
-                plain = unseal(ref, cached)
-            except BlockError:
-                log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
-                self.cache.discard(ref.id)
-        if plain is None:
-            with self._lock:  # fetched again before the writer got to it
-                data = self._unwritten.get(ref.id)
-            if data is None:
-                data = self.store.get(ref.id)
-                plain = unseal(ref, data)
-                self._remember(ref.id, plain)
-                self._keep(ref.id, data)
-                return plain
-            plain = unseal(ref, data)
-        self._remember(ref.id, plain)
+        plain = self._plain.get(ref.id)
+        if plain is not None:
+            self._plain.move_to_end(ref.id)
         return plain
 
-    def _keep(self, block_id: bytes, data: bytes) -> None:
-        """Have a verified block written to the disk cache, by the writer while it keeps up."""
-        with self._lock:
-            if block_id in self._unwritten:
-                return
-            queued = len(self._unwritten) < _WRITES_QUEUED
-            if queued:
-                self._unwritten[block_id] = data
-        if not queued:
-            self.cache.put(block_id, data)
-            return
-        try:
-            self._writer.submit(self._write, block_id, data)
-        except RuntimeError:  # closed: the mount is going away
-            self._written_out(block_id)
+    def prefetch(self, refs: Sequence[BlockRef]) -> None:
+        """Start fetching blocks that a reader will probably ask for next (on the loop, in
+        batches of up to _BATCH; those in memory or coming already are left out)."""
+        wanted = [r for r in refs if r.id not in self._plain and r.id not in self._pending]
+        for start in range(0, len(wanted), _BATCH):
+            trio.lowlevel.spawn_system_task(self._prefetch, wanted[start : start + _BATCH])
 
-    def _write(self, block_id: bytes, data: bytes) -> None:
+    def close(self) -> None:
+        """Forget the blocks not yet in the disk cache (an unmount does not wait for them)."""
+        self._unwritten.clear()
+
+    # -- fetching ---------------------------------------------------------------------------
+    async def _get(self, ref: BlockRef) -> memoryview:
+        while True:
+            event = self._pending.get(ref.id)
+            if event is not None:
+                await event.wait()
+                plain = self.peek(ref)
+                if plain is not None:
+                    return plain
+                # that fetch failed: this read fetches the block alone, which says why
+            outcome = (await self._load([ref])).get(ref.id)
+            if outcome is None:
+                continue  # another read began fetching it meanwhile: that one is waited for
+            if isinstance(outcome, FlistError):
+                raise outcome
+            return outcome
+
+    async def _prefetch(self, refs: list[BlockRef]) -> None:
         try:
-            self.cache.put(block_id, data)
+            await self._load(refs)
+        except Exception:  # a system task must not fail: the reads will say what went wrong
+            log.exception("event=prefetch_failed blocks=%d", len(refs))
+
+    async def _load(self, refs: Sequence[BlockRef]) -> dict[bytes, _Outcome]:
+        """Fetch blocks that are neither in memory nor coming: from the disk cache, then the
+        stores; each one's plain bytes (also kept in memory) or why it could not be had."""
+        mine = {r.id: r for r in refs if r.id not in self._plain and r.id not in self._pending}
+        events = {block: trio.Event() for block in mine}
+        self._pending.update(events)
+        outcomes: dict[bytes, _Outcome] = {}
+        try:
+            cached = self.cache.get_many(list(mine))
+            # fetched before and dropped from memory, not yet written
+            cached.update((b, self._unwritten[b]) for b in mine if b in self._unwritten)
+            missing = []
+            for block, ref in mine.items():
+                data = cached.get(block)
+                plain = await self._cached(ref, data) if data is not None else None
+                if plain is None:
+                    missing.append(ref)
+                else:
+                    outcomes[block] = self._remember(block, plain)
+            stored = await self._from_stores([r.id for r in missing]) if missing else {}
+            for ref in missing:
+                got = stored[ref.id]
+                if isinstance(got, FlistError):
+                    outcomes[ref.id] = got
+                    continue
+                try:
+                    plain = await self._unseal(ref, got)
+                except BlockError as exc:
+                    outcomes[ref.id] = exc
+                    continue
+                outcomes[ref.id] = self._remember(ref.id, plain)
+                self._keep(ref.id, got)
         finally:
-            self._written_out(block_id)
+            for block, event in events.items():
+                del self._pending[block]
+                event.set()
+        return outcomes
 
-    def _written_out(self, block_id: bytes) -> None:
-        with self._written:
-            self._unwritten.pop(block_id, None)
-            self._written.notify_all()
+    async def _cached(self, ref: BlockRef, data: bytes) -> memoryview | None:
+        """A cached block's plain bytes, or None (and the block forgotten) when it is corrupt."""
+        try:
+            return await self._unseal(ref, data)
+        except BlockError:
+            log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
+            self.cache.discard(ref.id)
+            return None
 
-    def _remember(self, block_id: bytes, plain: memoryview) -> None:
-        with self._lock:
-            if block_id in self._plain:
-                return
+    async def _unseal(self, ref: BlockRef, data: bytes) -> memoryview:
+        if len(data) < _DECODE_ON_THREAD:
+            return unseal(ref, data)
+        return await trio.to_thread.run_sync(unseal, ref, data, abandon_on_cancel=True)
+
+    async def _from_stores(self, ids: list[bytes]) -> dict[bytes, bytes | FlistError]:
+        """Blocks' stored bytes, each store asked once for all of its blocks; a block its
+        first store did not give is asked of the next store of its range, and so on."""
+        left: dict[bytes, list[BlockStore]] = {}
+        found: dict[bytes, bytes | FlistError] = {}
+        for block in ids:
+            try:
+                left[block] = self._candidates(block)
+            except FlistError as exc:
+                found[block] = exc
+        errors: dict[bytes, list[FlistError]] = {block: [] for block in left}
+        while left:
+            asks: dict[int, tuple[BlockStore, list[bytes]]] = {}
+            for block, stores in left.items():
+                store = stores.pop(0)
+                asks.setdefault(id(store), (store, []))[1].append(block)
+            for store, blocks in asks.values():
+                try:
+                    got: Sequence[bytes | None] = await self._ask(store, blocks)
+                except FlistError as exc:
+                    errors.update((b, [*errors[b], exc]) for b in blocks)
+                    continue
+                for block, data in zip(blocks, got, strict=True):
+                    if data is not None:
+                        found[block] = data
+                    else:
+                        missing = BlockError(f"block {block.hex()} is not in store {store.url}")
+                        errors[block].append(missing)
+            left = {b: s for b, s in left.items() if b not in found and s}
+        for block, failures in errors.items():
+            if block not in found:
+                found[block] = one_failure(failures)
+        return found
+
+    def _candidates(self, block: bytes) -> list[BlockStore]:
+        """The stores to ask for a block, in order: a router's for its range, or the one."""
+        pick = getattr(self.store, "candidates", None)
+        return list(pick(block)) if pick is not None else [self.store]
+
+    async def _ask(self, store: BlockStore, blocks: list[bytes]) -> Sequence[bytes | None]:
+        """One store's bytes for some blocks: its trio call when it has one (zero-db), else
+        its blocking batch call on a worker thread."""
+        async with self._requests:
+            fetch = getattr(store, "aget_many", None)
+            if fetch is not None:
+                result: Sequence[bytes | None] = await fetch(blocks)
+                return result
+            return await trio.to_thread.run_sync(get_many, store, blocks, abandon_on_cancel=True)
+
+    def _remember(self, block_id: bytes, plain: memoryview) -> memoryview:
+        if block_id not in self._plain:
             self._plain[block_id] = plain
             self._plain_bytes += plain.nbytes
             while self._plain_bytes > self._memory_bytes and len(self._plain) > 1:
                 _, old = self._plain.popitem(last=False)
                 self._plain_bytes -= old.nbytes
+        return plain
+
+    # -- the disk cache ---------------------------------------------------------------------
+    def _keep(self, block_id: bytes, data: bytes) -> None:
+        """Have a verified block written to the disk cache soon, after the read has it."""
+        self._unwritten[block_id] = data
+        if not self._writing:
+            self._writing = True
+            trio.lowlevel.spawn_system_task(self._write_soon)
+
+    async def _write_soon(self) -> None:
+        """Write the blocks waiting for the cache once the loop is through with the requests
+        at hand (the read that fetched a block has replied by then); a burst of fetches costs
+        one lock and one commit. On the loop: a thread would cost more in hand-overs than the
+        writes themselves."""
+        try:
+            await trio.sleep(0)
+            self.flush()
+        finally:
+            self._writing = False
+
+    def flush(self) -> None:
+        """Write every block still waiting for the disk cache, now."""
+        while self._unwritten:
+            blocks = list(self._unwritten.items())
+            self.cache.put_many(blocks)
+            for block_id, _ in blocks:
+                del self._unwritten[block_id]

@@ -15,7 +15,8 @@ Each driver class sets :attr:`Commands.io` and turns every step into a real meth
 when it is defined (:meth:`Commands.__init_subclass__`); a driver only knows how to send a
 request and read its reply (``_execute``) and how to run steps (``sync.py``, ``aio.py``). The
 type checker sees the steps through :class:`Op`'s ``__get__``: a blocking method on a client
-whose ``io`` is ``"blocking"``, a coroutine method on one whose ``io`` is ``"asyncio"``.
+whose ``io`` is ``"blocking"``, a coroutine method on one whose ``io`` is ``"asyncio"`` or
+``"trio"``.
 
 The connection handshake (admin password, then the namespace) is steps too: :func:`auth_steps`,
 :func:`select_steps`, run on one connection by the drivers' connect hooks.
@@ -166,9 +167,10 @@ class Blocking(Protocol):
 
 
 class Awaiting(Protocol):
-    """A driver whose methods are awaited (``io = "asyncio"``)."""
+    """A driver whose methods are awaited (``io = "asyncio"`` or ``"trio"``)."""
 
-    io: ClassVar[Literal["asyncio"]]
+    @property
+    def io(self) -> Literal["asyncio", "trio"]: ...
 
 
 class Declared:
@@ -447,7 +449,7 @@ class Commands:
     """
 
     io: ClassVar[str]
-    """How the driver runs the steps: ``"blocking"`` or ``"asyncio"``."""
+    """How the driver runs the steps: ``"blocking"``, ``"asyncio"`` or ``"trio"``."""
 
     def __init__(
         self,
