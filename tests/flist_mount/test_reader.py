@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -16,7 +17,7 @@ from zeroos.flist.errors import BlockError, StoreUnavailable
 from zeroos.flist.models import BlockRef
 from zeroos.flist.mount.cache import BlockCache
 from zeroos.flist.mount.reader import BlockReader
-from zeroos.flist.stores import open_store
+from zeroos.flist.stores import get_many, open_store
 
 
 def _stored(tmp_path: Path, count: int, size: int = 1000) -> tuple[list[BlockRef], list[bytes]]:
@@ -121,6 +122,7 @@ def test_a_read_gives_up_at_its_deadline_and_a_later_read_succeeds(tmp_path: Pat
 _PUT_MANY = """
 import os, sys
 from pathlib import Path
+from typing import Any
 from zeroos.flist.mount.cache import BlockCache
 cache = BlockCache(Path(sys.argv[1]), int(sys.argv[2]))
 for i in range(400):
@@ -204,3 +206,78 @@ def test_the_oldest_segment_goes_and_a_block_in_use_is_kept(tmp_path: Path) -> N
         assert len(list((tmp_path / "cache").glob("seg-*"))) <= 8
     finally:
         cache.close()
+
+
+class _CountingStore:
+    """A dir store that counts its requests: gets and batches (get_many)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.gets = 0
+        self.batches: list[int] = []
+
+    def get(self, id: bytes) -> bytes:
+        self.gets += 1
+        return self.inner.get(id)  # type: ignore[no-any-return]
+
+    def get_many(self, ids: list[bytes]) -> list[bytes | None]:
+        self.batches.append(len(ids))
+        return get_many(self.inner, ids)
+
+    def put(self, id: bytes, data: bytes) -> None:
+        raise NotImplementedError
+
+    def has(self, id: bytes) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def test_prefetched_blocks_come_in_batches_and_reads_share_a_fetch(tmp_path: Path) -> None:
+    refs, plains = _stored(tmp_path, 40)
+    store = _CountingStore(open_store(f"dir://{tmp_path}/store"))
+    reader = BlockReader(store, BlockCache(tmp_path / "cache", 1 << 24), timeout=10)
+
+    async def main() -> None:
+        reader.prefetch(refs[:20])  # 16 and 4: the default batch
+        reader.prefetch(refs[20:], batch=3)  # 3, 3, 3... and the last 2
+        # read while the fetches are under way: each waits for the fetch of its block
+        async with trio.open_nursery() as nursery:
+            for ref, plain in zip(refs, plains, strict=True):
+
+                async def check(ref: BlockRef = ref, plain: bytes = plain) -> None:
+                    assert await reader.read(ref) == plain
+
+                nursery.start_soon(check)
+
+    try:
+        trio.run(main)
+        assert sorted(store.batches) == sorted([16, 4, *[3] * 6, 2])
+        assert store.gets == 0  # no block was fetched twice, nor alone
+        reader.flush()
+        assert all(reader.cache.get(ref.id) is not None for ref in refs)
+    finally:
+        reader.close()
+
+
+def test_a_block_missing_from_a_batch_is_fetched_alone_and_says_why(tmp_path: Path) -> None:
+    refs, plains = _stored(tmp_path, 3)
+    gone = next(p for p in (tmp_path / "store").rglob("*") if p.name.endswith(refs[1].id.hex()))
+    gone.unlink()
+    store = _CountingStore(open_store(f"dir://{tmp_path}/store"))
+    reader = BlockReader(store, BlockCache(tmp_path / "cache", 1 << 24), timeout=10)
+
+    async def main() -> None:
+        reader.prefetch(refs)
+        assert await reader.read(refs[0]) == plains[0]
+        with pytest.raises(BlockError, match=f"block {refs[1].id.hex()} is not in store"):
+            await reader.read(refs[1])
+        assert await reader.read(refs[2]) == plains[2]
+
+    try:
+        trio.run(main)
+        assert store.batches == [3, 1]  # the missing one asked again alone: the store says why
+    finally:
+        reader.close()

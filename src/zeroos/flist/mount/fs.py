@@ -28,6 +28,8 @@ _MAX_AHEAD = 16
 # order (tar, cp -r, a scan): small files are one block each, and one fetch at a time is slow.
 # They are asked for in batches (one query, one store request): when half of them are read.
 _FILES_AHEAD = 16
+# Bytes of a file's blocks asked of a store in one request, about.
+_REQUEST_BYTES = 1024 * 1024
 _DIRS_REMEMBERED = 16
 # Files whose read state (blocks, prefetch window) is kept without open requests to hold it.
 _FILES_REMEMBERED = 1024
@@ -86,6 +88,8 @@ class FlistOperations(pyfuse3.Operations):
         self.flist = flist
         self.reader = reader
         self.block_size = flist.block_size
+        # blocks of one file asked for in one request: about a MiB (one, at rfs' 1 MiB blocks)
+        self._batch = max(1, _REQUEST_BYTES // max(self.block_size, 1))
         self._handles: dict[int, _Open] = {}
         # listings with their attributes, built once per directory: `find` and `ls -l` list
         # the same directories again and again, and the kernel does not keep listings
@@ -248,7 +252,7 @@ class FlistOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EIO)
         self._read_ahead(handle, blocks, first, last)
         if last > first:  # every block of the read is asked for before the first is waited for
-            self.reader.prefetch(blocks[first + 1 : last + 1])
+            self.reader.prefetch(blocks[first + 1 : last + 1], batch=self._batch)
         parts = []
         for index in range(first, last + 1):
             try:
@@ -280,7 +284,7 @@ class FlistOperations(pyfuse3.Operations):
         stop = min(last + 1 + handle.ahead, len(blocks))
         start = max(last + 1, handle.prefetched)
         if start < stop:
-            self.reader.prefetch(blocks[start:stop])
+            self.reader.prefetch(blocks[start:stop], batch=self._batch)
             handle.prefetched = stop
         handle.ahead = min(handle.ahead * 2, _MAX_AHEAD)
 

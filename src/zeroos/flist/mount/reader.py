@@ -87,12 +87,16 @@ class BlockReader:
             self._plain.move_to_end(ref.id)
         return plain
 
-    def prefetch(self, refs: Sequence[BlockRef]) -> None:
+    def prefetch(self, refs: Sequence[BlockRef], *, batch: int = _BATCH) -> None:
         """Start fetching blocks that a reader will probably ask for next (on the loop, in
-        batches of up to _BATCH; those in memory or coming already are left out)."""
-        wanted = [r for r in refs if r.id not in self._plain and r.id not in self._pending]
-        for start in range(0, len(wanted), _BATCH):
-            trio.lowlevel.spawn_system_task(self._prefetch, wanted[start : start + _BATCH])
+        requests of up to `batch` blocks; those in memory or coming already are left out).
+
+        A batch is had whole or not at all: the blocks ahead of a sequential reader go in
+        small ones, so that the next is there as soon as it can be."""
+        # claimed now: a read of one of them from here on waits for this fetch
+        claimed = list(self._claim(refs).items())
+        for start in range(0, len(claimed), batch):
+            trio.lowlevel.spawn_system_task(self._prefetch, dict(claimed[start : start + batch]))
 
     def close(self) -> None:
         """Forget the blocks not yet in the disk cache (an unmount does not wait for them)."""
@@ -101,6 +105,9 @@ class BlockReader:
     # -- fetching ---------------------------------------------------------------------------
     async def _get(self, ref: BlockRef) -> memoryview:
         while True:
+            plain = self.peek(ref)
+            if plain is not None:
+                return plain
             event = self._pending.get(ref.id)
             if event is not None:
                 await event.wait()
@@ -108,25 +115,30 @@ class BlockReader:
                 if plain is not None:
                     return plain
                 # that fetch failed: this read fetches the block alone, which says why
-            outcome = (await self._load([ref])).get(ref.id)
+            outcome = (await self._load(self._claim([ref]))).get(ref.id)
             if outcome is None:
                 continue  # another read began fetching it meanwhile: that one is waited for
             if isinstance(outcome, FlistError):
                 raise outcome
             return outcome
 
-    async def _prefetch(self, refs: list[BlockRef]) -> None:
+    async def _prefetch(self, claimed: dict[bytes, BlockRef]) -> None:
         try:
-            await self._load(refs)
+            await self._load(claimed)
         except Exception:  # a system task must not fail: the reads will say what went wrong
-            log.exception("event=prefetch_failed blocks=%d", len(refs))
+            log.exception("event=prefetch_failed blocks=%d", len(claimed))
 
-    async def _load(self, refs: Sequence[BlockRef]) -> dict[bytes, _Outcome]:
-        """Fetch blocks that are neither in memory nor coming: from the disk cache, then the
-        stores; each one's plain bytes (also kept in memory) or why it could not be had."""
-        mine = {r.id: r for r in refs if r.id not in self._plain and r.id not in self._pending}
-        events = {block: trio.Event() for block in mine}
-        self._pending.update(events)
+    def _claim(self, refs: Sequence[BlockRef]) -> dict[bytes, BlockRef]:
+        """The blocks of `refs` neither in memory nor coming, marked as coming: the caller
+        fetches them with _load, which marks them done."""
+        claimed = {r.id: r for r in refs if r.id not in self._plain and r.id not in self._pending}
+        for block in claimed:
+            self._pending[block] = trio.Event()
+        return claimed
+
+    async def _load(self, mine: dict[bytes, BlockRef]) -> dict[bytes, _Outcome]:
+        """Fetch claimed blocks: from the disk cache, then the stores; each one's plain bytes
+        (also kept in memory) or why it could not be had."""
         outcomes: dict[bytes, _Outcome] = {}
         try:
             cached = self.cache.get_many(list(mine))
@@ -154,9 +166,8 @@ class BlockReader:
                 outcomes[ref.id] = self._remember(ref.id, plain)
                 self._keep(ref.id, got)
         finally:
-            for block, event in events.items():
-                del self._pending[block]
-                event.set()
+            for block in mine:
+                self._pending.pop(block).set()
         return outcomes
 
     async def _cached(self, ref: BlockRef, data: bytes) -> memoryview | None:
