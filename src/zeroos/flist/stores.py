@@ -184,14 +184,20 @@ class ZdbStore:
         values = self._call("MGET", lambda: self._client.mget(ids))
         return [v or None for v in values]
 
-    async def aget_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
-        """get_many on trio's loop (the mount's), through the trio client."""
+    def open_trio(self) -> TrioClient:
+        """The trio client, made now if it is not yet (a mount makes it before it shows, so
+        that its first read does not wait for the client's imports)."""
         if self._trio is None:
             if self._make_trio is None:
                 raise StoreUnavailable(f"store {self.url} has no trio client")
             self._trio = self._make_trio()
+        return self._trio
+
+    async def aget_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
+        """get_many on trio's loop (the mount's), through the trio client."""
+        client = self.open_trio()
         with self._translated("MGET"):
-            values = await self._trio.mget(ids)
+            values = await client.mget(ids)
         return [v or None for v in values]
 
     def put(self, id: bytes, data: bytes) -> None:

@@ -170,7 +170,10 @@ def mount(
 def _open_stores(store: Router) -> None:
     for route in store.routes:
         try:
-            store.store(route.url)
+            opened = store.store(route.url)
+            open_trio = getattr(opened, "open_trio", None)  # zero-db's client for the loop
+            if open_trio is not None:
+                open_trio()
         except FlistError as exc:  # the first read that needs it says so
             log.warning("event=store_unusable error=%s", exc)
 

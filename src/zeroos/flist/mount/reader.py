@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 # Blocks asked of a store in one request (zero-db: one MGET), at most.
 _BATCH = 16
-# A block at least this large is checked and decoded on a worker thread (hashing and
-# decryption let go of the GIL), so that the loop keeps serving other reads meanwhile; a
-# small one costs less than the hand-over and is done on the loop.
+# A block fetched ahead and at least this large is checked and decoded on a worker thread
+# (hashing and decryption let go of the GIL), so that the loop keeps serving other reads
+# meanwhile; a small one costs less than the hand-over and is done on the loop.
 _DECODE_ON_THREAD = 256 * 1024
 
 _Outcome = memoryview | FlistError
@@ -115,7 +115,7 @@ class BlockReader:
                 if plain is not None:
                     return plain
                 # that fetch failed: this read fetches the block alone, which says why
-            outcome = (await self._load(self._claim([ref]))).get(ref.id)
+            outcome = (await self._load(self._claim([ref]), waited=True)).get(ref.id)
             if outcome is None:
                 continue  # another read began fetching it meanwhile: that one is waited for
             if isinstance(outcome, FlistError):
@@ -124,7 +124,7 @@ class BlockReader:
 
     async def _prefetch(self, claimed: dict[bytes, BlockRef]) -> None:
         try:
-            await self._load(claimed)
+            await self._load(claimed, waited=False)
         except Exception:  # a system task must not fail: the reads will say what went wrong
             log.exception("event=prefetch_failed blocks=%d", len(claimed))
 
@@ -136,9 +136,9 @@ class BlockReader:
             self._pending[block] = trio.Event()
         return claimed
 
-    async def _load(self, mine: dict[bytes, BlockRef]) -> dict[bytes, _Outcome]:
+    async def _load(self, mine: dict[bytes, BlockRef], *, waited: bool) -> dict[bytes, _Outcome]:
         """Fetch claimed blocks: from the disk cache, then the stores; each one's plain bytes
-        (also kept in memory) or why it could not be had."""
+        (also kept in memory) or why it could not be had. `waited`: a read waits for them."""
         outcomes: dict[bytes, _Outcome] = {}
         try:
             cached = self.cache.get_many(list(mine))
@@ -147,7 +147,7 @@ class BlockReader:
             missing = []
             for block, ref in mine.items():
                 data = cached.get(block)
-                plain = await self._cached(ref, data) if data is not None else None
+                plain = await self._cached(ref, data, waited) if data is not None else None
                 if plain is None:
                     missing.append(ref)
                 else:
@@ -159,7 +159,7 @@ class BlockReader:
                     outcomes[ref.id] = got
                     continue
                 try:
-                    plain = await self._unseal(ref, got)
+                    plain = await self._unseal(ref, got, waited)
                 except BlockError as exc:
                     outcomes[ref.id] = exc
                     continue
@@ -170,17 +170,19 @@ class BlockReader:
                 self._pending.pop(block).set()
         return outcomes
 
-    async def _cached(self, ref: BlockRef, data: bytes) -> memoryview | None:
+    async def _cached(self, ref: BlockRef, data: bytes, waited: bool) -> memoryview | None:
         """A cached block's plain bytes, or None (and the block forgotten) when it is corrupt."""
         try:
-            return await self._unseal(ref, data)
+            return await self._unseal(ref, data, waited)
         except BlockError:
             log.warning("event=cache_block_corrupt block=%s", ref.id.hex())
             self.cache.discard(ref.id)
             return None
 
-    async def _unseal(self, ref: BlockRef, data: bytes) -> memoryview:
-        if len(data) < _DECODE_ON_THREAD:
+    async def _unseal(self, ref: BlockRef, data: bytes, waited: bool) -> memoryview:
+        # a read waiting for the block has it soonest on the loop (a thread would share the
+        # GIL with the loop anyway); a large block fetched ahead is decoded beside the loop
+        if waited or len(data) < _DECODE_ON_THREAD:
             return unseal(ref, data)
         return await trio.to_thread.run_sync(unseal, ref, data, abandon_on_cancel=True)
 
