@@ -100,6 +100,8 @@ class FlistOperations(pyfuse3.Operations):
         # one inode (that one) with as many links as names
         self._links = flist.link_counts()
         self._walks: OrderedDict[int, _Walk] = OrderedDict()
+        # files of the directories listed last, until their first reads take them: no query
+        self._listed: OrderedDict[int, Inode] = OrderedDict()
         # block lists looked up for a prefetch, until their files' first reads take them
         self._blocks: OrderedDict[int, list[BlockRef]] = OrderedDict()
 
@@ -173,6 +175,10 @@ class FlistOperations(pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.ENOTDIR)
             children = self.flist.children(inode)
             listing = [(os.fsencode(c.name), self._attributes(c)) for c in children]
+            # a listing is mostly followed by reads of its files (tar, cp -r, a scan)
+            self._listed.update((c.ino, c) for c in children if stat.S_ISREG(c.mode))
+            while len(self._listed) > _FILES_REMEMBERED:
+                self._listed.popitem(last=False)
             self._recent[inode] = listing
             if len(self._recent) > _LISTINGS_REMEMBERED:
                 self._recent.popitem(last=False)
@@ -223,7 +229,7 @@ class FlistOperations(pyfuse3.Operations):
         """The read state of a file read without open requests (the handle is its inode)."""
         handle = self._files.get(inode)
         if handle is None:
-            node = self._inode(inode)
+            node = self._listed.pop(inode, None) or self._inode(inode)
             if not stat.S_ISREG(node.mode):
                 raise pyfuse3.FUSEError(errno.EIO)
             handle = self._files[inode] = _Open(node, self._next_in_walk(node))
