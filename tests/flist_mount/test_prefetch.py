@@ -126,3 +126,33 @@ def test_file_info_keeps_the_kernel_cache(tmp_path: Path) -> None:
         assert not info.direct_io
 
     _session(tmp_path, flist_path, body)
+
+
+def test_a_directory_listed_by_a_tree_reader_has_its_first_files_fetched(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for folder, count in (("a", 3), ("b", 20), ("c", 5)):
+        (src / folder).mkdir(parents=True)
+        for i in range(count):
+            (src / folder / f"f{i:02}").write_bytes(os.urandom(1000 + i))
+    flist_path = build_flist(src, tmp_path / "t.fl", f"dir://{tmp_path}/blocks")
+
+    async def body(ops: FlistOperations, flist: Flist, cache: BlockCache) -> None:
+        ctx: Any = None
+        heads = {
+            name: [flist.blocks(flist.resolve(f"/{name}/f{i:02}").ino)[0] for i in range(count)]
+            for name, count in (("a", 3), ("b", 20), ("c", 5))
+        }
+        # a listing alone (find, ls) fetches nothing
+        await ops.releasedir(await ops.opendir(flist.resolve("/c").ino, ctx))
+        await trio.sleep(0.2)
+        assert _cached(cache, heads["c"]) == [False] * 5
+        # a reader going through a's files in order, then listing b: b's first 16 files
+        for i in range(3):
+            info = await ops.open(flist.resolve(f"/a/f{i:02}").ino, os.O_RDONLY, ctx)
+            await ops.read(info.fh, 0, 10)
+            await ops.release(info.fh)
+        await ops.releasedir(await ops.opendir(flist.resolve("/b").ino, ctx))
+        want = [i < 16 for i in range(20)]
+        assert await _settle(cache, heads["b"], want) == want
+
+    _session(tmp_path, flist_path, body)

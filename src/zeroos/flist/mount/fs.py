@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ _FILES_AHEAD = 16
 # Bytes of a file's blocks asked of a store in one request, about.
 _REQUEST_BYTES = 1024 * 1024
 _DIRS_REMEMBERED = 16
+# A directory listed this soon after files were read in directory order is read next.
+_TREE_READER_SECONDS = 2.0
 # Files whose read state (blocks, prefetch window) is kept without open requests to hold it.
 _FILES_REMEMBERED = 1024
 # The extended attribute of the root that holds the requests served so far, as JSON.
@@ -100,6 +103,7 @@ class FlistOperations(pyfuse3.Operations):
         # one inode (that one) with as many links as names
         self._links = flist.link_counts()
         self._walks: OrderedDict[int, _Walk] = OrderedDict()
+        self._tree_read_at = -_TREE_READER_SECONDS  # when files were last read in order
         # files of the directories listed last, until their first reads take them: no query
         self._listed: OrderedDict[int, Inode] = OrderedDict()
         # block lists looked up for a prefetch, until their files' first reads take them
@@ -179,6 +183,15 @@ class FlistOperations(pyfuse3.Operations):
             self._listed.update((c.ino, c) for c in children if stat.S_ISREG(c.mode))
             while len(self._listed) > _FILES_REMEMBERED:
                 self._listed.popitem(last=False)
+            walk = self._walk(inode, children)
+            if time.monotonic() - self._tree_read_at < _TREE_READER_SECONDS:
+                # a reader going through a tree file after file (tar, cp -r) lists each
+                # directory just before it reads its files: their first blocks are fetched
+                # now, not after the first file's read waited for its own (`find` and `ls`
+                # read no file, and fetch nothing)
+                stop = min(_FILES_AHEAD, len(walk.files))
+                self._fetch_first_blocks(walk.files[walk.fetched_upto : stop])
+                walk.fetched_upto = max(walk.fetched_upto, stop)
             self._recent[inode] = listing
             if len(self._recent) > _LISTINGS_REMEMBERED:
                 self._recent.popitem(last=False)
@@ -294,16 +307,23 @@ class FlistOperations(pyfuse3.Operations):
             handle.prefetched = stop
         handle.ahead = min(handle.ahead * 2, _MAX_AHEAD)
 
+    def _walk(self, parent: int, children: list[Inode] | None = None) -> _Walk:
+        """The walk through a directory's files (made from its children, listed if not given)."""
+        walk = self._walks.get(parent)
+        if walk is None:
+            if children is None:
+                children = self.flist.children(parent)
+            files = [c.ino for c in children if stat.S_ISREG(c.mode)]
+            walk = self._walks[parent] = _Walk(files)
+            if len(self._walks) > _DIRS_REMEMBERED:
+                self._walks.popitem(last=False)
+        self._walks.move_to_end(parent)
+        return walk
+
     def _next_in_walk(self, node: Inode) -> list[int]:
         """The files after this one whose first blocks a reader opening a directory's files in
         order will want next (none when it is not reading them in order)."""
-        walk = self._walks.get(node.parent)
-        if walk is None:
-            files = [c.ino for c in self.flist.children(node.parent) if stat.S_ISREG(c.mode)]
-            walk = self._walks[node.parent] = _Walk(files)
-            if len(self._walks) > _DIRS_REMEMBERED:
-                self._walks.popitem(last=False)
-        self._walks.move_to_end(node.parent)
+        walk = self._walk(node.parent)
         try:
             index = walk.files.index(node.ino, max(walk.at, 0))
         except ValueError:
@@ -313,6 +333,7 @@ class FlistOperations(pyfuse3.Operations):
         walk.at = index
         if not in_order:
             return []
+        self._tree_read_at = time.monotonic()
         if walk.fetched_upto - index > _FILES_AHEAD // 2:
             return []  # enough are coming; the next batch when half of them are read
         stop = min(index + 1 + _FILES_AHEAD, len(walk.files))
