@@ -243,10 +243,13 @@ class BlockCache:
         """Write blocks at an offset of a segment, then their index entries."""
         if not parts:
             return
-        view = memoryview(b"".join(parts))
-        end = at + len(view)
-        while view:
-            view = view[os.pwrite(fd, view, end - len(view)) :]
+        total = sum(len(p) for p in parts)
+        # one system call, the blocks not joined first (a MiB block would be copied once more)
+        written = os.pwritev(fd, parts, at)
+        if written < total:  # a short write (a full disk, a signal): the rest, until done
+            view = memoryview(b"".join(parts))[written:]
+            while view:
+                view = view[os.pwrite(fd, view, at + total - len(view)) :]
         # the entries only once their bytes are all in the segment (other processes see
         # them from the page cache at once): a crash before this leaves unused bytes
         self._db.executemany(
