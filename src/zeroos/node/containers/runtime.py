@@ -139,8 +139,8 @@ class OciCli:
         monitor (in a session of its own: it outlives the node), which deletes the container
         when its init exits; its init's pid once the runtime has written it.
 
-        Not `run --detach`: its double fork makes a start take either ~33 or ~65 ms here
-        (measured after 0.1 s idle), the foreground `run` ~33 ms."""
+        Not `run --detach`: with it a start took either ~33 or ~65 ms here (nearly always 65
+        after 0.1 s idle; why is not known), the foreground `run` ~33 ms."""
         pid_file = bundle / "init.pid"
         pid_file.unlink(missing_ok=True)
         argv = [*self.prefix, "run", "--bundle", str(bundle), "--pid-file", str(pid_file), cid]
