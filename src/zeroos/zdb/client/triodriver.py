@@ -125,9 +125,14 @@ class TrioClient(Awaited, Commands):
         self.close()
 
     def close(self) -> None:
-        """Close the idle connections; the client reconnects if used again."""
-        while self._idle:
-            self._idle.pop().close()
+        """Close the idle connections; the client reconnects if used again.
+
+        Also from another thread than the run's (the mount service drops an flist's stores
+        from a worker thread): the list is swapped out first, so a connection is either
+        taken by the run or closed here, never both."""
+        idle, self._idle = self._idle, []
+        while (conn := _take(idle)) is not None:
+            conn.close()
 
     async def aclose(self) -> None:
         """The same as :meth:`close`, awaited (as :class:`AsyncClient`'s)."""
@@ -159,12 +164,9 @@ class TrioClient(Awaited, Commands):
         except trio.TooSlowError as exc:
             busy = redis.exceptions.MaxConnectionsError("every connection is busy")
             raise translate_error(busy, self.address, self.timeout) from exc
-        conn = None
-        while self._idle and conn is None:
-            conn = self._idle.pop()
-            if conn.stale():
-                conn.close()
-                conn = None
+        idle = self._idle
+        while (conn := _take(idle)) is not None and conn.stale():
+            conn.close()
         try:
             with trio.fail_after(self.timeout):
                 if conn is None:
@@ -205,6 +207,15 @@ class TrioClient(Awaited, Commands):
             if conn is not None:
                 conn.close()
             self._slots.release()
+
+
+def _take(idle: list[_Connection]) -> _Connection | None:
+    """An idle connection, or None: each is taken once, by the run or by a closing thread
+    (list.pop is atomic), never by both."""
+    try:
+        return idle.pop()
+    except IndexError:
+        return None
 
 
 def _as_redis(
