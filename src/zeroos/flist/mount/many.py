@@ -28,7 +28,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,10 @@ class _ShiftedFlist(Flist):
 
     def blocks(self, ino: int) -> list[BlockRef]:
         return super().blocks(ino - self.shift)
+
+    def blocks_of(self, inos: Sequence[int]) -> dict[int, list[BlockRef]]:
+        found = super().blocks_of([ino - self.shift for ino in inos])
+        return {ino + self.shift: refs for ino, refs in found.items()}
 
     def hardlink_of(self, ino: int) -> int | None:
         target = super().hardlink_of(ino - self.shift)
