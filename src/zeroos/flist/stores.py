@@ -179,11 +179,6 @@ class ZdbStore:
             raise BlockError(f"block {id.hex()} is not in store {self.url}")
         return bytes(data)
 
-    def get_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
-        """Several blocks in one MGET (0-db's; a thousand keys a command)."""
-        values = self._call("MGET", lambda: self._client.mget(ids))
-        return [v or None for v in values]
-
     def open_trio(self) -> TrioClient:
         """The trio client, made now if it is not yet (a mount makes it before it shows, so
         that its first read does not wait for the client's imports)."""
@@ -194,7 +189,8 @@ class ZdbStore:
         return self._trio
 
     async def aget_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
-        """get_many on trio's loop (the mount's), through the trio client."""
+        """Several blocks in one MGET (0-db's; a thousand keys a command), None for each it
+        does not hold, on trio's loop (the mount's) through the trio client."""
         client = self.open_trio()
         with self._translated("MGET"):
             values = await client.mget(ids)
@@ -389,20 +385,6 @@ class Router:
             except (StoreUnavailable, BlockError) as exc:
                 errors.append(exc)
         raise one_failure(errors)
-
-    def get_many(self, ids: Sequence[bytes]) -> list[bytes | None]:
-        """Several blocks, each store asked once for those of its range; None for a block
-        its first store did not give (``get`` then tries the others and says why)."""
-        wanted: dict[str, list[bytes]] = {}
-        for block in dict.fromkeys(ids):
-            wanted.setdefault(self._urls(block)[0], []).append(block)
-        found: dict[bytes, bytes | None] = {}
-        for url, blocks in wanted.items():
-            try:
-                found.update(zip(blocks, get_many(self.store(url), blocks), strict=True))
-            except FlistError:  # unreachable, refused, not opened: `get` says which
-                continue
-        return [found.get(i) for i in ids]
 
     def put(self, id: bytes, data: bytes) -> None:
         for store in self._matching(id):
