@@ -11,7 +11,6 @@ driver.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 import redis.asyncio
@@ -20,36 +19,22 @@ from redis.asyncio.connection import Connection as _RedisConnection
 from redis.asyncio.connection import UnixDomainSocketConnection as _RedisUnixConnection
 
 from ..errors import ZdbTimeoutError
-from .awaited import Awaited
+from .awaited import Awaited, log_in
 from .pool import Driver, SessionConnection, closes_connection, open_pool, translate_error
 from .replies import Command
 from .steps import (
     Commands,
-    Login,
     Pipelined,
-    Run,
     Session,
     connect_steps,
     enter_steps,
 )
 
 
-async def _login(conn: _AsyncConn, steps: Generator[Command, Any, Login]) -> None:
-    """Run login steps on one connection: it is in their login once they succeed (and in
-    none known while they run, so that a failure is never taken for the old login)."""
-    conn.zdb_login = None
-    run = Run(steps)
-    command = run.advance()
-    while command is not None:
-        await conn.send_command(*command)
-        command = run.advance(await conn.read_response())
-    conn.zdb_login = run.result
-
-
 async def _connect_hook(session: Session, conn: _AsyncConn) -> None:
     """Run by redis-py each time a socket connects, before the connection is used."""
     await conn.on_connect()  # RESP2: no HELLO
-    await _login(conn, connect_steps(session))
+    await log_in(conn, connect_steps(session))
 
 
 class AsyncClient(Awaited, Commands):
@@ -90,7 +75,7 @@ class AsyncClient(Awaited, Commands):
         try:
             login = self._session.login
             if conn.zdb_login is not login:
-                await _login(conn, enter_steps(login, self._session.secure))
+                await log_in(conn, enter_steps(login, self._session.secure))
             if command is None:
                 return None
             if isinstance(command, Pipelined):

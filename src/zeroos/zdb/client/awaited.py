@@ -7,14 +7,37 @@ on a connection in the client's namespace, its raw reply, zero-db's errors raise
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import Any, Protocol, TypeVar
 
 from ..errors import ZdbError
 from .replies import Command
-from .steps import Pipelined, Request, Run, Send
+from .steps import Login, Pipelined, Request, Run, Send
 
 _T = TypeVar("_T")
+
+
+class LoginConnection(Protocol):
+    """A connection an awaiting driver logs in: it sends commands, reads replies, and knows
+    the login it is in."""
+
+    zdb_login: Login | None
+
+    def send_command(self, *args: Any) -> Awaitable[None]: ...
+
+    def read_response(self) -> Awaitable[Any]: ...
+
+
+async def log_in(conn: LoginConnection, steps: Generator[Command, Any, Login]) -> None:
+    """Run login steps on one connection: it is in their login once they succeed (and in
+    none known while they run, so that a failure is never taken for the old login)."""
+    conn.zdb_login = None
+    run = Run(steps)
+    command = run.advance()
+    while command is not None:
+        await conn.send_command(*command)
+        command = run.advance(await conn.read_response())
+    conn.zdb_login = run.result
 
 
 class Awaited:
@@ -65,4 +88,4 @@ class Awaited:
         return dialog
 
 
-__all__ = ["Awaited"]
+__all__ = ["Awaited", "LoginConnection", "log_in"]

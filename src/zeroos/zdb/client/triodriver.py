@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import select
-from collections.abc import Generator
 from typing import Any, ClassVar, Literal, Self
 
 import hiredis
@@ -23,10 +22,10 @@ import trio
 # redis-py's own error-reply parser (re-exported by redis.connection for its users)
 from redis.connection import BaseParser  # type: ignore[attr-defined]
 
-from .awaited import Awaited
+from .awaited import Awaited, log_in
 from .pool import closes_connection, translate_error
 from .replies import Command
-from .steps import Commands, Login, Pipelined, Run, connect_steps, enter_steps
+from .steps import Commands, Login, Pipelined, connect_steps, enter_steps
 
 _RedisError = redis.exceptions.RedisError
 _READ_SIZE = 1 << 20  # a 1 MiB block comes in a few reads
@@ -35,7 +34,7 @@ _READ_SIZE = 1 << 20  # a 1 MiB block comes in a few reads
 class _Connection:
     """One socket to the server, its reply parser, and the login it is in."""
 
-    __slots__ = ("login", "parser", "stream")
+    __slots__ = ("parser", "stream", "zdb_login")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
@@ -43,7 +42,7 @@ class _Connection:
         self.parser = hiredis.Reader(
             protocolError=redis.exceptions.InvalidResponse, replyError=BaseParser.parse_error
         )
-        self.login: Login | None = None
+        self.zdb_login: Login | None = None  # the login it is in (awaited.log_in sets it)
 
     async def send_command(self, *parts: bytes | str | int) -> None:
         """Send one command (as redis-py's connections do)."""
@@ -65,7 +64,7 @@ class _Connection:
         poller.register(socket.fileno(), select.POLLIN)
         return bool(poller.poll(0))
 
-    async def read(self) -> Any:
+    async def read_response(self) -> Any:
         """The next reply; an error reply raised as redis-py's exception."""
         while True:
             reply = self.parser.gets()
@@ -77,17 +76,6 @@ class _Connection:
             if not data:
                 raise redis.exceptions.ConnectionError("the server closed the connection")
             self.parser.feed(data)  # type: ignore[arg-type]  # any buffer (stub: bytes)
-
-    async def enter(self, steps: Generator[Command, Any, Login]) -> None:
-        """Run login steps: the connection is in their login once they succeed (and in none
-        known while they run, so that a failure is never taken for the old login)."""
-        self.login = None
-        run = Run(steps)
-        command = run.advance()
-        while command is not None:
-            await self.send_command(*command)
-            command = run.advance(await self.read())
-        self.login = run.result
 
     def close(self) -> None:
         socket = getattr(self.stream, "socket", None)
@@ -146,7 +134,7 @@ class TrioClient(Awaited, Commands):
             stream = await trio.open_tcp_stream(address.host, address.port)
         conn = _Connection(stream)
         try:
-            await conn.enter(connect_steps(self._session))
+            await log_in(conn, connect_steps(self._session))
         except BaseException:
             conn.close()
             raise
@@ -171,19 +159,18 @@ class TrioClient(Awaited, Commands):
             with trio.fail_after(self.timeout):
                 if conn is None:
                     conn = await self._connect()
-                login = self._session.login
-                if conn.login is not login:
-                    await conn.enter(enter_steps(login, self._session.secure))
+                if conn.zdb_login is not self._session.login:
+                    await log_in(conn, enter_steps(self._session.login, self._session.secure))
             if command is None:
                 reply: Any = None
             else:
                 with trio.fail_after(timeout):
                     if isinstance(command, Pipelined):
                         await conn.send_commands(command.commands)
-                        reply = [await conn.read() for _ in command.commands]
+                        reply = [await conn.read_response() for _ in command.commands]
                     else:
                         await conn.send_command(*command)
-                        reply = await conn.read()
+                        reply = await conn.read_response()
             self._idle.append(conn)
             conn = None
             return reply
