@@ -75,18 +75,15 @@ def test_a_corrupt_stored_block_fails_and_is_not_cached(tmp_path: Path) -> None:
         reader.close()
 
 
-class _SlowStore:
-    """A store that answers after `delay` seconds (a store that stopped answering)."""
+class _ReadOnlyStore:
+    """A store over another that only reads (what the mount's reader asks of a store)."""
 
-    url = "slow://test"
-
-    def __init__(self, delay: float, inner: object) -> None:
-        self.delay = delay
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.url = inner.url
 
     def get(self, id: bytes) -> bytes:
-        time.sleep(self.delay)
-        return self.inner.get(id)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.get(id)  # type: ignore[no-any-return]
 
     def put(self, id: bytes, data: bytes) -> None:
         raise NotImplementedError
@@ -96,6 +93,19 @@ class _SlowStore:
 
     def close(self) -> None:
         pass
+
+
+class _SlowStore(_ReadOnlyStore):
+    """A store that answers after `delay` seconds (a store that stopped answering)."""
+
+    def __init__(self, delay: float, inner: Any) -> None:
+        super().__init__(inner)
+        self.url = "slow://test"
+        self.delay = delay
+
+    def get(self, id: bytes) -> bytes:
+        time.sleep(self.delay)
+        return super().get(id)
 
 
 def test_a_read_gives_up_at_its_deadline_and_a_later_read_succeeds(tmp_path: Path) -> None:
@@ -208,31 +218,21 @@ def test_the_oldest_segment_goes_and_a_block_in_use_is_kept(tmp_path: Path) -> N
         cache.close()
 
 
-class _CountingStore:
+class _CountingStore(_ReadOnlyStore):
     """A dir store that counts its requests: gets and batches (get_many)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.url = inner.url
+        super().__init__(inner)
         self.gets = 0
         self.batches: list[int] = []
 
     def get(self, id: bytes) -> bytes:
         self.gets += 1
-        return self.inner.get(id)  # type: ignore[no-any-return]
+        return super().get(id)
 
     def get_many(self, ids: list[bytes]) -> list[bytes | None]:
         self.batches.append(len(ids))
         return get_many(self.inner, ids)
-
-    def put(self, id: bytes, data: bytes) -> None:
-        raise NotImplementedError
-
-    def has(self, id: bytes) -> bool:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 def test_prefetched_blocks_come_in_batches_and_reads_share_a_fetch(tmp_path: Path) -> None:
